@@ -1,0 +1,1 @@
+//! ImageNet-C corruptions (placeholder until the corruption engine lands).
