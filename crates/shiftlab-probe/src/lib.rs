@@ -1,0 +1,23 @@
+//! Probes on frozen image features and the ImageNet-C robustness metrics.
+//!
+//! * [`metrics`]: corruption error (CE), AlexNet-normalised mCE, relative mCE, plain mean
+//!   error / accuracy over corruptions x severities, expected calibration error. Pure Rust.
+//! * [`alexnet`]: the AlexNet reference errors that normalise CE, embedded from
+//!   `data-ref/alexnet_errors.csv`.
+//! * [`table`]: reading external error tables (published numbers) from CSV.
+//! * [`report`]: the plain-text report printed by `shiftlab metrics`.
+//! * `probe` (feature `torch`, on by default): weighted kNN and linear probes on `tch`.
+//!
+//! The metric modules never touch libtorch, so `default-features = false` gives the math alone.
+
+pub mod alexnet;
+pub mod corruptions;
+pub mod error;
+pub mod metrics;
+pub mod report;
+pub mod table;
+
+pub use alexnet::{AlexNetEntry, AlexNetTable};
+pub use corruptions::CorruptionSet;
+pub use error::{MetricsError, RowProblem};
+pub use metrics::{ErrorEntry, ModelErrors, Summary};
