@@ -21,3 +21,4 @@ pub use alexnet::{AlexNetEntry, AlexNetTable};
 pub use corruptions::CorruptionSet;
 pub use error::{MetricsError, RowProblem};
 pub use metrics::{ErrorEntry, ModelErrors, Summary};
+pub use table::ErrorUnit;
