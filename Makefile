@@ -1,0 +1,41 @@
+# shiftlab: two commands do everything (see README.md): `make demo` and `make test`.
+# Every step is idempotent: a second run does nothing that is already done.
+
+SHIFTLAB := target/debug/shiftlab
+FMNIST   := /usr/share/datasets/fashion-mnist
+DATASET  := data/fashion-mnist.parquet
+export CARGO_TERM_COLOR ?= never
+
+.PHONY: demo test setup setup-test build lint test-rust test-parity clean-data
+
+## Set-up: libtorch (PyPI torch wheel), Fashion-MNIST (Debian), frost photos (PyPI wheel).
+setup:
+	@bash scripts/setup-libtorch.sh
+	@bash scripts/setup-assets.sh
+
+## Set-up for tests: the above plus the Python reference venv (.venv).
+setup-test: setup
+	@bash scripts/setup-python.sh
+
+build: setup
+	cargo build --workspace --bins --examples
+
+## The main job on the embedded default data.
+demo: build
+	@mkdir -p data
+	$(SHIFTLAB) info
+	$(SHIFTLAB) ingest --format fashion-mnist --input $(FMNIST) --output $(DATASET)
+	$(SHIFTLAB) inspect $(DATASET)
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+test-rust: setup-test
+	cargo test --workspace --all-targets
+
+test-parity: setup-test
+	@if [ -x scripts/test-corruption-parity.sh ]; then bash scripts/test-corruption-parity.sh; fi
+
+## The whole test suite (what CI runs).
+test: setup-test lint test-rust test-parity

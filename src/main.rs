@@ -1,0 +1,85 @@
+//! The `shiftlab` command line: a thin layer over the library crates.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "shiftlab",
+    version,
+    about = "Robustness of learned image representations to corruptions and distribution shifts"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Print versions, libtorch, CUDA availability and thread counts.
+    Info,
+    /// Rows per split, per class and per corruption/severity of a dataset Parquet file (via SQL).
+    Inspect {
+        /// A dataset table written by `shiftlab ingest`.
+        file: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    // Before anything asks libtorch about CUDA (see shiftlab_model::runtime).
+    shiftlab_model::load_cuda_backend();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Info => info(),
+        Command::Inspect { file } => inspect(&file),
+    }
+}
+
+fn info() -> anyhow::Result<()> {
+    use shiftlab_model::CudaBackend;
+    let rt = shiftlab_model::RuntimeInfo::collect();
+    println!("shiftlab                  {}", env!("CARGO_PKG_VERSION"));
+    println!("libtorch (built against)  {}", rt.built_version);
+    println!(
+        "libtorch (loaded)         {} from {}",
+        rt.loaded_version.as_deref().unwrap_or("unknown"),
+        rt.loaded_library.as_deref().unwrap_or("unknown")
+    );
+    match &rt.cuda_backend {
+        CudaBackend::Loaded(path) => println!("libtorch_cuda             loaded from {path}"),
+        CudaBackend::Unavailable(why) => println!("libtorch_cuda             not loaded: {why}"),
+    }
+    println!(
+        "CUDA usable               {} ({} device(s), cuDNN {})",
+        if rt.cuda_available { "yes" } else { "no" },
+        rt.cuda_devices,
+        if rt.cudnn_available { "yes" } else { "no" }
+    );
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    println!("CPU cores                 {cores}");
+    println!("torch intra-op threads    {}", rt.torch_threads);
+    println!("torch inter-op threads    {}", rt.torch_interop_threads);
+    Ok(())
+}
+
+fn inspect(file: &std::path::Path) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let report = runtime.block_on(shiftlab_results::inspect_dataset(file))?;
+    print!("{report}");
+    Ok(())
+}
