@@ -1,0 +1,319 @@
+//! Planar f32 buffers and the separable filters the corruptions share.
+
+use image::RgbImage;
+
+/// One channel, row-major.
+#[derive(Clone, Debug)]
+pub struct Plane {
+    pub w: usize,
+    pub h: usize,
+    pub d: Vec<f32>,
+}
+
+impl Plane {
+    pub fn new(w: usize, h: usize) -> Plane {
+        Plane {
+            w,
+            h,
+            d: vec![0.0; w * h],
+        }
+    }
+    #[inline]
+    pub fn at(&self, x: usize, y: usize) -> f32 {
+        self.d[y * self.w + x]
+    }
+    #[inline]
+    pub fn row(&self, y: usize) -> &[f32] {
+        &self.d[y * self.w..(y + 1) * self.w]
+    }
+}
+
+/// Splits an RGB image into three planes holding `f(v)` of each byte.
+pub fn to_planes(img: &RgbImage, f: impl Fn(u8) -> f32) -> [Plane; 3] {
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let lut: Vec<f32> = (0..=255u8).map(&f).collect();
+    let mut p = [Plane::new(w, h), Plane::new(w, h), Plane::new(w, h)];
+    for (i, px) in img.as_raw().chunks_exact(3).enumerate() {
+        p[0].d[i] = lut[px[0] as usize];
+        p[1].d[i] = lut[px[1] as usize];
+        p[2].d[i] = lut[px[2] as usize];
+    }
+    p
+}
+
+/// Joins three planes into an image with `f(v)` per value.
+pub fn from_planes(p: &[Plane; 3], f: impl Fn(f32) -> u8) -> RgbImage {
+    let (w, h) = (p[0].w, p[0].h);
+    let mut raw = vec![0u8; w * h * 3];
+    for (i, px) in raw.chunks_exact_mut(3).enumerate() {
+        px[0] = f(p[0].d[i]);
+        px[1] = f(p[1].d[i]);
+        px[2] = f(p[2].d[i]);
+    }
+    RgbImage::from_raw(w as u32, h as u32, raw).expect("buffer size matches")
+}
+
+/// The reference's final step for a value in [0, 1]: `np.uint8(np.clip(x, 0, 1) * 255)`.
+#[inline]
+pub fn trunc01(v: f32) -> u8 {
+    (v.clamp(0.0, 1.0) * 255.0) as u8
+}
+
+/// `np.uint8(np.clip(x, 0, 1) * 255)` in f64.
+#[inline]
+pub fn trunc01_f64(v: f64) -> u8 {
+    (v.clamp(0.0, 1.0) * 255.0) as u8
+}
+
+/// `np.uint8(np.clip(x, 0, 255))` (truncating).
+#[inline]
+pub fn trunc255(v: f64) -> u8 {
+    v.clamp(0.0, 255.0) as u8
+}
+
+/// Border rules, named as in scipy.ndimage / OpenCV.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Border {
+    /// scipy 'nearest' / OpenCV REPLICATE: aaa|abcd|ddd
+    Nearest,
+    /// scipy 'reflect' / OpenCV REFLECT: cba|abcd|dcb
+    Reflect,
+    /// scipy 'mirror' / OpenCV REFLECT_101 (OpenCV's default): dcb|abcd|cba
+    Reflect101,
+}
+
+/// Maps an out-of-range index into 0..n by the border rule.
+#[inline]
+pub fn map_index(i: isize, n: usize, b: Border) -> usize {
+    let n_i = n as isize;
+    if (0..n_i).contains(&i) {
+        return i as usize;
+    }
+    match b {
+        Border::Nearest => i.clamp(0, n_i - 1) as usize,
+        Border::Reflect => {
+            let p = 2 * n_i;
+            let mut m = i.rem_euclid(p);
+            if m >= n_i {
+                m = p - 1 - m;
+            }
+            m as usize
+        }
+        Border::Reflect101 => {
+            if n == 1 {
+                return 0;
+            }
+            let p = 2 * n_i - 2;
+            let mut m = i.rem_euclid(p);
+            if m >= n_i {
+                m = p - m;
+            }
+            m as usize
+        }
+    }
+}
+
+/// scipy.ndimage's gaussian kernel: radius `int(truncate * sigma + 0.5)`, normalised.
+/// Returns `[1.0]` for sigma ~ 0 (scipy skips such axes).
+pub fn gauss_kernel(sigma: f64, truncate: f64) -> Vec<f32> {
+    if sigma <= 1e-15 {
+        return vec![1.0];
+    }
+    let r = (truncate * sigma + 0.5) as i64;
+    let s2 = sigma * sigma;
+    let k: Vec<f64> = (-r..=r)
+        .map(|x| (-0.5 / s2 * (x * x) as f64).exp())
+        .collect();
+    let sum: f64 = k.iter().sum();
+    k.iter().map(|v| (v / sum) as f32).collect()
+}
+
+/// Separable correlation: `kx` along rows, then `ky` along columns (odd lengths, centred).
+pub fn sep_filter(src: &Plane, kx: &[f32], ky: &[f32], border: Border) -> Plane {
+    let (w, h) = (src.w, src.h);
+    let rx = kx.len() / 2;
+    let ry = ky.len() / 2;
+    let mut tmp = Plane::new(w, h);
+    if kx.len() == 1 {
+        tmp.d.copy_from_slice(&src.d);
+    } else {
+        let mut pad = vec![0f32; w + 2 * rx];
+        for y in 0..h {
+            let row = src.row(y);
+            for (i, p) in pad.iter_mut().enumerate() {
+                *p = row[map_index(i as isize - rx as isize, w, border)];
+            }
+            let out = &mut tmp.d[y * w..(y + 1) * w];
+            out.fill(0.0);
+            for (k, &kv) in kx.iter().enumerate() {
+                let seg = &pad[k..k + w];
+                for (o, &s) in out.iter_mut().zip(seg) {
+                    *o += kv * s;
+                }
+            }
+        }
+    }
+    if ky.len() == 1 {
+        return tmp;
+    }
+    let mut out = Plane::new(w, h);
+    for y in 0..h {
+        let o = &mut out.d[y * w..(y + 1) * w];
+        for (k, &kv) in ky.iter().enumerate() {
+            let sy = map_index(y as isize + k as isize - ry as isize, h, border);
+            let srow = &tmp.d[sy * w..(sy + 1) * w];
+            for (ov, &s) in o.iter_mut().zip(srow) {
+                *ov += kv * s;
+            }
+        }
+    }
+    out
+}
+
+/// `skimage.filters.gaussian(x, sigma)` per plane: scipy gaussian_filter, truncate 4.
+pub fn gaussian(src: &Plane, sigma: f64, border: Border) -> Plane {
+    let k = gauss_kernel(sigma, 4.0);
+    sep_filter(src, &k, &k, border)
+}
+
+/// scipy.ndimage.zoom(order=1, grid_mode=False, mode='constant') of the centre crop of
+/// `imagecorruptions.clipped_zoom`: crop `ceil(side / z)` around the centre, zoom by z.
+/// Returns the full zoomed plane (it can be a pixel larger than the input).
+pub fn clipped_zoom(src: &Plane, z: f64) -> Plane {
+    let (w, h) = (src.w, src.h);
+    let ch = (h as f64 / z).ceil() as usize;
+    let cw = (w as f64 / z).ceil() as usize;
+    let top = (h - ch) / 2;
+    let left = (w - cw) / 2;
+    let oh = (ch as f64 * z).round_ties_even() as usize;
+    let ow = (cw as f64 * z).round_ties_even() as usize;
+    let axis = |n_in: usize, n_out: usize| -> Vec<(usize, usize, f32, f32)> {
+        let zoom = if n_out > 1 {
+            (n_in as f64 - 1.0) / (n_out as f64 - 1.0)
+        } else {
+            1.0
+        };
+        (0..n_out)
+            .map(|k| {
+                let cc = k as f64 * zoom;
+                if cc > n_in as f64 - 1.0 {
+                    // mode='constant': no interpolation past the last sample; contributes cval 0.
+                    return (0, 0, 0.0, 0.0);
+                }
+                let i0 = cc.floor() as usize;
+                let t = cc - i0 as f64;
+                let i1 = (i0 + 1).min(n_in - 1);
+                (i0, i1, (1.0 - t) as f32, t as f32)
+            })
+            .collect()
+    };
+    let xs = axis(cw, ow);
+    let ys = axis(ch, oh);
+    // Horizontal pass over the crop rows, then vertical.
+    let mut tmp = vec![0f32; ch * ow];
+    for r in 0..ch {
+        let srow = &src.d[(top + r) * w + left..(top + r) * w + left + cw];
+        let trow = &mut tmp[r * ow..(r + 1) * ow];
+        for (t, &(i0, i1, a, b)) in trow.iter_mut().zip(&xs) {
+            *t = a * srow[i0] + b * srow[i1];
+        }
+    }
+    let mut out = Plane::new(ow, oh);
+    for (y, &(i0, i1, a, b)) in ys.iter().enumerate() {
+        let r0 = &tmp[i0 * ow..(i0 + 1) * ow];
+        let r1 = &tmp[i1 * ow..(i1 + 1) * ow];
+        let o = &mut out.d[y * ow..(y + 1) * ow];
+        for ((ov, &v0), &v1) in o.iter_mut().zip(r0).zip(r1) {
+            *ov = a * v0 + b * v1;
+        }
+    }
+    out
+}
+
+/// `imagecorruptions._motion_blur`: gaussian-weighted shift-and-add along a line at `angle`
+/// degrees, shifts clamped at the borders (its `shift` helper).
+pub fn motion_blur_plane(src: &Plane, radius: i64, sigma: f64, angle: f64) -> Plane {
+    let (w, h) = (src.w, src.h);
+    let width = (radius * 2 + 1) as usize;
+    let mut k: Vec<f64> = (0..width)
+        .map(|x| {
+            let x = x as f64;
+            (-(x * x) / (2.0 * sigma * sigma)).exp() / ((2.0 * std::f64::consts::PI).sqrt() * sigma)
+        })
+        .collect();
+    let z: f64 = k.iter().sum();
+    for v in &mut k {
+        *v /= z;
+    }
+    let rad = angle.to_radians();
+    let point = (width as f64 * rad.sin(), width as f64 * rad.cos());
+    let hypot = point.0.hypot(point.1);
+    let mut out = Plane::new(w, h);
+    for (i, &kv) in k.iter().enumerate() {
+        let dy = -((i as f64 * point.0) / hypot - 0.5).ceil() as i64;
+        let dx = -((i as f64 * point.1) / hypot - 0.5).ceil() as i64;
+        if dy.unsigned_abs() as usize >= h || dx.unsigned_abs() as usize >= w {
+            break;
+        }
+        let kv = kv as f32;
+        // shifted[y][x] = src[clamp(y - dy)][clamp(x - dx)]
+        let (lo, hi) = if dx >= 0 {
+            (dx as usize, w)
+        } else {
+            (0, (w as i64 + dx) as usize)
+        };
+        for y in 0..h {
+            let sy = (y as i64 - dy).clamp(0, h as i64 - 1) as usize;
+            let srow = src.row(sy);
+            let o = &mut out.d[y * w..(y + 1) * w];
+            let first = srow[0] * kv;
+            let last = srow[w - 1] * kv;
+            for ov in &mut o[..lo] {
+                *ov += first;
+            }
+            for ov in &mut o[hi..] {
+                *ov += last;
+            }
+            let s0 = (lo as i64 - dx) as usize;
+            let seg = &srow[s0..s0 + (hi - lo)];
+            for (ov, &s) in o[lo..hi].iter_mut().zip(seg) {
+                *ov += kv * s;
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn borders() {
+        // n = 4: abcd
+        let m = |i, b| map_index(i, 4, b);
+        assert_eq!([m(-1, Border::Nearest), m(5, Border::Nearest)], [0, 3]);
+        assert_eq!([m(-1, Border::Reflect), m(-2, Border::Reflect), m(4, Border::Reflect)], [0, 1, 3]);
+        assert_eq!(
+            [m(-1, Border::Reflect101), m(-2, Border::Reflect101), m(4, Border::Reflect101)],
+            [1, 2, 2]
+        );
+    }
+
+    #[test]
+    fn gauss_kernel_sums_to_one() {
+        let k = gauss_kernel(2.0, 4.0);
+        assert_eq!(k.len(), 17);
+        assert!((k.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn zoom_identity() {
+        let mut p = Plane::new(7, 5);
+        for (i, v) in p.d.iter_mut().enumerate() {
+            *v = i as f32;
+        }
+        let z = clipped_zoom(&p, 1.0);
+        assert_eq!(z.d, p.d);
+    }
+}

@@ -1,0 +1,210 @@
+//! The frost photos (from the `imagecorruptions` wheel) and their resizing/cropping.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use image::RgbImage;
+
+use crate::rng::Rng;
+use crate::{params, CorruptionError, Preset};
+
+/// The five frost photos the reference chooses from (frost1.png .. frost5.jpg; the sixth is
+/// never picked by the reference, so it is not needed).
+#[derive(Debug, Default)]
+pub struct FrostAssets {
+    photos: Vec<RgbImage>,
+    /// Photos pre-shrunk for tiny64 (x0.3) and cifar32 (x0.2), made on first use.
+    tiny: OnceLock<Vec<RgbImage>>,
+    cifar: OnceLock<Vec<RgbImage>>,
+}
+
+/// File names inside the frost directory, in the reference's order.
+pub const FROST_FILES: [&str; 5] = [
+    "frost1.png",
+    "frost2.png",
+    "frost3.png",
+    "frost4.jpg",
+    "frost5.jpg",
+];
+
+impl FrostAssets {
+    /// No photos: every corruption but frost works; frost returns [`CorruptionError::FrostNotLoaded`].
+    pub fn none() -> FrostAssets {
+        FrostAssets::default()
+    }
+
+    /// Loads frost1.png .. frost5.jpg from `dir` (alpha is dropped, as `cv2.imread` does).
+    pub fn load(dir: impl AsRef<Path>) -> Result<FrostAssets, CorruptionError> {
+        let dir = dir.as_ref();
+        let mut photos = Vec::with_capacity(5);
+        for name in FROST_FILES {
+            let path = dir.join(name);
+            let img = image::open(&path).map_err(|e| CorruptionError::FrostAsset {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })?;
+            photos.push(img.to_rgb8());
+        }
+        Ok(FrostAssets {
+            photos,
+            ..Default::default()
+        })
+    }
+
+    /// `$SHIFTLAB_FROST_DIR` if set, else `assets/frost` relative to the current directory.
+    pub fn default_dir() -> PathBuf {
+        std::env::var_os("SHIFTLAB_FROST_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("assets/frost"))
+    }
+
+    /// [`FrostAssets::load`] from [`FrostAssets::default_dir`].
+    pub fn default_location() -> Result<FrostAssets, CorruptionError> {
+        FrostAssets::load(FrostAssets::default_dir())
+    }
+
+    pub fn is_loaded(&self) -> bool {
+        self.photos.len() == FROST_FILES.len()
+    }
+
+    /// Photo `idx` (0..5) as the preset uses it (pre-shrunk for the small presets).
+    pub(crate) fn photo(&self, preset: Preset, idx: usize) -> Result<&RgbImage, CorruptionError> {
+        if !self.is_loaded() {
+            return Err(CorruptionError::FrostNotLoaded);
+        }
+        let f = params::frost_prescale(preset);
+        let set = match preset {
+            Preset::Imagenet224 => return Ok(&self.photos[idx]),
+            Preset::Tiny64 => &self.tiny,
+            Preset::Cifar32 => &self.cifar,
+        };
+        let v = set.get_or_init(|| self.photos.iter().map(|p| resize_linear_fx(p, f)).collect());
+        Ok(&v[idx])
+    }
+}
+
+/// `cv2.resize(img, (0, 0), fx=f, fy=f)` with INTER_LINEAR (half-pixel centres, replicate).
+fn resize_linear_fx(src: &RgbImage, f: f64) -> RgbImage {
+    let (sw, sh) = (src.width() as usize, src.height() as usize);
+    let dw = ((sw as f64 * f).round() as usize).max(1);
+    let dh = ((sh as f64 * f).round() as usize).max(1);
+    let inv = 1.0 / f;
+    let taps = |d: usize, n: usize| -> (usize, usize, f32) {
+        let fx = (d as f64 + 0.5) * inv - 0.5;
+        let mut s = fx.floor();
+        let mut t = fx - s;
+        if s < 0.0 {
+            s = 0.0;
+            t = 0.0;
+        }
+        if s as usize >= n - 1 {
+            s = (n - 1) as f64;
+            t = 0.0;
+        }
+        let s = s as usize;
+        (s, (s + 1).min(n - 1), t as f32)
+    };
+    let xs: Vec<_> = (0..dw).map(|d| taps(d, sw)).collect();
+    let ys: Vec<_> = (0..dh).map(|d| taps(d, sh)).collect();
+    let raw = src.as_raw();
+    let mut out = vec![0u8; dw * dh * 3];
+    for (y, &(y0, y1, ty)) in ys.iter().enumerate() {
+        for (x, &(x0, x1, tx)) in xs.iter().enumerate() {
+            for c in 0..3 {
+                let p = |xx: usize, yy: usize| raw[(yy * sw + xx) * 3 + c] as f32;
+                let top = p(x0, y0) * (1.0 - tx) + p(x1, y0) * tx;
+                let bot = p(x0, y1) * (1.0 - tx) + p(x1, y1) * tx;
+                out[(y * dw + x) * 3 + c] = (top * (1.0 - ty) + bot * ty).round().clamp(0.0, 255.0) as u8;
+            }
+        }
+    }
+    RgbImage::from_raw(dw as u32, dh as u32, out).expect("size")
+}
+
+/// OpenCV's bicubic weights (A = -0.75) for fraction t.
+#[inline]
+fn cubic_weights(t: f32) -> [f32; 4] {
+    const A: f32 = -0.75;
+    let x = t;
+    let w0 = ((A * (x + 1.0) - 5.0 * A) * (x + 1.0) + 8.0 * A) * (x + 1.0) - 4.0 * A;
+    let w1 = ((A + 2.0) * x - (A + 3.0)) * x * x + 1.0;
+    let w2 = ((A + 2.0) * (1.0 - x) - (A + 3.0)) * (1.0 - x) * (1.0 - x) + 1.0;
+    [w0, w1, w2, 1.0 - w0 - w1 - w2]
+}
+
+/// imagecorruptions' frost sizing: if the photo is smaller than the image in a dimension, scale
+/// it up to fit; for imagenet224 always scale by a further 1.1 (bicubic, `cv2.resize` INTER_CUBIC).
+/// The small presets (whose photos are pre-shrunk, as make_cifar_c.py does) only resize when the
+/// photo does not fit. Then a random crop of the image's size; returns its RGB bytes.
+pub(crate) fn fit_and_crop(photo: &RgbImage, w: usize, h: usize, preset: Preset, rng: &mut Rng) -> Vec<u8> {
+    let (fw, fh) = (photo.width() as usize, photo.height() as usize);
+    let (hf, wf) = (h as f64, w as f64);
+    let (fhf, fwf) = (fh as f64, fw as f64);
+    let fits = fh >= h && fw >= w;
+    let mut sf = if fits {
+        1.0
+    } else if fh < h && fw >= w {
+        hf / fhf
+    } else if fh >= h && fw < w {
+        wf / fwf
+    } else {
+        (hf / fhf).max(wf / fwf)
+    };
+    let resize = !(fits && preset != Preset::Imagenet224);
+    if resize {
+        sf *= 1.1;
+    }
+    let (nw, nh) = if resize {
+        ((fwf * sf).ceil() as usize, (fhf * sf).ceil() as usize)
+    } else {
+        (fw, fh)
+    };
+    let y0 = if nh > h { rng.randint(0, (nh - h) as i64) as usize } else { 0 };
+    let x0 = if nw > w { rng.randint(0, (nw - w) as i64) as usize } else { 0 };
+    let raw = photo.as_raw();
+    let mut out = vec![0u8; w * h * 3];
+    if !resize {
+        for y in 0..h {
+            let s = ((y0 + y) * fw + x0) * 3;
+            out[y * w * 3..(y + 1) * w * 3].copy_from_slice(&raw[s..s + w * 3]);
+        }
+        return out;
+    }
+    // Bicubic resize evaluated only on the crop window (separable: rows, then columns).
+    let (sx, sy) = (fwf / nw as f64, fhf / nh as f64);
+    let taps = |d: usize, scale: f64, n: usize| -> ([usize; 4], [f32; 4]) {
+        let f = (d as f64 + 0.5) * scale - 0.5;
+        let i = f.floor();
+        let t = (f - i) as f32;
+        let i = i as i64;
+        let idx = [-1i64, 0, 1, 2].map(|o| (i + o).clamp(0, n as i64 - 1) as usize);
+        (idx, cubic_weights(t))
+    };
+    let xt: Vec<_> = (x0..x0 + w).map(|d| taps(d, sx, fw)).collect();
+    let yt: Vec<_> = (y0..y0 + h).map(|d| taps(d, sy, fh)).collect();
+    let (rmin, rmax) = yt.iter().fold((usize::MAX, 0), |(a, b), (ix, _)| (a.min(ix[0]), b.max(ix[3])));
+    let rows = rmax - rmin + 1;
+    let mut tmp = vec![0f32; rows * w * 3];
+    for r in 0..rows {
+        let srow = &raw[(rmin + r) * fw * 3..(rmin + r + 1) * fw * 3];
+        for (x, (ix, wx)) in xt.iter().enumerate() {
+            for c in 0..3 {
+                let mut s = 0f32;
+                for k in 0..4 {
+                    s += wx[k] * srow[ix[k] * 3 + c] as f32;
+                }
+                tmp[(r * w + x) * 3 + c] = s;
+            }
+        }
+    }
+    for (y, (iy, wy)) in yt.iter().enumerate() {
+        for i in 0..w * 3 {
+            let mut s = 0f32;
+            for k in 0..4 {
+                s += wy[k] * tmp[(iy[k] - rmin) * w * 3 + i];
+            }
+            out[y * w * 3 + i] = s.round().clamp(0.0, 255.0) as u8;
+        }
+    }
+    out
+}

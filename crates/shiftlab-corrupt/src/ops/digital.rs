@@ -1,0 +1,292 @@
+//! contrast, elastic_transform, pixelate.
+
+use image::RgbImage;
+
+use crate::filters::{gauss_kernel, map_index, sep_filter, to_planes, trunc01, trunc01_f64, Border, Plane};
+use crate::params::ElasticParams;
+use crate::rng::Rng;
+
+/// `(x - mean) * c + mean` with per-channel means over the whole image.
+pub fn contrast(img: &RgbImage, c: f64) -> RgbImage {
+    let mut sums = [0f64; 3];
+    for px in img.as_raw().chunks_exact(3) {
+        for k in 0..3 {
+            sums[k] += px[k] as f64 / 255.0;
+        }
+    }
+    let n = (img.width() * img.height()) as f64;
+    let means = sums.map(|s| s / n);
+    let mut raw = img.as_raw().clone();
+    for px in raw.chunks_exact_mut(3) {
+        for k in 0..3 {
+            let x = px[k] as f64 / 255.0;
+            px[k] = trunc01_f64((x - means[k]) * c + means[k]);
+        }
+    }
+    RgbImage::from_raw(img.width(), img.height(), raw).expect("same size")
+}
+
+/// scipy `map_coordinates(order=1, mode='reflect')` of one plane at (row, col).
+#[inline]
+fn sample_bilinear(p: &Plane, row: f32, col: f32) -> f32 {
+    let r0 = row.floor();
+    let c0 = col.floor();
+    let tr = row - r0;
+    let tc = col - c0;
+    let (r0, c0) = (r0 as isize, c0 as isize);
+    let ra = map_index(r0, p.h, Border::Reflect);
+    let rb = map_index(r0 + 1, p.h, Border::Reflect);
+    let ca = map_index(c0, p.w, Border::Reflect);
+    let cb = map_index(c0 + 1, p.w, Border::Reflect);
+    let top = p.at(ca, ra) * (1.0 - tc) + p.at(cb, ra) * tc;
+    let bot = p.at(ca, rb) * (1.0 - tc) + p.at(cb, rb) * tc;
+    top * (1.0 - tr) + bot * tr
+}
+
+/// Uniform noise, gaussian-smoothed (scipy, mode 'reflect', truncate 3), times alpha.
+fn displacement(w: usize, h: usize, amp: f64, sy: f64, sx: f64, alpha: f64, rng: &mut Rng) -> Plane {
+    let mut p = Plane::new(w, h);
+    for v in &mut p.d {
+        *v = rng.uniform_range(-amp, amp) as f32;
+    }
+    let ky = gauss_kernel(sy, 3.0);
+    let kx = gauss_kernel(sx, 3.0);
+    let mut out = sep_filter(&p, &kx, &ky, Border::Reflect);
+    for v in &mut out.d {
+        *v *= alpha as f32;
+    }
+    out
+}
+
+/// Solves the 2x3 affine matrix mapping three points `a` onto `b` (cv2.getAffineTransform).
+fn affine_from_points(a: &[[f64; 2]; 3], b: &[[f64; 2]; 3]) -> [[f64; 3]; 2] {
+    // Rows of M satisfy [x y 1] . m = x' (and y'); Cramer's rule on the 3x3 system.
+    let det3 = |m: [[f64; 3]; 3]| {
+        m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
+            + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0])
+    };
+    let base = [
+        [a[0][0], a[0][1], 1.0],
+        [a[1][0], a[1][1], 1.0],
+        [a[2][0], a[2][1], 1.0],
+    ];
+    let d = det3(base);
+    let mut m = [[0.0; 3]; 2];
+    for (r, row) in m.iter_mut().enumerate() {
+        for (col, mv) in row.iter_mut().enumerate() {
+            let mut t = base;
+            for i in 0..3 {
+                t[i][col] = b[i][r];
+            }
+            *mv = det3(t) / d;
+        }
+    }
+    m
+}
+
+/// Elastic transform. imagenet224 follows imagecorruptions (no affine, sigma = 0.01 x side);
+/// the small presets follow make_cifar_c.py / make_tinyimagenet_c.py: a random affine warp
+/// (bilinear, reflect-101) first, then the elastic displacement.
+pub fn elastic(img: &RgbImage, p: ElasticParams, rng: &mut Rng) -> RgbImage {
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let mut planes = to_planes(img, |v| v as f32 / 255.0);
+    let (dx, dy) = match p {
+        ElasticParams::Ic { alpha } => {
+            let amp = h as f64 * 0.005;
+            let (sy, sx) = (h as f64 * 0.01, w as f64 * 0.01);
+            let dx = displacement(w, h, amp, sy, sx, alpha, rng);
+            let dy = displacement(w, h, amp, sy, sx, alpha, rng);
+            (dx, dy)
+        }
+        ElasticParams::Orig { alpha, sigma, affine } => {
+            let cs = [(h / 2) as f64, (w / 2) as f64];
+            let ss = (h.min(w) / 3) as f64;
+            let pts1 = [
+                [cs[0] + ss, cs[1] + ss],
+                [cs[0] + ss, cs[1] - ss],
+                [cs[0] - ss, cs[1] - ss],
+            ];
+            let mut pts2 = pts1;
+            for pt in &mut pts2 {
+                for v in pt.iter_mut() {
+                    *v += rng.uniform_range(-affine, affine) as f32 as f64;
+                }
+            }
+            // warpAffine samples src at M^-1 (dst): map dst points back with the inverse transform.
+            let inv = affine_from_points(&pts2, &pts1);
+            planes = planes.map(|pl| {
+                let mut out = Plane::new(w, h);
+                for y in 0..h {
+                    for x in 0..w {
+                        let sx = inv[0][0] * x as f64 + inv[0][1] * y as f64 + inv[0][2];
+                        let sy = inv[1][0] * x as f64 + inv[1][1] * y as f64 + inv[1][2];
+                        let (x0, y0) = (sx.floor(), sy.floor());
+                        let (tx, ty) = ((sx - x0) as f32, (sy - y0) as f32);
+                        let (x0, y0) = (x0 as isize, y0 as isize);
+                        let g = |xx: isize, yy: isize| {
+                            pl.at(map_index(xx, w, Border::Reflect101), map_index(yy, h, Border::Reflect101))
+                        };
+                        let top = g(x0, y0) * (1.0 - tx) + g(x0 + 1, y0) * tx;
+                        let bot = g(x0, y0 + 1) * (1.0 - tx) + g(x0 + 1, y0 + 1) * tx;
+                        out.d[y * w + x] = top * (1.0 - ty) + bot * ty;
+                    }
+                }
+                out
+            });
+            let dx = displacement(w, h, 1.0, sigma, sigma, alpha, rng);
+            let dy = displacement(w, h, 1.0, sigma, sigma, alpha, rng);
+            (dx, dy)
+        }
+    };
+    let out = planes.map(|pl| {
+        let mut o = Plane::new(w, h);
+        for y in 0..h {
+            for x in 0..w {
+                let i = y * w + x;
+                o.d[i] = sample_bilinear(&pl, y as f32 + dy.d[i], x as f32 + dx.d[i]);
+            }
+        }
+        o
+    });
+    crate::filters::from_planes(&out, trunc01)
+}
+
+/// PIL's resampling coefficients (`precompute_coeffs` + `normalize_coeffs_8bpc`) for BOX.
+fn pil_box_coeffs(in_size: usize, out_size: usize) -> (Vec<(usize, usize)>, Vec<Vec<i32>>) {
+    const PRECISION_BITS: i32 = 32 - 8 - 2;
+    let scale = in_size as f64 / out_size as f64;
+    let filterscale = scale.max(1.0);
+    let support = 0.5 * filterscale;
+    let mut bounds = Vec::with_capacity(out_size);
+    let mut coeffs = Vec::with_capacity(out_size);
+    for xx in 0..out_size {
+        let center = (xx as f64 + 0.5) * scale;
+        let ss = 1.0 / filterscale;
+        let xmin = ((center - support + 0.5) as i64).max(0) as usize;
+        let xmax = ((center + support + 0.5) as i64).min(in_size as i64) as usize;
+        let n = xmax - xmin;
+        let mut k: Vec<f64> = (0..n)
+            .map(|x| {
+                let v = (x as f64 + xmin as f64 - center + 0.5) * ss;
+                if v > -0.5 && v <= 0.5 {
+                    1.0
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let ww: f64 = k.iter().sum();
+        if ww != 0.0 {
+            for v in &mut k {
+                *v /= ww;
+            }
+        }
+        let ki: Vec<i32> = k
+            .iter()
+            .map(|&v| {
+                let s = v * (1i64 << PRECISION_BITS) as f64;
+                if v < 0.0 {
+                    (-0.5 + s) as i32
+                } else {
+                    (0.5 + s) as i32
+                }
+            })
+            .collect();
+        bounds.push((xmin, n));
+        coeffs.push(ki);
+    }
+    (bounds, coeffs)
+}
+
+#[inline]
+fn pil_clip8(v: i64) -> u8 {
+    const PRECISION_BITS: i64 = 32 - 8 - 2;
+    if v >= (1 << PRECISION_BITS << 8) {
+        255
+    } else if v <= 0 {
+        0
+    } else {
+        (v >> PRECISION_BITS) as u8
+    }
+}
+
+/// `PIL.Image.resize(size, Image.BOX)` on RGB8: horizontal pass, then vertical, 8-bit between.
+pub fn pil_resize_box(img: &RgbImage, nw: usize, nh: usize) -> RgbImage {
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let raw = img.as_raw();
+    let half: i64 = 1 << (32 - 8 - 2 - 1);
+    // Horizontal.
+    let tmp: Vec<u8> = if nw != w {
+        let (b, k) = pil_box_coeffs(w, nw);
+        let mut t = vec![0u8; nw * h * 3];
+        for y in 0..h {
+            for x in 0..nw {
+                let (xmin, n) = b[x];
+                for c in 0..3 {
+                    let mut ss = half;
+                    for i in 0..n {
+                        ss += raw[(y * w + xmin + i) * 3 + c] as i64 * k[x][i] as i64;
+                    }
+                    t[(y * nw + x) * 3 + c] = pil_clip8(ss);
+                }
+            }
+        }
+        t
+    } else {
+        raw.clone()
+    };
+    let out: Vec<u8> = if nh != h {
+        let (b, k) = pil_box_coeffs(h, nh);
+        let mut o = vec![0u8; nw * nh * 3];
+        for y in 0..nh {
+            let (ymin, n) = b[y];
+            for i3 in 0..nw * 3 {
+                let mut ss = half;
+                for i in 0..n {
+                    ss += tmp[(ymin + i) * nw * 3 + i3] as i64 * k[y][i] as i64;
+                }
+                o[y * nw * 3 + i3] = pil_clip8(ss);
+            }
+        }
+        o
+    } else {
+        tmp
+    };
+    RgbImage::from_raw(nw as u32, nh as u32, out).expect("size")
+}
+
+/// `PIL.Image.resize(size, Image.NEAREST)`: Pillow's `ImagingScaleAffine` index tables.
+pub fn pil_resize_nearest(img: &RgbImage, nw: usize, nh: usize) -> RgbImage {
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let table = |n_in: usize, n_out: usize| -> Vec<usize> {
+        let a = n_in as f64 / n_out as f64;
+        let mut o = a * 0.5;
+        (0..n_out)
+            .map(|_| {
+                let i = if o < 0.0 { 0 } else { (o as usize).min(n_in - 1) };
+                o += a;
+                i
+            })
+            .collect()
+    };
+    let xt = table(w, nw);
+    let yt = table(h, nh);
+    let raw = img.as_raw();
+    let mut out = vec![0u8; nw * nh * 3];
+    for (y, &sy) in yt.iter().enumerate() {
+        for (x, &sx) in xt.iter().enumerate() {
+            let s = (sy * w + sx) * 3;
+            out[(y * nw + x) * 3..(y * nw + x) * 3 + 3].copy_from_slice(&raw[s..s + 3]);
+        }
+    }
+    RgbImage::from_raw(nw as u32, nh as u32, out).expect("size")
+}
+
+/// imagecorruptions' pixelate: PIL BOX down to `int(side * c)`, NEAREST back up.
+pub fn pixelate(img: &RgbImage, c: f64) -> RgbImage {
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let nw = ((w as f64 * c) as usize).max(1);
+    let nh = ((h as f64 * c) as usize).max(1);
+    let small = pil_resize_box(img, nw, nh);
+    pil_resize_nearest(&small, w, h)
+}

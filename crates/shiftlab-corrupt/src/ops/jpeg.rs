@@ -1,0 +1,204 @@
+//! jpeg_compression without the entropy coder: what PIL (libjpeg-turbo) does to the pixels.
+//!
+//! Entropy coding is lossless, so a JPEG round trip is: libjpeg's fixed-point RGB->YCbCr,
+//! 4:2:0 chroma downsampling (PIL's default; libjpeg's 1,2,1,2 rounding bias), 8x8 DCT,
+//! quantisation with the IJG tables scaled for `quality` (baseline: clamped to 255), the
+//! inverse DCT, libjpeg's "fancy" (triangle) chroma upsampling and fixed-point YCbCr->RGB.
+//! The DCTs are exact (f32) rather than libjpeg's 13-bit integer ones, so a coefficient can
+//! round differently at an exact tie; the parity test measures the effect (MAD well below 1).
+
+use image::RgbImage;
+
+const LUMA: [u16; 64] = [
+    16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
+    14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113,
+    92, 49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99,
+];
+const CHROMA: [u16; 64] = [
+    17, 18, 24, 47, 99, 99, 99, 99, 18, 21, 26, 66, 99, 99, 99, 99, 24, 26, 56, 99, 99, 99, 99, 99,
+    47, 66, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99,
+    99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99,
+];
+
+/// libjpeg `jpeg_set_quality(.., force_baseline=TRUE)`.
+fn quant_table(base: &[u16; 64], quality: u8) -> [f32; 64] {
+    let q = quality.clamp(1, 100) as i64;
+    let scale = if q < 50 { 5000 / q } else { 200 - q * 2 };
+    let mut t = [0f32; 64];
+    for (o, &b) in t.iter_mut().zip(base) {
+        let v = ((b as i64 * scale + 50) / 100).clamp(1, 255);
+        *o = v as f32;
+    }
+    t
+}
+
+/// Orthonormal 8-point DCT-II matrix: C[u][x] = c(u) cos((2x+1) u pi / 16).
+fn dct_matrix() -> [[f32; 8]; 8] {
+    let mut m = [[0f32; 8]; 8];
+    for (u, row) in m.iter_mut().enumerate() {
+        let cu = if u == 0 { (1.0f64 / 8.0).sqrt() } else { (2.0f64 / 8.0).sqrt() };
+        for (x, v) in row.iter_mut().enumerate() {
+            *v = (cu * (((2 * x + 1) as f64 * u as f64 * std::f64::consts::PI) / 16.0).cos()) as f32;
+        }
+    }
+    m
+}
+
+/// Quantises and dequantises one component plane (dimensions multiples of 8), in place:
+/// samples -> DCT -> round(F / Q) * Q -> IDCT -> round, clamp to 0..=255.
+fn roundtrip_plane(p: &mut [u8], w: usize, h: usize, q: &[f32; 64], c: &[[f32; 8]; 8]) {
+    let mut blk = [[0f32; 8]; 8];
+    let mut tmp = [[0f32; 8]; 8];
+    for by in (0..h).step_by(8) {
+        for bx in (0..w).step_by(8) {
+            for y in 0..8 {
+                for x in 0..8 {
+                    blk[y][x] = p[(by + y) * w + bx + x] as f32 - 128.0;
+                }
+            }
+            // tmp = C * blk ; F = tmp * C^T
+            for u in 0..8 {
+                for x in 0..8 {
+                    let mut s = 0.0;
+                    for y in 0..8 {
+                        s += c[u][y] * blk[y][x];
+                    }
+                    tmp[u][x] = s;
+                }
+            }
+            for u in 0..8 {
+                for v in 0..8 {
+                    let mut s = 0.0;
+                    for x in 0..8 {
+                        s += tmp[u][x] * c[v][x];
+                    }
+                    // libjpeg: sign * floor(|F| / Q + 1/2).
+                    let qv = q[u * 8 + v];
+                    let r = (s.abs() / qv + 0.5).floor() * qv;
+                    blk[u][v] = if s < 0.0 { -r } else { r };
+                }
+            }
+            // inverse: tmp = C^T * F ; out = tmp * C
+            for y in 0..8 {
+                for v in 0..8 {
+                    let mut s = 0.0;
+                    for u in 0..8 {
+                        s += c[u][y] * blk[u][v];
+                    }
+                    tmp[y][v] = s;
+                }
+            }
+            for y in 0..8 {
+                for x in 0..8 {
+                    let mut s = 0.0;
+                    for v in 0..8 {
+                        s += tmp[y][v] * c[v][x];
+                    }
+                    p[(by + y) * w + bx + x] = (s + 128.0).round().clamp(0.0, 255.0) as u8;
+                }
+            }
+        }
+    }
+}
+
+const fn fix(x: f64) -> i32 {
+    (x * 65536.0 + 0.5) as i32
+}
+
+/// PIL `img.save(buf, 'JPEG', quality=q)` then `Image.open(buf)`, on the pixels.
+pub fn jpeg_roundtrip(img: &RgbImage, quality: u8) -> RgbImage {
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let raw = img.as_raw();
+    // Component geometry (4:2:0): chroma is ceil(side / 2); planes padded to whole blocks
+    // (luma to 8, the chroma source to 16) by edge replication, as libjpeg does.
+    let (cw, chh) = (w.div_ceil(2), h.div_ceil(2));
+    let (cwp, chp) = (cw.div_ceil(8) * 8, chh.div_ceil(8) * 8);
+    let (yw, yh) = (w.div_ceil(8) * 8, h.div_ceil(8) * 8);
+    let (sw, sh) = ((2 * cwp).max(yw), (2 * chp).max(yh));
+    let mut yp = vec![0u8; sw * sh];
+    let mut cb = vec![0u8; sw * sh];
+    let mut cr = vec![0u8; sw * sh];
+    const HALF: i32 = 1 << 15;
+    const OFF: i32 = 128 << 16;
+    for y in 0..sh {
+        let sy = y.min(h - 1);
+        for x in 0..sw {
+            let sx = x.min(w - 1);
+            let i = (sy * w + sx) * 3;
+            let (r, g, b) = (raw[i] as i32, raw[i + 1] as i32, raw[i + 2] as i32);
+            let o = y * sw + x;
+            yp[o] = ((fix(0.29900) * r + fix(0.58700) * g + fix(0.11400) * b + HALF) >> 16) as u8;
+            cb[o] = ((-fix(0.16874) * r - fix(0.33126) * g + fix(0.5) * b + OFF + HALF - 1) >> 16) as u8;
+            cr[o] = ((fix(0.5) * r - fix(0.41869) * g - fix(0.08131) * b + OFF + HALF - 1) >> 16) as u8;
+        }
+    }
+    // h2v2 downsampling with alternating bias 1, 2.
+    let down = |src: &[u8]| -> Vec<u8> {
+        let mut d = vec![0u8; cwp * chp];
+        for y in 0..chp {
+            let mut bias = 1u16;
+            for x in 0..cwp {
+                let s = src[2 * y * sw + 2 * x] as u16
+                    + src[2 * y * sw + 2 * x + 1] as u16
+                    + src[(2 * y + 1) * sw + 2 * x] as u16
+                    + src[(2 * y + 1) * sw + 2 * x + 1] as u16;
+                d[y * cwp + x] = ((s + bias) >> 2) as u8;
+                bias ^= 3;
+            }
+        }
+        d
+    };
+    let mut cbd = down(&cb);
+    let mut crd = down(&cr);
+    let mut yl = vec![0u8; yw * yh];
+    for y in 0..yh {
+        yl[y * yw..(y + 1) * yw].copy_from_slice(&yp[y * sw..y * sw + yw]);
+    }
+    let c = dct_matrix();
+    roundtrip_plane(&mut yl, yw, yh, &quant_table(&LUMA, quality), &c);
+    let qc = quant_table(&CHROMA, quality);
+    roundtrip_plane(&mut cbd, cwp, chp, &qc, &c);
+    roundtrip_plane(&mut crd, cwp, chp, &qc, &c);
+    // Fancy h2v2 upsampling over the cw x chh valid chroma samples (edges replicated).
+    let up = |d: &[u8]| -> Vec<u8> {
+        let ow = 2 * cw;
+        let mut out = vec![0u8; ow * 2 * chh];
+        let mut colsum = vec![0i32; cw];
+        for y in 0..chh {
+            for v in 0..2 {
+                let ny = if v == 0 { y.saturating_sub(1) } else { (y + 1).min(chh - 1) };
+                for x in 0..cw {
+                    colsum[x] = d[y * cwp + x] as i32 * 3 + d[ny * cwp + x] as i32;
+                }
+                let orow = &mut out[(2 * y + v) * ow..(2 * y + v + 1) * ow];
+                for x in 0..cw {
+                    let this = colsum[x];
+                    let last = if x == 0 { this } else { colsum[x - 1] };
+                    let next = if x + 1 == cw { this } else { colsum[x + 1] };
+                    orow[2 * x] = ((this * 3 + last + 8) >> 4) as u8;
+                    orow[2 * x + 1] = ((this * 3 + next + 7) >> 4) as u8;
+                }
+            }
+        }
+        out
+    };
+    let cbu = up(&cbd);
+    let cru = up(&crd);
+    let ow = 2 * cw;
+    let mut out = vec![0u8; w * h * 3];
+    for y in 0..h {
+        for x in 0..w {
+            let yv = yl[y * yw + x] as i32;
+            let cbv = cbu[y * ow + x] as i32 - 128;
+            let crv = cru[y * ow + x] as i32 - 128;
+            let r = yv + ((fix(1.40200) * crv + HALF) >> 16);
+            let b = yv + ((fix(1.77200) * cbv + HALF) >> 16);
+            let g = yv + ((-fix(0.34414) * cbv + HALF - fix(0.71414) * crv) >> 16);
+            let o = (y * w + x) * 3;
+            out[o] = r.clamp(0, 255) as u8;
+            out[o + 1] = g.clamp(0, 255) as u8;
+            out[o + 2] = b.clamp(0, 255) as u8;
+        }
+    }
+    RgbImage::from_raw(w as u32, h as u32, out).expect("size")
+}

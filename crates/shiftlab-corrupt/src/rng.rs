@@ -1,0 +1,249 @@
+//! Counter-free, per-call seeded random numbers.
+//!
+//! Every corruption call gets its own stream: SplitMix64 mixes
+//! (seed, key, corruption, severity) into one 64-bit value, which seeds a
+//! xoshiro256++ generator (state filled by four SplitMix64 outputs, as its
+//! authors recommend). Nothing is shared between calls, so results never depend
+//! on thread count, batch size or order.
+
+/// One SplitMix64 step (Steele, Lea & Flood 2014): used for seeding and key mixing.
+#[inline]
+pub fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Mixes the call's identity into one seed; each field passes through a full SplitMix64 round.
+pub fn stream_seed(seed: u64, key: u64, corruption: u64, severity: u64) -> u64 {
+    let mut s = seed;
+    let a = splitmix64(&mut s);
+    let mut s = a ^ key;
+    let b = splitmix64(&mut s);
+    let mut s = b ^ (corruption << 8 | severity);
+    splitmix64(&mut s)
+}
+
+/// xoshiro256++ (Blackman & Vigna 2019) with uniform, normal and Poisson samplers.
+pub struct Rng {
+    s: [u64; 4],
+    spare_normal: Option<f64>,
+}
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        let mut sm = seed;
+        let s = [
+            splitmix64(&mut sm),
+            splitmix64(&mut sm),
+            splitmix64(&mut sm),
+            splitmix64(&mut sm),
+        ];
+        Rng {
+            s,
+            spare_normal: None,
+        }
+    }
+
+    #[inline]
+    pub fn next_u64(&mut self) -> u64 {
+        let s = &mut self.s;
+        let result = (s[0].wrapping_add(s[3])).rotate_left(23).wrapping_add(s[0]);
+        let t = s[1] << 17;
+        s[2] ^= s[0];
+        s[3] ^= s[1];
+        s[1] ^= s[2];
+        s[0] ^= s[3];
+        s[2] ^= t;
+        s[3] = s[3].rotate_left(45);
+        result
+    }
+
+    /// Uniform in [0, 1) with 53 random bits.
+    #[inline]
+    pub fn uniform(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    }
+
+    /// Uniform in [lo, hi), like `np.random.uniform`.
+    #[inline]
+    pub fn uniform_range(&mut self, lo: f64, hi: f64) -> f64 {
+        lo + (hi - lo) * self.uniform()
+    }
+
+    /// Integer in [lo, hi) like `np.random.randint`; Lemire's multiply-shift (bias < 2^-32 here).
+    #[inline]
+    pub fn randint(&mut self, lo: i64, hi: i64) -> i64 {
+        debug_assert!(hi > lo);
+        let n = (hi - lo) as u64;
+        lo + ((self.next_u64() as u128 * n as u128) >> 64) as i64
+    }
+
+    /// Standard normal by the Box–Muller transform; the second value of each pair is kept.
+    #[inline]
+    pub fn normal(&mut self) -> f64 {
+        if let Some(z) = self.spare_normal.take() {
+            return z;
+        }
+        // u1 in (0, 1] so ln is finite.
+        let u1 = 1.0 - self.uniform();
+        let u2 = self.uniform();
+        let r = (-2.0 * u1.ln()).sqrt();
+        let (s, c) = (std::f64::consts::TAU * u2).sin_cos();
+        self.spare_normal = Some(r * s);
+        r * c
+    }
+
+    /// Poisson with mean `lam`: exact inversion (sequential search) below 10, Hörmann's PTRS above.
+    pub fn poisson(&mut self, lam: f64) -> u32 {
+        if lam <= 0.0 {
+            return 0;
+        }
+        if lam < 10.0 {
+            // Inversion by sequential search of the CDF.
+            let u = self.uniform();
+            let mut k = 0u32;
+            let mut p = (-lam).exp();
+            let mut cdf = p;
+            while u >= cdf {
+                k += 1;
+                p *= lam / k as f64;
+                cdf += p;
+                if p < 1e-300 && cdf >= u {
+                    break;
+                }
+                if k > 1000 {
+                    break;
+                }
+            }
+            return k;
+        }
+        self.poisson_ptrs(lam)
+    }
+
+    /// PTRS, transformed rejection with squeeze (Hörmann 1993), as in NumPy for lam >= 10.
+    fn poisson_ptrs(&mut self, lam: f64) -> u32 {
+        let slam = lam.sqrt();
+        let loglam = lam.ln();
+        let b = 0.931 + 2.53 * slam;
+        let a = -0.059 + 0.02483 * b;
+        let invalpha = 1.1239 + 1.1328 / (b - 3.4);
+        let vr = 0.9277 - 3.6224 / (b - 2.0);
+        loop {
+            let u = self.uniform() - 0.5;
+            let v = self.uniform();
+            let us = 0.5 - u.abs();
+            let k = ((2.0 * a / us + b) * u + lam + 0.43).floor();
+            if us >= 0.07 && v <= vr {
+                return k as u32;
+            }
+            if k < 0.0 || (us < 0.013 && v > us) {
+                continue;
+            }
+            if v.ln() + invalpha.ln() - (a / (us * us) + b).ln()
+                <= -lam + k * loglam - loggam(k + 1.0)
+            {
+                return k as u32;
+            }
+        }
+    }
+}
+
+/// log Gamma(x) by the Stirling series used in NumPy's `random_loggam`.
+fn loggam(x: f64) -> f64 {
+    const A: [f64; 10] = [
+        8.333333333333333e-02,
+        -2.777777777777778e-03,
+        7.936507936507937e-04,
+        -5.952380952380952e-04,
+        8.417508417508418e-04,
+        -1.917526917526918e-03,
+        6.410256410256410e-03,
+        -2.955065359477124e-02,
+        1.796443723688307e-01,
+        -1.39243221690590e+00,
+    ];
+    if x == 1.0 || x == 2.0 {
+        return 0.0;
+    }
+    let n = if x < 7.0 { (7.0 - x) as i64 } else { 0 };
+    let mut x0 = x + n as f64;
+    let x2 = (1.0 / x0) * (1.0 / x0);
+    let lg2pi = 1.837_877_066_409_345_3;
+    let mut gl0 = A[9];
+    for k in (0..9).rev() {
+        gl0 *= x2;
+        gl0 += A[k];
+    }
+    let mut gl = gl0 / x0 + 0.5 * lg2pi + (x0 - 0.5) * x0.ln() - x0;
+    if x < 7.0 {
+        for _ in 1..=n {
+            gl -= (x0 - 1.0).ln();
+            x0 -= 1.0;
+        }
+    }
+    gl
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normal_moments() {
+        let mut r = Rng::new(1);
+        let n = 200_000;
+        let (mut s, mut s2) = (0.0, 0.0);
+        for _ in 0..n {
+            let z = r.normal();
+            s += z;
+            s2 += z * z;
+        }
+        let m = s / n as f64;
+        let v = s2 / n as f64 - m * m;
+        assert!(m.abs() < 0.01, "mean {m}");
+        assert!((v - 1.0).abs() < 0.02, "var {v}");
+    }
+
+    #[test]
+    fn poisson_moments() {
+        let mut r = Rng::new(2);
+        for &lam in &[0.3, 3.0, 9.9, 10.0, 37.5, 500.0] {
+            let n = 100_000;
+            let (mut s, mut s2) = (0.0, 0.0);
+            for _ in 0..n {
+                let k = r.poisson(lam) as f64;
+                s += k;
+                s2 += k * k;
+            }
+            let m = s / n as f64;
+            let v = s2 / n as f64 - m * m;
+            let se = (lam / n as f64).sqrt();
+            assert!((m - lam).abs() < 5.0 * se, "lam {lam} mean {m}");
+            assert!((v / lam - 1.0).abs() < 0.05, "lam {lam} var {v}");
+        }
+    }
+
+    #[test]
+    fn loggam_matches_factorials() {
+        let mut f = 1.0f64;
+        for k in 1..20 {
+            f *= k as f64;
+            assert!((loggam(k as f64 + 1.0) - f.ln()).abs() < 1e-9, "k {k}");
+        }
+    }
+
+    #[test]
+    fn randint_range() {
+        let mut r = Rng::new(3);
+        let mut seen = [0u32; 8];
+        for _ in 0..10_000 {
+            let v = r.randint(-4, 4);
+            assert!((-4..4).contains(&v));
+            seen[(v + 4) as usize] += 1;
+        }
+        assert!(seen.iter().all(|&c| c > 1000));
+    }
+}
