@@ -30,7 +30,9 @@ pub fn load_cuda_backend() -> &'static CudaBackend {
             let reason = if msg.is_null() {
                 "unknown dlopen error".to_string()
             } else {
-                unsafe { CStr::from_ptr(msg) }.to_string_lossy().into_owned()
+                unsafe { CStr::from_ptr(msg) }
+                    .to_string_lossy()
+                    .into_owned()
             };
             CudaBackend::Unavailable(reason)
         } else {

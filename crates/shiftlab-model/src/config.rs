@@ -1,0 +1,294 @@
+//! The `[[models]]` entries of a pipeline TOML, checked into a [`ModelSpec`] before any file
+//! is opened, so that configuration mistakes surface at once and name the model.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ModelError, Result};
+use crate::preprocess::{Preprocess, IMAGENET_MEAN, IMAGENET_STD};
+use crate::resnet::{parse_architecture, Architecture};
+
+/// One `[[models]]` entry: a native architecture (optionally with safetensors weights) or a
+/// TorchScript file, plus its preprocessing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    pub name: String,
+    /// `resnet18`, `resnet50` or `resnet18-small`; excludes `torchscript`.
+    #[serde(default)]
+    pub architecture: Option<String>,
+    /// Safetensors file with torchvision names; absent: random weights from `seed`.
+    #[serde(default)]
+    pub weights: Option<PathBuf>,
+    /// Seed of the random initialisation when `weights` is absent (default 0).
+    #[serde(default)]
+    pub seed: Option<u64>,
+    /// TorchScript file taking `[N, C, H, W]` float input, returning `[N, D]` features.
+    #[serde(default)]
+    pub torchscript: Option<PathBuf>,
+    #[serde(default)]
+    pub input_size: Option<u32>,
+    #[serde(default)]
+    pub resize: Option<u32>,
+    #[serde(default)]
+    pub crop: Option<u32>,
+    /// Default: ImageNet statistics (3 channels); required with `channels = 1`.
+    #[serde(default)]
+    pub normalize: Option<Normalize>,
+    /// 3 (default; grey images repeated) or 1 (1-channel stem; RGB converted to luma).
+    #[serde(default)]
+    pub channels: Option<u8>,
+    /// Free text for the `runs` table (training data, origin of the checkpoint...).
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// Mean and standard deviation per channel, on pixels scaled to [0, 1].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Normalize {
+    pub mean: Vec<f64>,
+    pub std: Vec<f64>,
+}
+
+/// Where the network comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    Native {
+        arch: Architecture,
+        weights: Option<PathBuf>,
+        seed: u64,
+    },
+    TorchScript {
+        path: PathBuf,
+    },
+}
+
+/// A checked model entry: paths resolved, preprocessing complete.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelSpec {
+    pub name: String,
+    pub source: Source,
+    pub preprocess: Preprocess,
+    pub description: Option<String>,
+}
+
+impl ModelConfig {
+    /// Checks the entry; relative paths are taken from `base_dir` (e.g. the TOML's folder).
+    pub fn validate(&self, base_dir: &Path) -> Result<ModelSpec> {
+        let err = |p: &str| ModelError::config(&self.name, p);
+        if self.name.trim().is_empty() {
+            return Err(err("the name is empty"));
+        }
+        let source = self.source(base_dir)?;
+        let preprocess = self.preprocess(&source)?;
+        preprocess.check().map_err(|p| err(&p))?;
+        if matches!(source, Source::TorchScript { .. }) && preprocess.crop_to().is_none() {
+            return Err(err(
+                "a torchscript model needs input_size (or crop): its input size",
+            ));
+        }
+        Ok(ModelSpec {
+            name: self.name.clone(),
+            source,
+            preprocess,
+            description: self.description.clone(),
+        })
+    }
+
+    fn source(&self, base_dir: &Path) -> Result<Source> {
+        let err = |p: &str| ModelError::config(&self.name, p);
+        match (&self.architecture, &self.torchscript) {
+            (Some(_), Some(_)) => Err(err("set either architecture or torchscript, not both")),
+            (None, None) => Err(err(
+                "set architecture (with optional weights) or torchscript",
+            )),
+            (None, Some(_)) if self.weights.is_some() || self.seed.is_some() => Err(err(
+                "weights and seed apply to a native architecture, not torchscript",
+            )),
+            (None, Some(path)) => Ok(Source::TorchScript {
+                path: base_dir.join(path),
+            }),
+            (Some(_), None) if self.weights.is_some() && self.seed.is_some() => {
+                Err(err("seed only applies to random weights (no weights file)"))
+            }
+            (Some(arch), None) => Ok(Source::Native {
+                arch: parse_architecture(&self.name, arch)?,
+                weights: self.weights.as_ref().map(|w| base_dir.join(w)),
+                seed: self.seed.unwrap_or(0),
+            }),
+        }
+    }
+
+    /// Fills defaults: ImageNet statistics; 224 px for the ImageNet ResNets, native size else.
+    fn preprocess(&self, source: &Source) -> Result<Preprocess> {
+        let channels = self.channels.unwrap_or(3);
+        let (mean, std) = match (&self.normalize, channels) {
+            (Some(n), _) => (n.mean.clone(), n.std.clone()),
+            (None, 1) => {
+                return Err(ModelError::config(
+                    &self.name,
+                    "channels = 1 needs normalize",
+                ))
+            }
+            (None, _) => (IMAGENET_MEAN.to_vec(), IMAGENET_STD.to_vec()),
+        };
+        let sized = self.input_size.is_some() || self.resize.is_some() || self.crop.is_some();
+        let imagenet = matches!(
+            source,
+            Source::Native {
+                arch: Architecture::ResNet18 | Architecture::ResNet50,
+                ..
+            }
+        );
+        let input_size = if !sized && imagenet {
+            Some(224)
+        } else {
+            self.input_size
+        };
+        let (resize, crop) = (self.resize, self.crop);
+        Ok(Preprocess {
+            input_size,
+            resize,
+            crop,
+            mean,
+            std,
+            channels,
+        })
+    }
+}
+
+/// Checks every entry and that names are unique (they key the results tables).
+pub fn validate_models(models: &[ModelConfig], base_dir: &Path) -> Result<Vec<ModelSpec>> {
+    let mut seen = HashSet::new();
+    models
+        .iter()
+        .map(|m| {
+            if !seen.insert(m.name.as_str()) {
+                return Err(ModelError::config(
+                    &m.name,
+                    "the name is used by another model",
+                ));
+            }
+            m.validate(base_dir)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Deserialize)]
+    struct Pipeline {
+        models: Vec<ModelConfig>,
+    }
+
+    fn parse(toml_text: &str) -> std::result::Result<Vec<ModelConfig>, String> {
+        toml::from_str::<Pipeline>(toml_text)
+            .map(|p| p.models)
+            .map_err(|e| e.to_string())
+    }
+
+    const SKETCH: &str = r#"
+        [[models]]
+        name = "simclr"
+        architecture = "resnet18-small"
+        weights = "models/fashion-mnist/simclr.safetensors"
+        [[models]]
+        name = "my-dino"
+        torchscript = "models/dino_vits16.pt"
+        input_size = 224
+        normalize = { mean = [0.485, 0.456, 0.406], std = [0.229, 0.224, 0.225] }
+    "#;
+
+    #[test]
+    fn sketch_parses_and_validates() {
+        let specs = validate_models(&parse(SKETCH).unwrap(), Path::new("/p")).unwrap();
+        let weights = PathBuf::from("/p/models/fashion-mnist/simclr.safetensors");
+        let native = Source::Native {
+            arch: Architecture::ResNet18Small,
+            weights: Some(weights),
+            seed: 0,
+        };
+        assert_eq!(specs[0].source, native);
+        assert_eq!(specs[0].preprocess.crop_to(), None);
+        assert_eq!(specs[1].preprocess.crop_to(), Some(224));
+        assert_eq!(
+            specs[1].source,
+            Source::TorchScript {
+                path: "/p/models/dino_vits16.pt".into()
+            }
+        );
+    }
+
+    #[test]
+    fn imagenet_resnets_default_to_224() {
+        let m = parse("[[models]]\nname = \"r\"\narchitecture = \"resnet50\"").unwrap();
+        let spec = m[0].validate(Path::new("")).unwrap();
+        assert_eq!(
+            (spec.preprocess.resize_to(), spec.preprocess.crop_to()),
+            (Some(224), Some(224))
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected() {
+        let err = parse("[[models]]\nname = \"r\"\narchitecture = \"resnet18\"\nwieghts = \"x\"");
+        assert!(err.unwrap_err().contains("wieghts"));
+    }
+
+    fn problem(toml_text: &str) -> String {
+        let models = parse(toml_text).unwrap();
+        validate_models(&models, Path::new(""))
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn validation_errors_name_model_and_problem() {
+        let cases = [
+            (
+                "architecture = \"resnet34\"",
+                "unknown architecture 'resnet34'",
+            ),
+            ("torchscript = \"a.pt\"", "needs input_size"),
+            (
+                "architecture = \"resnet18\"\ntorchscript = \"a.pt\"",
+                "not both",
+            ),
+            ("weights = \"w.safetensors\"", "set architecture"),
+            (
+                "architecture = \"resnet18\"\nchannels = 1",
+                "needs normalize",
+            ),
+            (
+                "architecture = \"resnet18\"\nchannels = 2",
+                "channels must be 1 or 3",
+            ),
+            (
+                "architecture = \"resnet18\"\nnormalize = { mean = [0.5], std = [0.5] }",
+                "3 mean",
+            ),
+            (
+                "architecture = \"resnet18\"\nresize = 8\ncrop = 16",
+                "larger than resize",
+            ),
+        ];
+        for (body, expected) in cases {
+            let err = problem(&format!("[[models]]\nname = \"m1\"\n{body}"));
+            assert!(
+                err.starts_with("model 'm1': ") && err.contains(expected),
+                "{body}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn duplicate_names_are_rejected() {
+        let one = "[[models]]\nname = \"a\"\narchitecture = \"resnet18\"\n";
+        assert!(problem(&format!("{one}{one}")).contains("used by another model"));
+    }
+}

@@ -1,0 +1,275 @@
+//! The encoder the pipeline calls: u8 images in, float32 features out, in evaluation mode.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use tch::{CModule, Device, IValue, Kind, Tensor};
+
+use crate::config::{ModelConfig, ModelSpec, Source};
+use crate::device::{device_name, Precision, RuntimeOptions};
+use crate::error::{ModelError, Result};
+use crate::preprocess::Preprocess;
+use crate::resnet::{Architecture, ResNet};
+use crate::weights::{file_sha256, load_resnet, LinearHead};
+
+/// The network behind an encoder.
+enum Backbone {
+    Native(Box<ResNet>),
+    Script(CModule),
+}
+
+/// Facts about a loaded encoder, recorded with every run (serialise it to JSON).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EncoderInfo {
+    pub name: String,
+    /// `native` or `torchscript`.
+    pub kind: &'static str,
+    pub architecture: Option<String>,
+    /// Weights or TorchScript file; `None` for random weights.
+    pub file: Option<PathBuf>,
+    pub sha256: Option<String>,
+    /// Seed of the random weights when there is no file.
+    pub seed: Option<u64>,
+    /// Tensors of the weights file the backbone does not use.
+    pub extra_tensors: Vec<String>,
+    pub dim: i64,
+    pub device: String,
+    pub precision: Precision,
+    pub preprocess: Preprocess,
+    pub description: Option<String>,
+}
+
+/// A loaded encoder. Not `Sync` (libtorch tensors); use one per thread or a mutex.
+pub struct Encoder {
+    backbone: Backbone,
+    device: Device,
+    kind: Kind,
+    head: Option<LinearHead>,
+    info: EncoderInfo,
+}
+
+impl std::fmt::Debug for Encoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.description())
+    }
+}
+
+impl Encoder {
+    /// Validates a config entry and loads it (relative paths from `base_dir`).
+    pub fn from_config(cfg: &ModelConfig, base_dir: &Path, opts: &RuntimeOptions) -> Result<Self> {
+        Encoder::load(&cfg.validate(base_dir)?, opts)
+    }
+
+    /// Loads the network, moves it to the device and precision, and fixes evaluation mode.
+    pub fn load(spec: &ModelSpec, opts: &RuntimeOptions) -> Result<Self> {
+        let (device, kind) = opts.resolve()?;
+        let mut info = EncoderInfo {
+            name: spec.name.clone(),
+            kind: "native",
+            architecture: None,
+            file: None,
+            sha256: None,
+            seed: None,
+            extra_tensors: Vec::new(),
+            dim: 0,
+            device: device_name(device),
+            precision: opts.precision,
+            preprocess: spec.preprocess.clone(),
+            description: spec.description.clone(),
+        };
+        let (backbone, head) = match &spec.source {
+            Source::Native {
+                arch,
+                weights,
+                seed,
+            } => {
+                let channels = i64::from(spec.preprocess.channels);
+                let (net, head) = native(*arch, channels, weights.as_deref(), *seed, &mut info)?;
+                (Backbone::Native(Box::new(net)), head)
+            }
+            Source::TorchScript { path } => (Backbone::Script(script(path, &mut info)?), None),
+        };
+        let mut encoder = Encoder {
+            backbone,
+            device,
+            kind,
+            head,
+            info,
+        };
+        encoder.move_to(device, kind);
+        encoder.info.dim = encoder.probe_dim()?;
+        Ok(encoder)
+    }
+
+    /// Features `[N, dim]` float32 on the CPU for a `[N, H, W, C]` u8 batch (C = 1 or 3).
+    pub fn embed(&self, batch_u8: &Tensor) -> Result<Tensor> {
+        let n = batch_u8.size().first().copied().unwrap_or(0);
+        if n == 0 && batch_u8.dim() == 4 {
+            return Ok(Tensor::zeros([0, self.dim()], (Kind::Float, Device::Cpu)));
+        }
+        let _guard = tch::no_grad_guard();
+        let x = self
+            .info
+            .preprocess
+            .apply(batch_u8, self.device, self.kind)?;
+        let y = self.forward(&x)?;
+        Ok(y.to_kind(Kind::Float).to_device(Device::Cpu).contiguous())
+    }
+
+    /// [`Encoder::embed`] for contiguous HWC bytes of `dims = [n, height, width, channels]`.
+    pub fn embed_bytes(&self, pixels: &[u8], dims: [usize; 4]) -> Result<Tensor> {
+        self.embed(&crate::preprocess::batch_from_bytes(pixels, dims)?)
+    }
+
+    /// Length of the feature vector.
+    pub fn dim(&self) -> i64 {
+        self.info.dim
+    }
+
+    pub fn name(&self) -> &str {
+        &self.info.name
+    }
+
+    pub fn info(&self) -> &EncoderInfo {
+        &self.info
+    }
+
+    pub fn preprocess(&self) -> &Preprocess {
+        &self.info.preprocess
+    }
+
+    pub fn device(&self) -> Device {
+        self.device
+    }
+
+    /// The `fc` head of the weights file (float32, on the CPU), if it had one.
+    pub fn head(&self) -> Option<&LinearHead> {
+        self.head.as_ref()
+    }
+
+    /// One line for the `runs` table and logs.
+    pub fn description(&self) -> String {
+        let i = &self.info;
+        let source = match (&i.architecture, &i.file) {
+            (Some(a), Some(f)) => format!("{a} from {}", f.display()),
+            (Some(a), None) => format!("{a} with random weights (seed {})", i.seed.unwrap_or(0)),
+            (None, f) => format!(
+                "torchscript {}",
+                f.as_deref().unwrap_or(Path::new("")).display()
+            ),
+        };
+        let sha = i
+            .sha256
+            .as_deref()
+            .map_or(String::new(), |s| format!(" sha256 {}", &s[..12]));
+        format!(
+            "{}: {source}{sha}; {}-d features on {} {}; {}",
+            i.name,
+            i.dim,
+            i.device,
+            i.precision,
+            i.preprocess.summary()
+        )
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        match &self.backbone {
+            Backbone::Native(net) => Ok(net.features(x)),
+            Backbone::Script(m) => script_forward(m, x),
+        }
+    }
+
+    fn move_to(&mut self, device: Device, kind: Kind) {
+        match &mut self.backbone {
+            Backbone::Native(net) => net.to(device, kind),
+            Backbone::Script(m) => m.to(device, kind, false),
+        }
+    }
+
+    /// Runs one blank image through the network: checks it runs here and gives its width.
+    fn probe_dim(&self) -> Result<i64> {
+        let p = &self.info.preprocess;
+        let side = p.crop_to().or(p.resize_to()).unwrap_or(32);
+        let blank = Tensor::zeros([1, side, side, 3], (Kind::Uint8, Device::Cpu));
+        let _guard = tch::no_grad_guard();
+        let x = p.apply(&blank, self.device, self.kind)?;
+        let y = self
+            .forward(&x)
+            .map_err(|e| ModelError::config(&self.info.name, e.to_string()))?;
+        Ok(y.size()[1])
+    }
+}
+
+/// Builds a ResNet with random (seeded) weights, then fills it from `weights` if given.
+fn native(
+    arch: Architecture,
+    channels: i64,
+    weights: Option<&Path>,
+    seed: u64,
+    info: &mut EncoderInfo,
+) -> Result<(ResNet, Option<LinearHead>)> {
+    tch::manual_seed(seed as i64);
+    let mut net = ResNet::new(arch, channels);
+    info.architecture = Some(arch.to_string());
+    let Some(path) = weights else {
+        info.seed = Some(seed);
+        return Ok((net, None));
+    };
+    let (report, head) = load_resnet(&mut net, path)?;
+    info.file = Some(report.path);
+    info.sha256 = Some(report.sha256);
+    info.extra_tensors = report.extra;
+    Ok((net, head))
+}
+
+/// Loads a TorchScript module on the CPU in evaluation mode.
+fn script(path: &Path, info: &mut EncoderInfo) -> Result<CModule> {
+    let fail = |reason: String| ModelError::File {
+        what: "TorchScript model",
+        path: path.into(),
+        reason,
+    };
+    if !path.is_file() {
+        return Err(fail("no such file".to_string()));
+    }
+    let mut module = CModule::load(path).map_err(|e| fail(first_line(&e.to_string())))?;
+    module.f_set_eval()?;
+    info.kind = "torchscript";
+    info.file = Some(path.into());
+    info.sha256 = Some(file_sha256(path)?);
+    Ok(module)
+}
+
+/// Runs a TorchScript module; accepts a tensor or a tuple/list whose first item is one.
+fn script_forward(module: &CModule, x: &Tensor) -> Result<Tensor> {
+    let out = module.forward_is(&[IValue::Tensor(x.shallow_clone())])?;
+    let y = match out {
+        IValue::Tensor(t) => t,
+        IValue::Tuple(items) | IValue::GenericList(items) => match items.into_iter().next() {
+            Some(IValue::Tensor(t)) => t,
+            _ => {
+                return Err(ModelError::Input(
+                    "torchscript output holds no tensor".into(),
+                ))
+            }
+        },
+        IValue::TensorList(items) => items
+            .into_iter()
+            .next()
+            .ok_or_else(|| ModelError::Input("torchscript returned an empty list".into()))?,
+        other => return Err(ModelError::Input(format!("torchscript returned {other:?}"))),
+    };
+    if y.dim() < 2 || y.size()[0] != x.size()[0] {
+        return Err(ModelError::Input(format!(
+            "torchscript output shape {:?} is not [N, D] for N = {}",
+            y.size(),
+            x.size()[0]
+        )));
+    }
+    Ok(y.flatten(1, -1))
+}
+
+/// libtorch messages carry C++ backtraces; the first line says what happened.
+fn first_line(message: &str) -> String {
+    message.lines().next().unwrap_or(message).to_string()
+}

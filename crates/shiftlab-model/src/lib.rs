@@ -1,0 +1,28 @@
+//! Encoders on libtorch through `tch`: runtime facts (version, CUDA), device choice, native
+//! ResNets with torchvision names loaded from safetensors, TorchScript models, preprocessing.
+//!
+//! Linking drops `libtorch_cuda.so` because no symbol in it is called directly, so CUDA would
+//! look absent even on a GPU machine. [`load_cuda_backend`] `dlopen`s it with `RTLD_GLOBAL`
+//! before the first question about CUDA; where it is missing (CPU-only libtorch, no driver) the
+//! reason is kept and reported, and everything runs on the CPU.
+//!
+//! Entry point: [`ModelConfig`] (a `[[models]]` TOML entry) → [`Encoder::from_config`] →
+//! [`Encoder::embed`]. See `docs/models.md`.
+
+pub mod config;
+pub mod device;
+pub mod encoder;
+pub mod error;
+pub mod preprocess;
+pub mod resnet;
+pub mod runtime;
+pub mod weights;
+
+pub use config::{validate_models, ModelConfig, ModelSpec, Normalize, Source};
+pub use device::{DeviceSpec, Precision, RuntimeOptions};
+pub use encoder::{Encoder, EncoderInfo};
+pub use error::{ModelError, Result};
+pub use preprocess::Preprocess;
+pub use resnet::{Architecture, ResNet};
+pub use runtime::{load_cuda_backend, CudaBackend, RuntimeInfo};
+pub use weights::{LinearHead, LoadReport};
