@@ -1,0 +1,321 @@
+//! Validating and normalising one image to the stored form.
+//!
+//! Policy (see also the crate docs):
+//! - 8-bit gray or RGB PNG and baseline 8-bit 1/3-component JPEG are stored byte for byte.
+//! - Everything else that decodes is converted and re-encoded losslessly as PNG: palette -> RGB,
+//!   16-bit -> 8-bit (rounded, `(v*255 + 32767) / 65535`), CMYK/YCCK JPEG -> RGB (by the
+//!   decoder), other containers (BMP, TIFF, WebP, PNM) -> PNG of the same pixels.
+//! - Alpha: an alpha channel that is fully opaque is dropped; any transparent pixel rejects the
+//!   image, since compositing would have to invent a background colour.
+//! - Dimensions are checked from the header before decoding ([`MAX_SIDE`], [`MAX_PIXELS`]).
+
+use std::io::Cursor;
+
+use image::codecs::png::{CompressionType, FilterType, PngEncoder};
+use image::{DynamicImage, ExtendedColorType, ImageDecoder, ImageEncoder, ImageFormat, ImageReader};
+
+use crate::error::{Reason, MAX_PIXELS, MAX_SIDE};
+
+/// An image ready for the `image.bytes` column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredImage {
+    /// PNG or JPEG bytes.
+    pub bytes: Vec<u8>,
+    pub width: u32,
+    pub height: u32,
+    /// 1 (gray) or 3 (RGB).
+    pub channels: u8,
+}
+
+/// Checks declared dimensions against the limits.
+pub fn check_dimensions(width: u64, height: u64) -> Result<(), Reason> {
+    let too_big = width > MAX_SIDE as u64 || height > MAX_SIDE as u64 || width * height > MAX_PIXELS;
+    if too_big || width == 0 || height == 0 {
+        return Err(Reason::AbsurdDimensions { width, height });
+    }
+    Ok(())
+}
+
+/// Encodes interleaved 8-bit gray (1 channel) or RGB (3 channels) pixels as PNG.
+pub fn encode_png(width: u32, height: u32, channels: u8, pixels: &[u8]) -> Result<Vec<u8>, Reason> {
+    let color = match channels {
+        1 => ExtendedColorType::L8,
+        3 => ExtendedColorType::Rgb8,
+        n => return Err(Reason::UnsupportedPixelFormat(format!("{n} channels"))),
+    };
+    let mut out = Vec::with_capacity(pixels.len() / 2 + 128);
+    PngEncoder::new_with_quality(&mut out, CompressionType::Fast, FilterType::Adaptive)
+        .write_image(pixels, width, height, color)
+        .map_err(|e| Reason::Undecodable(format!("PNG encoding failed: {e}")))?;
+    Ok(out)
+}
+
+/// Validates encoded image bytes and returns the stored form (original or re-encoded PNG).
+pub fn normalise(bytes: Vec<u8>) -> Result<StoredImage, Reason> {
+    if bytes.is_empty() {
+        return Err(Reason::EmptyFile);
+    }
+    let mut reader = ImageReader::new(Cursor::new(&bytes[..]))
+        .with_guessed_format()
+        .map_err(|e| Reason::Undecodable(e.to_string()))?;
+    let format = reader
+        .format()
+        .ok_or_else(|| Reason::Undecodable("unrecognised image format".into()))?;
+    precheck_header(format, &bytes)?;
+    reader.no_limits();
+    let decoder = reader.into_decoder().map_err(decode_reason)?;
+    let (width, height) = decoder.dimensions();
+    check_dimensions(width as u64, height as u64)?;
+    let img = DynamicImage::from_decoder(decoder).map_err(decode_reason)?;
+    if keeps_original(format, &bytes, &img) {
+        let channels = if matches!(img, DynamicImage::ImageLuma8(_)) { 1 } else { 3 };
+        return Ok(StoredImage { bytes, width, height, channels });
+    }
+    let (pixels, channels) = to_gray_or_rgb8(img)?;
+    let bytes = encode_png(width, height, channels, &pixels)?;
+    Ok(StoredImage { bytes, width, height, channels })
+}
+
+fn decode_reason(e: image::ImageError) -> Reason {
+    match e {
+        image::ImageError::Unsupported(u) => Reason::UnsupportedPixelFormat(u.to_string()),
+        other => Reason::Undecodable(other.to_string()),
+    }
+}
+
+/// Header checks the decoder would not do for us: absurd PNG/JPEG sizes (before any decoder
+/// allocates) and JPEG truncation (the JPEG decoder pads a truncated scan with grey silently).
+fn precheck_header(format: ImageFormat, bytes: &[u8]) -> Result<(), Reason> {
+    match format {
+        ImageFormat::Png => {
+            let ihdr = png_ihdr(bytes).ok_or_else(|| Reason::Undecodable("PNG header cut short".into()))?;
+            check_dimensions(ihdr.width as u64, ihdr.height as u64)
+        }
+        ImageFormat::Jpeg => {
+            let sof = jpeg_sof(bytes)
+                .ok_or_else(|| Reason::Undecodable("JPEG has no frame header (SOF)".into()))?;
+            check_dimensions(sof.width as u64, sof.height as u64)?;
+            if !jpeg_has_eoi(bytes) {
+                return Err(Reason::Undecodable(
+                    "JPEG data ends before the end-of-image marker".into(),
+                ));
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Whether the original bytes can be stored as they are: plain 8-bit gray/RGB PNG or JPEG whose
+/// decoded pixels are what any decoder (PIL, torchvision) would also produce.
+fn keeps_original(format: ImageFormat, bytes: &[u8], img: &DynamicImage) -> bool {
+    let plain = matches!(img, DynamicImage::ImageLuma8(_) | DynamicImage::ImageRgb8(_));
+    plain
+        && match format {
+            ImageFormat::Png => png_ihdr(bytes)
+                .is_some_and(|h| h.bit_depth == 8 && (h.color_type == 0 || h.color_type == 2)),
+            ImageFormat::Jpeg => jpeg_sof(bytes)
+                .is_some_and(|s| s.precision == 8 && (s.components == 1 || s.components == 3)),
+            _ => false,
+        }
+}
+
+/// Converts any supported decoded image to interleaved 8-bit gray or RGB, per the module policy.
+fn to_gray_or_rgb8(img: DynamicImage) -> Result<(Vec<u8>, u8), Reason> {
+    Ok(match img {
+        DynamicImage::ImageLuma8(b) => (b.into_raw(), 1),
+        DynamicImage::ImageRgb8(b) => (b.into_raw(), 3),
+        DynamicImage::ImageLumaA8(b) => (strip_alpha(b.as_raw(), 2, u8::MAX)?, 1),
+        DynamicImage::ImageRgba8(b) => (strip_alpha(b.as_raw(), 4, u8::MAX)?, 3),
+        DynamicImage::ImageLuma16(b) => (round16(b.as_raw()), 1),
+        DynamicImage::ImageRgb16(b) => (round16(b.as_raw()), 3),
+        DynamicImage::ImageLumaA16(b) => (round16(&strip_alpha(b.as_raw(), 2, u16::MAX)?), 1),
+        DynamicImage::ImageRgba16(b) => (round16(&strip_alpha(b.as_raw(), 4, u16::MAX)?), 3),
+        other => {
+            return Err(Reason::UnsupportedPixelFormat(format!(
+                "{:?} (only 8/16-bit integer gray, RGB and opaque alpha are accepted)",
+                other.color()
+            )))
+        }
+    })
+}
+
+/// Drops the last channel of each pixel if it is everywhere `opaque`, else rejects.
+fn strip_alpha<T: Copy + PartialEq>(px: &[T], stride: usize, opaque: T) -> Result<Vec<T>, Reason> {
+    if px.chunks_exact(stride).any(|p| p[stride - 1] != opaque) {
+        return Err(Reason::Transparent);
+    }
+    Ok(px.chunks_exact(stride).flat_map(|p| p[..stride - 1].iter().copied()).collect())
+}
+
+/// 16-bit to 8-bit with rounding to nearest.
+fn round16(px: &[u16]) -> Vec<u8> {
+    px.iter().map(|&v| ((v as u32 * 255 + 32_767) / 65_535) as u8).collect()
+}
+
+/// The fields of a PNG IHDR chunk we care about.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PngHeader {
+    pub width: u32,
+    pub height: u32,
+    pub bit_depth: u8,
+    pub color_type: u8,
+}
+
+/// Reads IHDR (always the first chunk) without decoding anything.
+pub(crate) fn png_ihdr(b: &[u8]) -> Option<PngHeader> {
+    if b.len() < 26 || &b[12..16] != b"IHDR" {
+        return None;
+    }
+    let be = |i: usize| u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+    Some(PngHeader { width: be(16), height: be(20), bit_depth: b[24], color_type: b[25] })
+}
+
+/// The fields of a JPEG frame header (SOFn) we care about.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct JpegFrame {
+    pub precision: u8,
+    pub width: u16,
+    pub height: u16,
+    pub components: u8,
+}
+
+/// Walks the JPEG marker segments up to the first SOFn.
+pub(crate) fn jpeg_sof(b: &[u8]) -> Option<JpegFrame> {
+    let mut i = 2;
+    while i + 4 <= b.len() {
+        if b[i] != 0xFF {
+            return None;
+        }
+        let marker = b[i + 1];
+        if marker == 0xFF {
+            i += 1; // fill byte
+            continue;
+        }
+        let len = u16::from_be_bytes([b[i + 2], b[i + 3]]) as usize;
+        let is_sof = (0xC0..=0xCF).contains(&marker) && ![0xC4, 0xC8, 0xCC].contains(&marker);
+        if is_sof {
+            let s = b.get(i + 4..i + 10)?;
+            return Some(JpegFrame {
+                precision: s[0],
+                height: u16::from_be_bytes([s[1], s[2]]),
+                width: u16::from_be_bytes([s[3], s[4]]),
+                components: s[5],
+            });
+        }
+        if marker == 0xDA {
+            return None; // scan data before any frame header
+        }
+        i += 2 + len;
+    }
+    None
+}
+
+/// True when an end-of-image marker follows the first scan. 0xFFD9 cannot occur inside
+/// entropy-coded data (0xFF is byte-stuffed), so its absence means the file was cut short.
+fn jpeg_has_eoi(b: &[u8]) -> bool {
+    let Some(sos) = b.windows(2).position(|w| w == [0xFF, 0xDA]) else {
+        return false;
+    };
+    b[sos..].windows(2).any(|w| w == [0xFF, 0xD9])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::{GrayImage, ImageBuffer, Luma, Rgb, RgbImage, Rgba};
+
+    fn save(img: &DynamicImage, fmt: ImageFormat) -> Vec<u8> {
+        let mut out = Cursor::new(Vec::new());
+        img.write_to(&mut out, fmt).unwrap();
+        out.into_inner()
+    }
+
+    fn gradient_rgb(w: u32, h: u32) -> RgbImage {
+        RgbImage::from_fn(w, h, |x, y| Rgb([(x * 20) as u8, (y * 30) as u8, ((x + y) * 7) as u8]))
+    }
+
+    fn decode(bytes: &[u8]) -> DynamicImage {
+        image::load_from_memory(bytes).unwrap()
+    }
+
+    #[test]
+    fn plain_png_and_jpeg_are_kept_byte_for_byte() {
+        let png = save(&DynamicImage::ImageRgb8(gradient_rgb(5, 4)), ImageFormat::Png);
+        let s = normalise(png.clone()).unwrap();
+        assert_eq!((s.bytes == png, s.width, s.height, s.channels), (true, 5, 4, 3));
+        let gray = DynamicImage::ImageLuma8(GrayImage::from_fn(3, 3, |x, _| Luma([x as u8])));
+        let jpg = save(&gray, ImageFormat::Jpeg);
+        let s = normalise(jpg.clone()).unwrap();
+        assert_eq!((s.bytes == jpg, s.channels), (true, 1));
+    }
+
+    #[test]
+    fn sixteen_bit_is_rounded_to_eight() {
+        let img = ImageBuffer::<Luma<u16>, _>::from_raw(3, 1, vec![0u16, 32_896, 65_535]).unwrap();
+        let s = normalise(save(&DynamicImage::ImageLuma16(img), ImageFormat::Png)).unwrap();
+        assert_eq!(s.channels, 1);
+        assert_ne!(png_ihdr(&s.bytes).unwrap().bit_depth, 16);
+        // 32896/257 = 128.0 exactly; rounding keeps the ends exact too.
+        assert_eq!(decode(&s.bytes).to_luma8().into_raw(), vec![0, 128, 255]);
+        assert_eq!(round16(&[128, 129, 65_406, 65_407]), vec![0, 1, 254, 255]);
+    }
+
+    #[test]
+    fn opaque_alpha_is_dropped_and_transparency_rejected() {
+        let opaque = ImageBuffer::from_fn(2, 2, |x, _| Rgba([x as u8, 1, 2, 255]));
+        let s = normalise(save(&DynamicImage::ImageRgba8(opaque), ImageFormat::Png)).unwrap();
+        assert_eq!(s.channels, 3);
+        assert_eq!(decode(&s.bytes).color(), image::ColorType::Rgb8);
+        let see_through = ImageBuffer::from_fn(2, 2, |x, _| Rgba([0, 0, 0, 255 - x as u8]));
+        let err = normalise(save(&DynamicImage::ImageRgba8(see_through), ImageFormat::Png));
+        assert!(err.unwrap_err().to_string().contains("transparent pixels"));
+    }
+
+    #[test]
+    fn absurd_png_header_is_rejected_before_decoding() {
+        let err = normalise(crate::testutil::png_claiming(100_000, 100_000)).unwrap_err();
+        assert_eq!(err, Reason::AbsurdDimensions { width: 100_000, height: 100_000 });
+        assert!(err.to_string().contains("absurd declared dimensions 100000x100000"));
+        // Each side fine, the area not: 12000 x 12000 = 144 Mpx.
+        let err = normalise(crate::testutil::png_claiming(12_000, 12_000)).unwrap_err();
+        assert!(err.to_string().contains("absurd declared dimensions"), "{err}");
+    }
+
+    #[test]
+    fn truncated_images_are_rejected() {
+        let jpg = save(&DynamicImage::ImageRgb8(gradient_rgb(64, 64)), ImageFormat::Jpeg);
+        let err = normalise(jpg[..jpg.len() * 2 / 3].to_vec()).unwrap_err();
+        assert!(err.to_string().starts_with("truncated or undecodable image"), "{err}");
+        let png = save(&DynamicImage::ImageRgb8(gradient_rgb(64, 64)), ImageFormat::Png);
+        let err = normalise(png[..png.len() / 2].to_vec()).unwrap_err();
+        assert!(err.to_string().starts_with("truncated or undecodable image"), "{err}");
+        let err = normalise(b"hello, not an image".to_vec()).unwrap_err();
+        assert!(err.to_string().starts_with("truncated or undecodable image"), "{err}");
+        assert_eq!(normalise(Vec::new()).unwrap_err().to_string(), "zero-byte file");
+    }
+
+    #[test]
+    fn float_pixels_are_an_unsupported_format() {
+        let img = ImageBuffer::<Rgb<f32>, _>::from_raw(1, 1, vec![0.5f32, 0.25, 1.0]).unwrap();
+        let tif = save(&DynamicImage::ImageRgb32F(img), ImageFormat::Tiff);
+        let err = normalise(tif).unwrap_err();
+        assert!(err.to_string().starts_with("unsupported pixel format: Rgb32F"), "{err}");
+    }
+
+    #[test]
+    fn other_containers_become_png() {
+        let bmp = save(&DynamicImage::ImageRgb8(gradient_rgb(4, 4)), ImageFormat::Bmp);
+        let s = normalise(bmp).unwrap();
+        assert_eq!(&s.bytes[1..4], b"PNG");
+        assert_eq!(decode(&s.bytes).to_rgb8(), gradient_rgb(4, 4));
+    }
+
+    #[test]
+    fn dimension_limits_are_inclusive() {
+        assert!(check_dimensions(16_384, 6_000).is_ok());
+        assert!(check_dimensions(16_385, 1).is_err());
+        assert!(check_dimensions(10_000, 10_001).is_err());
+        assert!(check_dimensions(0, 5).is_err());
+    }
+}
