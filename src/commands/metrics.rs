@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use shiftlab_probe::metrics::summarize;
 use shiftlab_probe::report::format_summary;
 use shiftlab_probe::table::read_error_files;
@@ -37,18 +36,71 @@ pub struct MetricsArgs {
 /// Reads the tables and prints, per model: clean error, AlexNet-normalised mCE, relative mCE,
 /// unnormalised mean error over the 15 and 19 corruptions, and per-corruption CE.
 pub fn run_metrics(args: &MetricsArgs) -> anyhow::Result<()> {
+    print!("{}", render_metrics(args)?);
+    Ok(())
+}
+
+/// The report `run_metrics` prints, one block per model.
+pub fn render_metrics(args: &MetricsArgs) -> anyhow::Result<String> {
     let unit = match args.unit {
         UnitArg::Fraction => ErrorUnit::Fraction,
         UnitArg::Percent => ErrorUnit::Percent,
     };
-    let models = read_error_files(&args.errors, args.clean.as_deref(), unit)
-        .with_context(|| format!("reading {}", args.errors.display()))?;
+    // The errors name the file and its rows already.
+    let models = read_error_files(&args.errors, args.clean.as_deref(), unit)?;
     anyhow::ensure!(!models.is_empty(), "{} has no rows", args.errors.display());
     let alexnet = AlexNetTable::embedded();
     let blocks: Vec<String> = models
         .iter()
         .map(|m| format_summary(&summarize(m, alexnet)))
         .collect();
-    print!("{}", blocks.join("\n"));
-    Ok(())
+    Ok(blocks.join("\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: MetricsArgs,
+    }
+
+    fn fixtures() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/metrics")
+    }
+
+    fn render(argv: &[&str]) -> anyhow::Result<String> {
+        let cli = Cli::try_parse_from(std::iter::once("metrics").chain(argv.iter().copied()))?;
+        render_metrics(&cli.args)
+    }
+
+    #[test]
+    fn published_resnet50_table_renders_its_mce() -> anyhow::Result<()> {
+        let file = fixtures().join("resnet50_game_of_noise_means.csv");
+        let path = file.to_string_lossy();
+        let text = render(&["--errors", path.as_ref(), "--unit", "percent"])?;
+        assert!(
+            text.contains("mCE (AlexNet-normalised, 15 benchmark)     76.62"),
+            "{text}"
+        );
+        assert!(text.contains("clean error"), "{text}");
+        Ok(())
+    }
+
+    #[test]
+    fn bad_rows_are_reported_with_their_numbers() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let file = dir.path().join("bad.csv");
+        std::fs::write(&file, "model,corruption,severity,error\nm,fog,7,0.5\n")?;
+        let path = file.to_string_lossy();
+        let err = render(&["--errors", path.as_ref()])
+            .err()
+            .map(|e| format!("{e:#}"));
+        let msg = err.unwrap_or_default();
+        assert!(msg.contains("row 2: severity 7 outside 1..5"), "{msg}");
+        Ok(())
+    }
 }

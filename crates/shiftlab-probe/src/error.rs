@@ -73,12 +73,12 @@ pub enum MetricsError {
     #[error("{0}")]
     InvalidInput(String),
     /// Reading a file failed.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {error}")]
     Io {
         /// The file.
         path: String,
-        /// The I/O error.
-        source: std::io::Error,
+        /// The I/O error (not a `source`, so chains do not print it twice).
+        error: std::io::Error,
     },
 }
 

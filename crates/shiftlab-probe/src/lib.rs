@@ -14,11 +14,13 @@ pub mod alexnet;
 pub mod corruptions;
 pub mod error;
 pub mod metrics;
+pub mod model_errors;
 pub mod report;
 pub mod table;
 
 pub use alexnet::{AlexNetEntry, AlexNetTable};
 pub use corruptions::CorruptionSet;
 pub use error::{MetricsError, RowProblem};
-pub use metrics::{ErrorEntry, ModelErrors, Summary};
+pub use metrics::Summary;
+pub use model_errors::{CorruptionErrors, ErrorEntry, ModelErrors, Severity};
 pub use table::ErrorUnit;

@@ -12,268 +12,65 @@
 //! The AlexNet errors of the 4 extra corruptions are unverified (see [`crate::alexnet`]), so
 //! mCE and relative mCE use only the 15 benchmark corruptions.
 
-use std::collections::BTreeMap;
-
 use crate::alexnet::{AlexNetEntry, AlexNetTable};
-use crate::corruptions::{self, CorruptionSet, SEVERITIES};
-use crate::error::{MetricsError, RowProblem};
+use crate::corruptions::{CorruptionSet, SEVERITIES};
+use crate::error::MetricsError;
+pub use crate::model_errors::{CorruptionErrors, ErrorEntry, ModelErrors, Severity};
 
 /// Number of equal-width confidence bins of the usual ECE.
 pub const ECE_BINS: usize = 15;
 
-/// One measured error E(f, c, s), with its source row for error messages.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ErrorEntry {
-    /// Row (1-based line) it came from.
-    pub row: usize,
-    /// Corruption name.
-    pub corruption: String,
-    /// Severity; valid values are 1..=5 (kept wide so validation can name bad ones).
-    pub severity: i64,
-    /// Top-1 error as a fraction in [0, 1].
-    pub error: f64,
-}
-
-/// A model's validated errors: every corruption present has all 5 severities.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ModelErrors {
-    name: String,
-    clean: Option<f64>,
-    corruptions: BTreeMap<usize, (String, [f64; SEVERITIES])>,
-}
-
-type Slots = [Option<(f64, usize)>; SEVERITIES];
-
-impl ModelErrors {
-    /// Validates entries: known names, severities 1..=5, errors in [0,1], no duplicates, and
-    /// no corruption with only some severities. Every problem is reported, naming its row.
-    pub fn from_entries(
-        name: &str,
-        clean: Option<f64>,
-        entries: &[ErrorEntry],
-    ) -> Result<Self, MetricsError> {
-        let (model, problems) = Self::collect(name, clean, entries);
-        if problems.is_empty() {
-            Ok(model)
-        } else {
-            Err(MetricsError::InvalidRows {
-                source_name: format!("errors of model {name:?}"),
-                problems,
-            })
-        }
-    }
-
-    /// Builds from complete per-corruption arrays (errors at severities 1..=5).
-    pub fn from_arrays<'a>(
-        name: &str,
-        clean: Option<f64>,
-        arrays: impl IntoIterator<Item = (&'a str, [f64; SEVERITIES])>,
-    ) -> Result<Self, MetricsError> {
-        let entries: Vec<ErrorEntry> = arrays
-            .into_iter()
-            .enumerate()
-            .flat_map(|(i, (c, errs))| {
-                errs.into_iter().enumerate().map(move |(s, e)| ErrorEntry {
-                    row: i * SEVERITIES + s + 1,
-                    corruption: c.to_string(),
-                    severity: s as i64 + 1,
-                    error: e,
-                })
-            })
-            .collect();
-        Self::from_entries(name, clean, &entries)
-    }
-
-    /// Like [`Self::from_entries`] but returns the problems for the caller to merge.
-    pub(crate) fn collect(
-        name: &str,
-        clean: Option<f64>,
-        entries: &[ErrorEntry],
-    ) -> (Self, Vec<RowProblem>) {
-        let mut problems = Vec::new();
-        let mut slots: BTreeMap<usize, (String, Slots)> = BTreeMap::new();
-        for e in entries {
-            if let Err(p) = place(&mut slots, e) {
-                problems.push(p);
-            }
-        }
-        if let Some(c) = clean {
-            if !(0.0..=1.0).contains(&c) {
-                problems.push(RowProblem::general(format!(
-                    "model {name:?}: clean error {c} outside [0, 1]"
-                )));
-            }
-        }
-        let corruptions = complete(name, slots, &mut problems);
-        let model = Self {
-            name: name.to_string(),
-            clean,
-            corruptions,
-        };
-        (model, problems)
-    }
-
-    /// Model name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// Clean top-1 error, when known.
-    pub fn clean_error(&self) -> Option<f64> {
-        self.clean
-    }
-
-    /// Errors at severities 1..=5 of one corruption.
-    pub fn get(&self, corruption: &str) -> Option<&[f64; SEVERITIES]> {
-        let idx = corruptions::canonical_index(corruption)?;
-        self.corruptions.get(&idx).map(|(_, e)| e)
-    }
-
-    /// All corruptions present, in canonical order (benchmark 15, then extra 4).
-    pub fn corruptions(&self) -> impl Iterator<Item = (&str, &[f64; SEVERITIES])> {
-        self.corruptions.values().map(|(n, e)| (n.as_str(), e))
-    }
-
-    /// Corruptions of `set` the model has no errors for.
-    pub fn missing(&self, set: CorruptionSet) -> Vec<String> {
-        set.names()
-            .into_iter()
-            .filter(|c| self.get(c).is_none())
-            .map(String::from)
-            .collect()
-    }
-
-    fn require(&self, set: CorruptionSet, metric: &'static str) -> Result<(), MetricsError> {
-        let missing = self.missing(set);
-        if missing.is_empty() {
-            return Ok(());
-        }
-        Err(MetricsError::MissingCorruptions {
-            metric,
-            model: self.name.clone(),
-            set: set.label(),
-            missing,
-        })
-    }
-}
-
-/// Checks one entry and stores it in its severity slot.
-fn place(slots: &mut BTreeMap<usize, (String, Slots)>, e: &ErrorEntry) -> Result<(), RowProblem> {
-    let Some(idx) = corruptions::canonical_index(&e.corruption) else {
-        return Err(RowProblem::at(
-            e.row,
-            format!("unknown corruption {:?}", e.corruption),
-        ));
-    };
-    if !(1..=SEVERITIES as i64).contains(&e.severity) {
-        return Err(RowProblem::at(
-            e.row,
-            format!("severity {} outside 1..5", e.severity),
-        ));
-    }
-    if !e.error.is_finite() || !(0.0..=1.0).contains(&e.error) {
-        return Err(RowProblem::at(
-            e.row,
-            format!("error {} outside [0, 1]", e.error),
-        ));
-    }
-    let entry = slots
-        .entry(idx)
-        .or_insert_with(|| (e.corruption.clone(), [None; SEVERITIES]));
-    let slot = &mut entry.1[(e.severity - 1) as usize];
-    if let Some((_, first)) = slot {
-        return Err(RowProblem::at(
-            e.row,
-            format!(
-                "duplicate {} severity {} (first given in row {first})",
-                e.corruption, e.severity
-            ),
-        ));
-    }
-    *slot = Some((e.error, e.row));
-    Ok(())
-}
-
-/// Keeps corruptions with all severities; reports the others, naming their rows.
-fn complete(
-    model: &str,
-    slots: BTreeMap<usize, (String, Slots)>,
-    problems: &mut Vec<RowProblem>,
-) -> BTreeMap<usize, (String, [f64; SEVERITIES])> {
-    let mut out = BTreeMap::new();
-    for (idx, (name, s)) in slots {
-        let missing: Vec<String> = (0..SEVERITIES)
-            .filter(|&k| s[k].is_none())
-            .map(|k| (k + 1).to_string())
-            .collect();
-        if missing.is_empty() {
-            out.insert(idx, (name, s.map(|x| x.map_or(0.0, |(e, _)| e))));
-            continue;
-        }
-        let rows: Vec<String> = s.iter().flatten().map(|(_, r)| r.to_string()).collect();
-        problems.push(RowProblem::general(format!(
-            "model {model:?}: {name} lacks severities {} (has rows {})",
-            missing.join(", "),
-            rows.join(", ")
-        )));
-    }
-    out
-}
-
 /// CE(f,c) = sum_s E(f,c,s) / sum_s E(AlexNet,c,s), as a ratio (AlexNet = 1).
-pub fn corruption_error(errors: &[f64; SEVERITIES], alexnet: &AlexNetEntry) -> f64 {
-    errors.iter().sum::<f64>() / alexnet.error_sum()
+pub fn corruption_error(errors: &CorruptionErrors, alexnet: &AlexNetEntry) -> f64 {
+    errors.sum() / alexnet.error_sum()
 }
 
 /// Relative CE: the degradation from clean, normalised by AlexNet's degradation (ratio).
 pub fn relative_corruption_error(
-    errors: &[f64; SEVERITIES],
+    errors: &CorruptionErrors,
     clean: f64,
     alexnet: &AlexNetEntry,
     alexnet_clean: f64,
 ) -> f64 {
     let n = SEVERITIES as f64;
-    let own = errors.iter().sum::<f64>() - n * clean;
-    own / (alexnet.error_sum() - n * alexnet_clean)
+    (errors.sum() - n * clean) / (alexnet.error_sum() - n * alexnet_clean)
 }
 
 /// mCE x100 over the 15 benchmark corruptions (AlexNet = 100).
 pub fn mce(model: &ModelErrors, alexnet: &AlexNetTable) -> Result<f64, MetricsError> {
-    model.require(CorruptionSet::Benchmark15, "mCE")?;
-    let ces = benchmark_entries(model, alexnet)?
-        .into_iter()
-        .map(|(errs, a)| corruption_error(errs, a));
-    Ok(100.0 * mean(ces))
+    let pairs = with_alexnet(model, alexnet, "mCE")?;
+    Ok(100.0 * mean(pairs.iter().map(|(e, a)| corruption_error(e, a))))
 }
 
 /// Relative mCE x100 over the 15 benchmark corruptions; needs the model's clean error.
 pub fn relative_mce(model: &ModelErrors, alexnet: &AlexNetTable) -> Result<f64, MetricsError> {
-    model.require(CorruptionSet::Benchmark15, "relative mCE")?;
+    let metric = "relative mCE";
+    let pairs = with_alexnet(model, alexnet, metric)?;
     let clean = model
         .clean_error()
         .ok_or_else(|| MetricsError::MissingClean {
-            metric: "relative mCE",
+            metric,
             model: model.name().to_string(),
         })?;
-    let ces = benchmark_entries(model, alexnet)?
-        .into_iter()
-        .map(|(errs, a)| relative_corruption_error(errs, clean, a, alexnet.clean_error()));
-    Ok(100.0 * mean(ces))
+    let a_clean = alexnet.clean_error();
+    let rel = pairs
+        .iter()
+        .map(|(e, a)| relative_corruption_error(e, clean, a, a_clean));
+    Ok(100.0 * mean(rel))
 }
 
-fn benchmark_entries<'a>(
+/// The model's and AlexNet's errors for each of the 15 benchmark corruptions.
+fn with_alexnet<'a>(
     model: &'a ModelErrors,
     alexnet: &'a AlexNetTable,
-) -> Result<Vec<(&'a [f64; SEVERITIES], &'a AlexNetEntry)>, MetricsError> {
-    CorruptionSet::Benchmark15
-        .names()
+    metric: &'static str,
+) -> Result<Vec<(&'a CorruptionErrors, &'a AlexNetEntry)>, MetricsError> {
+    model
+        .require(CorruptionSet::Benchmark15, metric)?
         .into_iter()
-        .map(|c| {
+        .map(|(c, e)| {
             let a = alexnet.get(c).ok_or_else(|| {
                 MetricsError::InvalidInput(format!("AlexNet reference lacks {c}"))
-            })?;
-            let e = model.get(c).ok_or_else(|| {
-                MetricsError::InvalidInput(format!("model {:?} lacks {c}", model.name()))
             })?;
             Ok((e, a))
         })
@@ -281,14 +78,11 @@ fn benchmark_entries<'a>(
 }
 
 /// Unnormalised mean error (fraction) over the corruptions of `set` x 5 severities.
+///
+/// Every corruption has 5 severities, so this is also the mean of per-corruption means.
 pub fn mean_error(model: &ModelErrors, set: CorruptionSet) -> Result<f64, MetricsError> {
-    model.require(set, "mean error")?;
-    let all = set
-        .names()
-        .into_iter()
-        .filter_map(|c| model.get(c))
-        .flat_map(|e| e.iter().copied());
-    Ok(mean(all))
+    let errs = model.require(set, "mean error")?;
+    Ok(mean(errs.iter().map(|(_, e)| e.mean)))
 }
 
 /// Unnormalised mean accuracy (fraction) over `set` x 5 severities: 1 - mean error.
@@ -385,7 +179,7 @@ pub fn summarize(model: &ModelErrors, alexnet: &AlexNetTable) -> Summary {
             let a = alexnet.get(c)?;
             Some(CorruptionSummary {
                 corruption: c.to_string(),
-                mean_error: errs.iter().sum::<f64>() / SEVERITIES as f64,
+                mean_error: errs.mean,
                 ce: 100.0 * corruption_error(errs, a),
                 relative_ce: model.clean_error().map(|clean| {
                     100.0 * relative_corruption_error(errs, clean, a, alexnet.clean_error())

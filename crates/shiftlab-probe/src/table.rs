@@ -6,14 +6,19 @@
 //! columns `model,error`; giving one model's clean error in both is an error. Values are
 //! fractions or percentages ([`ErrorUnit`]). Every bad row is reported with its line number
 //! (the header is line 1).
+//!
+//! Severity is 1..=5, or `mean` for a corruption's mean error over the five levels (what most
+//! papers publish); a corruption takes either all five levels or one `mean` row. CE needs only
+//! the sum over severities, so mCE from `mean` rows is exact.
 
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::Path;
 use std::str::FromStr;
 
+use crate::corruptions::SEVERITIES;
 use crate::error::{MetricsError, RowProblem};
-use crate::metrics::{ErrorEntry, ModelErrors};
+use crate::model_errors::{ErrorEntry, ModelErrors, Severity};
 
 /// How error values are written in the input.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -66,9 +71,9 @@ pub fn read_error_files(
     unit: ErrorUnit,
 ) -> Result<Vec<ModelErrors>, MetricsError> {
     let open = |p: &Path| {
-        std::fs::File::open(p).map_err(|source| MetricsError::Io {
+        std::fs::File::open(p).map_err(|error| MetricsError::Io {
             path: p.display().to_string(),
-            source,
+            error,
         })
     };
     let clean_rows = match clean {
@@ -139,6 +144,7 @@ pub fn read_errors(
         }
     }
     merge_clean_file(&mut g, clean_file, &mut problems);
+    problems.extend(unit_mismatch(&g, unit));
     let models = g
         .order
         .iter()
@@ -172,9 +178,7 @@ fn gather_row(
     if corruption == "clean" {
         return gather_clean(g, model, field(2), error, line);
     }
-    let severity = field(2)
-        .parse::<i64>()
-        .map_err(|_| format!("severity {:?} is not an integer", field(2)))?;
+    let severity = parse_severity(field(2))?;
     g.entries.entry(model).or_default().push(ErrorEntry {
         row: line,
         corruption,
@@ -226,6 +230,18 @@ fn merge_clean_file(
             g.clean.insert(model, (v, line));
         }
     }
+}
+
+/// Percent selected but every error is at most 1: almost surely fractions.
+fn unit_mismatch(g: &Gathered, unit: ErrorUnit) -> Option<RowProblem> {
+    let mut values = g.entries.values().flatten().map(|e| e.error);
+    let all_tiny = values.all(|v| v <= 0.01);
+    let rows = g.entries.values().map(Vec::len).sum::<usize>();
+    (unit == ErrorUnit::Percent && rows >= SEVERITIES && all_tiny).then(|| {
+        RowProblem::general(
+            "every error is at most 1 with unit percent; fractions? use unit fraction",
+        )
+    })
 }
 
 fn csv_reader(input: impl Read) -> csv::Reader<impl Read> {
@@ -282,6 +298,16 @@ fn records(
         }
     }
     out
+}
+
+/// An integer level, or `mean` for the mean over levels 1..=5.
+fn parse_severity(raw: &str) -> Result<Severity, String> {
+    if raw.eq_ignore_ascii_case("mean") {
+        return Ok(Severity::Mean);
+    }
+    raw.parse::<i64>()
+        .map(Severity::Level)
+        .map_err(|_| format!("severity {raw:?} is neither an integer nor `mean`"))
 }
 
 fn nonempty(v: &str, what: &str) -> Result<(), String> {

@@ -142,7 +142,7 @@ fn entry(row: usize, c: &str, s: i64, e: f64) -> ErrorEntry {
     ErrorEntry {
         row,
         corruption: c.into(),
-        severity: s,
+        severity: Severity::Level(s),
         error: e,
     }
 }

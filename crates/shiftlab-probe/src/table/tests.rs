@@ -28,7 +28,8 @@ fn reads_models_in_order_with_clean_rows_and_percent() {
     assert_eq!(names, ["b", "a"]);
     assert_eq!(models[0].clean_error(), Some(0.25));
     assert_eq!(models[1].clean_error(), Some(0.2));
-    assert_eq!(models[0].get("fog"), Some(&[0.3, 0.4, 0.4, 0.4, 0.4]));
+    let fog = models[0].get("fog").and_then(|e| e.severities);
+    assert_eq!(fog, Some([0.3, 0.4, 0.4, 0.4, 0.4]));
 }
 
 #[test]
@@ -54,7 +55,7 @@ fn bad_rows_are_all_named() {
     let msg = message(read(text, ErrorUnit::Fraction));
     for want in [
         "row 2: unknown corruption \"fogg\"",
-        "row 3: severity \"x\" is not an integer",
+        "row 3: severity \"x\" is neither an integer nor `mean`",
         "row 4: error \"abc\" is not a number",
         "row 5: error 23.9 outside [0, 1] (percentages? use unit percent)",
         "row 6: empty model",
@@ -124,4 +125,35 @@ fn unit_parses() {
     assert_eq!("percent".parse::<ErrorUnit>(), Ok(ErrorUnit::Percent));
     assert_eq!("fraction".parse::<ErrorUnit>(), Ok(ErrorUnit::Fraction));
     assert!("pct".parse::<ErrorUnit>().is_err());
+}
+
+#[test]
+fn mean_rows_stand_for_five_severities() {
+    // fog mean 0.4 -> sum 2.0; a mean row beside per-level rows is rejected.
+    let text = format!(
+        "model,corruption,severity,error\nm,fog,mean,0.4\n{}m,snow,mean,0.5\n",
+        fog_rows("m", "0.4")
+            .replace("fog", "snow")
+            .replace(",40", ",0.4")
+    );
+    let msg = message(read(&text, ErrorUnit::Fraction));
+    assert!(
+        msg.contains(
+            "row 8: model \"m\": snow has a mean row and per-severity rows (3, 4, 5, 6, 7)"
+        ),
+        "{msg}"
+    );
+    let ok = "model,corruption,severity,error\nm,fog,MEAN,40\n";
+    let models = read(ok, ErrorUnit::Percent).unwrap_or_default();
+    let fog = models.first().and_then(|m| m.get("fog")).cloned();
+    assert_eq!(fog.as_ref().map(|f| f.severities), Some(None));
+    assert!((fog.map_or(0.0, |f| f.sum()) - 2.0).abs() < 1e-12);
+}
+
+#[test]
+fn fractions_read_as_percent_are_refused() {
+    let text = format!("model,corruption,severity,error\n{}", fog_rows("m", "0.3"));
+    let text = text.replace(",40", ",0.4");
+    let msg = message(read(&text, ErrorUnit::Percent));
+    assert!(msg.contains("fractions? use unit fraction"), "{msg}");
 }
