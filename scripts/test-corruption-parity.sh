@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Parity of shiftlab-corrupt with imagecorruptions 1.1.2: builds the dump example, runs the
+# Python check (prints a table; exits non-zero on failure). About 1-2 minutes on 2 cores.
+# Extra arguments go to tests/parity/corruption_parity.py (e.g. --table FILE, --only NAMES).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup-python.sh
+bash scripts/setup-assets.sh >/dev/null
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR_CORRUPT:-$PWD/target/corrupt}"
+cargo build --quiet -p shiftlab-corrupt --example corrupt_dump
+exec .venv/bin/python tests/parity/corruption_parity.py \
+  --dump "$CARGO_TARGET_DIR/debug/examples/corrupt_dump" "$@"
