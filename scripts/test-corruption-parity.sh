@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-python.sh
-bash scripts/setup-assets.sh >/dev/null
+[ -f assets/frost/.complete ] || bash scripts/setup-assets.sh
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR_CORRUPT:-$PWD/target/corrupt}"
 cargo build --quiet -p shiftlab-corrupt --example corrupt_dump
 exec .venv/bin/python tests/parity/corruption_parity.py \
