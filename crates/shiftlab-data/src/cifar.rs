@@ -19,7 +19,16 @@ use crate::source::{array_id, Entry, Item, Payload, Source};
 
 /// CIFAR-10's class names, in label order.
 pub const CIFAR10_CLASSES: [&str; 10] = [
-    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
 ];
 
 const SIDE: usize = 32;
@@ -39,16 +48,29 @@ pub fn open_cifar10(input: &Path, only: Option<&str>) -> Result<Source, DataErro
     let splits: Vec<&str> = match only {
         None => vec!["train", "test"],
         Some(s @ ("train" | "test")) => vec![s],
-        Some(s) => return Err(DataError::layout(input, format!("no split '{s}' in CIFAR-10 (train, test)"))),
+        Some(s) => {
+            return Err(DataError::layout(
+                input,
+                format!("no split '{s}' in CIFAR-10 (train, test)"),
+            ))
+        }
     };
     let (dir, binary) = locate(input)?;
-    let class_names = if binary { binary_meta(&dir)? } else { python_meta(&dir)? };
+    let class_names = if binary {
+        binary_meta(&dir)?
+    } else {
+        python_meta(&dir)?
+    };
     let mut parts = Vec::new();
     for split in splits {
         let mut labels = Vec::new();
         let mut pixels = Vec::new();
         for name in batches(split) {
-            let (l, p) = if binary { read_binary(&dir.join(format!("{name}.bin")))? } else { read_python(&dir.join(name))? };
+            let (l, p) = if binary {
+                read_binary(&dir.join(format!("{name}.bin")))?
+            } else {
+                read_python(&dir.join(name))?
+            };
             labels.extend(l);
             pixels.extend(p);
         }
@@ -56,14 +78,29 @@ pub fn open_cifar10(input: &Path, only: Option<&str>) -> Result<Source, DataErro
     }
     let total = parts.iter().map(|(_, l, _)| l.len() as u64).sum();
     let entries = parts.into_iter().flat_map(|(split, labels, pixels)| {
-        (0..labels.len()).map(move |i| Ok(Entry::Item(planar_item(&split, i, labels[i], &pixels[i * IMAGE_BYTES..]))))
+        (0..labels.len()).map(move |i| {
+            Ok(Entry::Item(planar_item(
+                &split,
+                i,
+                labels[i],
+                &pixels[i * IMAGE_BYTES..],
+            )))
+        })
     });
-    Ok(Source { class_names, total: Some(total), entries: Box::new(entries) })
+    Ok(Source {
+        class_names,
+        total: Some(total),
+        entries: Box::new(entries),
+    })
 }
 
 /// Finds the batch folder and whether it holds the binary version.
 fn locate(input: &Path) -> Result<(PathBuf, bool), DataError> {
-    for dir in [input.to_path_buf(), input.join("cifar-10-batches-bin"), input.join("cifar-10-batches-py")] {
+    for dir in [
+        input.to_path_buf(),
+        input.join("cifar-10-batches-bin"),
+        input.join("cifar-10-batches-py"),
+    ] {
         if dir.join("data_batch_1.bin").is_file() || dir.join("test_batch.bin").is_file() {
             return Ok((dir, true));
         }
@@ -71,7 +108,10 @@ fn locate(input: &Path) -> Result<(PathBuf, bool), DataError> {
             return Ok((dir, false));
         }
     }
-    Err(DataError::layout(input, "no CIFAR-10 batches (data_batch_1[.bin], test_batch[.bin]) found"))
+    Err(DataError::layout(
+        input,
+        "no CIFAR-10 batches (data_batch_1[.bin], test_batch[.bin]) found",
+    ))
 }
 
 fn default_names() -> Vec<String> {
@@ -84,7 +124,12 @@ fn binary_meta(dir: &Path) -> Result<Vec<String>, DataError> {
         return Ok(default_names());
     }
     let text = std::fs::read_to_string(&path).map_err(|e| DataError::io(&path, e))?;
-    Ok(text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect())
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect())
 }
 
 fn python_meta(dir: &Path) -> Result<Vec<String>, DataError> {
@@ -110,7 +155,13 @@ fn read_binary(path: &Path) -> Result<(Vec<i64>, Vec<u8>), DataError> {
     let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
     let record = 1 + IMAGE_BYTES;
     if bytes.is_empty() || bytes.len() % record != 0 {
-        return Err(DataError::layout(path, format!("{} bytes is not a whole number of {record}-byte records", bytes.len())));
+        return Err(DataError::layout(
+            path,
+            format!(
+                "{} bytes is not a whole number of {record}-byte records",
+                bytes.len()
+            ),
+        ));
     }
     let n = bytes.len() / record;
     let mut labels = Vec::with_capacity(n);
@@ -127,19 +178,36 @@ fn read_python(path: &Path) -> Result<(Vec<i64>, Vec<u8>), DataError> {
     let value = load_pickle(path)?;
     let data = value.get("data").and_then(pickle::Value::ndarray);
     let Some(data) = data else {
-        return Err(DataError::layout(path, "no numpy array 'data' in the pickle"));
+        return Err(DataError::layout(
+            path,
+            "no numpy array 'data' in the pickle",
+        ));
     };
     if data.dtype != "u1" || data.fortran || data.shape.len() != 2 || data.shape[1] != IMAGE_BYTES {
-        return Err(DataError::layout(path, format!(
-            "'data' must be C-ordered uint8 N x {IMAGE_BYTES}, found {} {:?}{}",
-            data.dtype, data.shape, if data.fortran { " (Fortran order)" } else { "" })));
+        return Err(DataError::layout(
+            path,
+            format!(
+                "'data' must be C-ordered uint8 N x {IMAGE_BYTES}, found {} {:?}{}",
+                data.dtype,
+                data.shape,
+                if data.fortran { " (Fortran order)" } else { "" }
+            ),
+        ));
     }
-    let labels = value.get("labels").and_then(|v| v.as_ints().or_else(|| ndarray_ints(v)));
+    let labels = value
+        .get("labels")
+        .and_then(|v| v.as_ints().or_else(|| ndarray_ints(v)));
     let Some(labels) = labels else {
-        return Err(DataError::layout(path, "no integer list 'labels' in the pickle"));
+        return Err(DataError::layout(
+            path,
+            "no integer list 'labels' in the pickle",
+        ));
     };
     if labels.len() != data.shape[0] || data.data.len() != data.shape[0] * IMAGE_BYTES {
-        return Err(DataError::layout(path, format!("{} labels for {} images", labels.len(), data.shape[0])));
+        return Err(DataError::layout(
+            path,
+            format!("{} labels for {} images", labels.len(), data.shape[0]),
+        ));
     }
     Ok((labels, data.data))
 }
@@ -151,27 +219,49 @@ fn ndarray_ints(v: &pickle::Value) -> Option<Vec<i64>> {
         return None;
     }
     let signed = a.dtype.starts_with('i');
-    Some(a.data.chunks_exact(size).map(|c| {
-        let mut buf = if signed && c[size - 1] & 0x80 != 0 { [0xff; 8] } else { [0; 8] };
-        buf[..size].copy_from_slice(c);
-        i64::from_le_bytes(buf)
-    }).collect())
+    Some(
+        a.data
+            .chunks_exact(size)
+            .map(|c| {
+                let mut buf = if signed && c[size - 1] & 0x80 != 0 {
+                    [0xff; 8]
+                } else {
+                    [0; 8]
+                };
+                buf[..size].copy_from_slice(c);
+                i64::from_le_bytes(buf)
+            })
+            .collect(),
+    )
 }
 
 /// An item from planar R, G, B bytes.
 fn planar_item(split: &str, i: usize, label: i64, planes: &[u8]) -> Item {
     let plane = SIDE * SIDE;
-    let pixels = (0..plane).flat_map(|p| [planes[p], planes[plane + p], planes[2 * plane + p]]).collect();
+    let pixels = (0..plane)
+        .flat_map(|p| [planes[p], planes[plane + p], planes[2 * plane + p]])
+        .collect();
     raw_item(array_id(split, i), split, label, pixels, None)
 }
 
-fn raw_item(id: String, split: &str, label: i64, pixels: Vec<u8>, cs: Option<(String, i32)>) -> Item {
+fn raw_item(
+    id: String,
+    split: &str,
+    label: i64,
+    pixels: Vec<u8>,
+    cs: Option<(String, i32)>,
+) -> Item {
     let (corruption, severity) = cs.map_or((None, None), |(c, s)| (Some(c), Some(s)));
     Item {
         id,
         split: split.to_string(),
         label,
-        payload: Payload::Raw { width: SIDE as u32, height: SIDE as u32, channels: 3, pixels },
+        payload: Payload::Raw {
+            width: SIDE as u32,
+            height: SIDE as u32,
+            channels: 3,
+            pixels,
+        },
         path: None,
         corruption,
         severity,
@@ -205,13 +295,22 @@ pub fn open_cifar10c(dir: &Path, split: &str) -> Result<Source, DataError> {
         parts.push(part.0);
     }
     let entries = parts.into_iter().flatten();
-    Ok(Source { class_names: default_names(), total: Some(total), entries: Box::new(entries) })
+    Ok(Source {
+        class_names: default_names(),
+        total: Some(total),
+        entries: Box::new(entries),
+    })
 }
 
 type Entries = Box<dyn Iterator<Item = Result<Entry, DataError>> + Send>;
 
 /// Entries of one corruption array, or a single rejection when its dtype/shape is wrong.
-fn corruption_entries(name: &str, path: &Path, labels: &Arc<Vec<i64>>, split: &str) -> Result<(Entries, u64), DataError> {
+fn corruption_entries(
+    name: &str,
+    path: &Path,
+    labels: &Arc<Vec<i64>>,
+    split: &str,
+) -> Result<(Entries, u64), DataError> {
     let h = npy::read_header(path)?;
     if let Err(reason) = check_array(&h, labels.len()) {
         let rej = Rejected::new(format!("{name}.npy"), reason);
@@ -225,7 +324,13 @@ fn corruption_entries(name: &str, path: &Path, labels: &Arc<Vec<i64>>, split: &s
         let (severity, index) = ((i / per) as i32 + 1, i % per);
         let label = labels[if labels.len() == n { i } else { index }];
         let id = format!("{name}/{severity}/{index:05}");
-        Ok(Entry::Item(raw_item(id, &split, label, rec?, Some((name.clone(), severity)))))
+        Ok(Entry::Item(raw_item(
+            id,
+            &split,
+            label,
+            rec?,
+            Some((name.clone(), severity)),
+        )))
     });
     Ok((Box::new(entries), n as u64))
 }
@@ -234,15 +339,26 @@ fn corruption_entries(name: &str, path: &Path, labels: &Arc<Vec<i64>>, split: &s
 fn check_array(h: &NpyHeader, labels: usize) -> Result<(), Reason> {
     if !matches!(h.descr.as_str(), "|u1" | "u1" | "<u1") || h.fortran_order {
         return Err(Reason::UnsupportedPixelFormat(format!(
-            "array dtype {}{}, expected C-ordered uint8 (|u1)",
-            h.descr, if h.fortran_order { " in Fortran order" } else { "" })));
+            "array dtype {}{} but expected C-ordered uint8 (|u1)",
+            h.descr,
+            if h.fortran_order {
+                " in Fortran order"
+            } else {
+                ""
+            }
+        )));
     }
     let n = h.shape.first().copied().unwrap_or(0);
     if h.shape.get(1..) != Some(&[SIDE, SIDE, 3][..]) || n == 0 || n % SEVERITIES != 0 {
-        return Err(Reason::Misplaced(format!("shape {:?}, expected (5*K, 32, 32, 3)", h.shape)));
+        return Err(Reason::Misplaced(format!(
+            "shape {:?}, expected (5*K, 32, 32, 3)",
+            h.shape
+        )));
     }
     if labels != n && labels * SEVERITIES != n {
-        return Err(Reason::Misplaced(format!("{n} images but labels.npy has {labels} labels")));
+        return Err(Reason::Misplaced(format!(
+            "{n} images but labels.npy has {labels} labels"
+        )));
     }
     Ok(())
 }

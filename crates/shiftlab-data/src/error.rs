@@ -47,7 +47,7 @@ impl fmt::Display for Reason {
             Reason::UnsupportedPixelFormat(p) => write!(f, "unsupported pixel format: {p}"),
             Reason::AbsurdDimensions { width, height } => write!(
                 f,
-                "absurd declared dimensions {width}x{height} (limit {MAX_SIDE} px a side, \
+                "absurd declared dimensions {width}x{height} (limit {MAX_SIDE} px a side and \
                  {MAX_PIXELS} px in all)"
             ),
             Reason::Transparent => write!(
@@ -78,7 +78,10 @@ pub struct Rejected {
 impl Rejected {
     /// Builds a rejection.
     pub fn new(item: impl Into<String>, reason: Reason) -> Self {
-        Self { item: item.into(), reason }
+        Self {
+            item: item.into(),
+            reason,
+        }
     }
 }
 
@@ -103,10 +106,19 @@ pub enum DataError {
     Rejected(Rejected),
     /// An IDX file whose magic number is not the expected one.
     #[error("{}: bad IDX magic 0x{found:08x}, expected 0x{expected:08x} ({what})", path.display())]
-    BadIdxMagic { path: PathBuf, found: u32, expected: u32, what: &'static str },
+    BadIdxMagic {
+        path: PathBuf,
+        found: u32,
+        expected: u32,
+        what: &'static str,
+    },
     /// IDX image and label files that disagree on the item count.
     #[error("IDX count mismatch for split '{split}': {images} images but {labels} labels")]
-    IdxCountMismatch { split: String, images: usize, labels: usize },
+    IdxCountMismatch {
+        split: String,
+        images: usize,
+        labels: usize,
+    },
     /// The input does not have the layout the format requires.
     #[error("{}: {msg}", path.display())]
     Layout { path: PathBuf, msg: String },
@@ -131,16 +143,25 @@ pub enum DataError {
 impl DataError {
     /// Wraps an I/O error with the path it concerns.
     pub fn io(path: &Path, source: std::io::Error) -> Self {
-        DataError::Io { path: path.to_path_buf(), source }
+        DataError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
     }
 
     /// A layout error naming the offending path.
     pub fn layout(path: &Path, msg: impl Into<String>) -> Self {
-        DataError::Layout { path: path.to_path_buf(), msg: msg.into() }
+        DataError::Layout {
+            path: path.to_path_buf(),
+            msg: msg.into(),
+        }
     }
 
     /// Wraps a Parquet error with the file it concerns.
     pub fn parquet(path: &Path, source: parquet::errors::ParquetError) -> Self {
-        DataError::Parquet { path: path.to_path_buf(), source }
+        DataError::Parquet {
+            path: path.to_path_buf(),
+            source,
+        }
     }
 }

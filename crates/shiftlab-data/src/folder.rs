@@ -14,11 +14,15 @@ use crate::error::{DataError, Reason, Rejected};
 use crate::source::{Entry, Item, Payload, Source};
 
 /// torchvision's `IMG_EXTENSIONS`.
-pub const IMG_EXTENSIONS: [&str; 9] = ["jpg", "jpeg", "png", "ppm", "bmp", "pgm", "tif", "tiff", "webp"];
+pub const IMG_EXTENSIONS: [&str; 9] = [
+    "jpg", "jpeg", "png", "ppm", "bmp", "pgm", "tif", "tiff", "webp",
+];
 
 /// Whether a file name has an accepted image extension; otherwise the reason.
 pub fn check_extension(name: &str) -> Result<(), Reason> {
-    let ext = Path::new(name).extension().map(|e| e.to_string_lossy().to_lowercase());
+    let ext = Path::new(name)
+        .extension()
+        .map(|e| e.to_string_lossy().to_lowercase());
     match ext {
         Some(e) if IMG_EXTENSIONS.contains(&e.as_str()) => Ok(()),
         Some(e) => Err(Reason::NotAnImage(format!(".{e}"))),
@@ -34,11 +38,16 @@ struct Listing {
 }
 
 fn list(dir: &Path) -> Result<Listing, DataError> {
-    let mut l = Listing { dirs: Vec::new(), files: Vec::new(), bad_names: Vec::new() };
+    let mut l = Listing {
+        dirs: Vec::new(),
+        files: Vec::new(),
+        bad_names: Vec::new(),
+    };
     for entry in std::fs::read_dir(dir).map_err(|e| DataError::io(dir, e))? {
         let entry = entry.map_err(|e| DataError::io(dir, e))?;
         let Ok(name) = entry.file_name().into_string() else {
-            l.bad_names.push(entry.file_name().to_string_lossy().into_owned());
+            l.bad_names
+                .push(entry.file_name().to_string_lossy().into_owned());
             continue;
         };
         // Follows symlinks, as torchvision does.
@@ -54,13 +63,22 @@ fn list(dir: &Path) -> Result<Listing, DataError> {
 }
 
 fn join(prefix: &str, name: &str) -> String {
-    if prefix.is_empty() { name.to_string() } else { format!("{prefix}/{name}") }
+    if prefix.is_empty() {
+        name.to_string()
+    } else {
+        format!("{prefix}/{name}")
+    }
 }
 
 /// Rejections for stray files and non-UTF-8 names in a directory that should hold only folders.
 fn stray(l: &Listing, rel: &str, what: &str) -> Vec<Entry> {
-    let files = l.files.iter().map(|f| Reason::Misplaced(format!("a file where {what} folders belong")).with(join(rel, f)));
-    let names = l.bad_names.iter().map(|n| Reason::Misplaced("name is not valid UTF-8".into()).with(join(rel, n)));
+    let files = l.files.iter().map(|f| {
+        Reason::Misplaced(format!("a file where {what} folders belong")).with(join(rel, f))
+    });
+    let names = l
+        .bad_names
+        .iter()
+        .map(|n| Reason::Misplaced("name is not valid UTF-8".into()).with(join(rel, n)));
     files.chain(names).collect()
 }
 
@@ -116,15 +134,26 @@ fn class_entries(root: &Path, rel: &str, label: i64, t: &Target) -> Result<Vec<E
 pub fn open_imagefolder(root: &Path, split: &str) -> Result<Source, DataError> {
     let top = list(root)?;
     if top.dirs.is_empty() {
-        return Err(DataError::layout(root, "no class folders (expected <class>/<image files>)"));
+        return Err(DataError::layout(
+            root,
+            "no class folders (expected <class>/<image files>)",
+        ));
     }
     let mut entries = stray(&top, "", "class");
-    let target = Target { split: split.to_string(), corruption: None, severity: None };
+    let target = Target {
+        split: split.to_string(),
+        corruption: None,
+        severity: None,
+    };
     for (label, class) in top.dirs.iter().enumerate() {
         entries.extend(class_entries(root, class, label as i64, &target)?);
     }
     let total = entries.len() as u64;
-    Ok(Source { class_names: top.dirs, total: Some(total), entries: Box::new(entries.into_iter().map(Ok)) })
+    Ok(Source {
+        class_names: top.dirs,
+        total: Some(total),
+        entries: Box::new(entries.into_iter().map(Ok)),
+    })
 }
 
 /// The (corruption, severity) folders of an ImageNet-C tree, with stray files found on the way.
@@ -140,7 +169,10 @@ fn imagenet_c_groups(root: &Path) -> Result<Groups, DataError> {
         let mut sev = Vec::new();
         for s in &l.dirs {
             let n = s.parse::<i32>().map_err(|_| {
-                DataError::layout(&root.join(c).join(s), "severity folder name is not an integer")
+                DataError::layout(
+                    &root.join(c).join(s),
+                    "severity folder name is not an integer",
+                )
             })?;
             sev.push((n, s.clone()));
         }
@@ -148,7 +180,10 @@ fn imagenet_c_groups(root: &Path) -> Result<Groups, DataError> {
         groups.extend(sev.into_iter().map(|(n, s)| (c.clone(), n, join(c, &s))));
     }
     if groups.is_empty() {
-        return Err(DataError::layout(root, "no <corruption>/<severity>/ folders"));
+        return Err(DataError::layout(
+            root,
+            "no <corruption>/<severity>/ folders",
+        ));
     }
     Ok((groups, strays))
 }
@@ -165,19 +200,38 @@ pub fn open_imagenet_c(root: &Path, split: &str) -> Result<Source, DataError> {
     let (root, split): (PathBuf, String) = (root.to_path_buf(), split.to_string());
     // Class folders are listed lazily, one severity folder at a time.
     let lazy = groups.into_iter().flat_map(move |(c, sev, rel)| {
-        let t = Target { split: split.clone(), corruption: Some(c), severity: Some(sev) };
+        let t = Target {
+            split: split.clone(),
+            corruption: Some(c),
+            severity: Some(sev),
+        };
         group_entries(&root, &rel, &names, &t).unwrap_or_else(|e| vec![Err(e)])
     });
     let entries = strays.into_iter().map(Ok).chain(lazy);
-    Ok(Source { class_names, total: None, entries: Box::new(entries) })
+    Ok(Source {
+        class_names,
+        total: None,
+        entries: Box::new(entries),
+    })
 }
 
-fn group_entries(root: &Path, rel: &str, classes: &[String], t: &Target) -> Result<Vec<Result<Entry, DataError>>, DataError> {
+fn group_entries(
+    root: &Path,
+    rel: &str,
+    classes: &[String],
+    t: &Target,
+) -> Result<Vec<Result<Entry, DataError>>, DataError> {
     let l = list(&root.join(rel))?;
     let mut out: Vec<_> = stray(&l, rel, "class").into_iter().map(Ok).collect();
     for class in &l.dirs {
-        let label = classes.binary_search(class).map_err(|_| DataError::Other(format!("class {class} vanished")))?;
-        out.extend(class_entries(root, &join(rel, class), label as i64, t)?.into_iter().map(Ok));
+        let label = classes
+            .binary_search(class)
+            .map_err(|_| DataError::Other(format!("class {class} vanished")))?;
+        out.extend(
+            class_entries(root, &join(rel, class), label as i64, t)?
+                .into_iter()
+                .map(Ok),
+        );
     }
     Ok(out)
 }

@@ -18,7 +18,9 @@ use crate::source::{array_id, Entry, Item, Payload, Source};
 /// Class names from a `huggingface` metadata value (`info.features.<label>.names`).
 pub fn hf_class_names(meta: &str, label_column: &str) -> Option<Vec<String>> {
     let v: serde_json::Value = serde_json::from_str(meta).ok()?;
-    let names = v.pointer(&format!("/info/features/{label_column}/names"))?.as_array()?;
+    let names = v
+        .pointer(&format!("/info/features/{label_column}/names"))?
+        .as_array()?;
     names.iter().map(|n| n.as_str().map(String::from)).collect()
 }
 
@@ -32,7 +34,10 @@ fn max_label(path: &Path) -> Result<i64, DataError> {
     let b = builder(path)?;
     let idx = b.schema().index_of("label")?;
     let mask = ProjectionMask::roots(b.parquet_schema(), [idx]);
-    let reader = b.with_projection(mask).build().map_err(|e| DataError::parquet(path, e))?;
+    let reader = b
+        .with_projection(mask)
+        .build()
+        .map_err(|e| DataError::parquet(path, e))?;
     let mut max = -1;
     for batch in reader {
         let labels = cast(batch?.column(0), &DataType::Int64)?;
@@ -45,7 +50,9 @@ fn max_label(path: &Path) -> Result<i64, DataError> {
 pub fn split_from_file_name(path: &Path) -> Option<String> {
     let stem = path.file_stem()?.to_str()?;
     let first = stem.split(['-', '_', '.']).next()?;
-    ["train", "test", "validation", "val"].contains(&first).then(|| first.to_string())
+    ["train", "test", "validation", "val"]
+        .contains(&first)
+        .then(|| first.to_string())
 }
 
 /// Opens a Parquet export; `split` overrides a `split` column and the file-name guess.
@@ -57,19 +64,39 @@ pub fn open(path: &Path, split: Option<&str>) -> Result<Source, DataError> {
             return Err(DataError::layout(path, format!("no '{col}' column")));
         }
     }
-    let class_names = match schema.metadata().get("huggingface").and_then(|m| hf_class_names(m, "label")) {
+    let class_names = match schema
+        .metadata()
+        .get("huggingface")
+        .and_then(|m| hf_class_names(m, "label"))
+    {
         Some(names) => names,
         None => (0..=max_label(path)?).map(|i| i.to_string()).collect(),
     };
     let total = b.metadata().file_metadata().num_rows() as u64;
-    let reader = b.with_batch_size(256).build().map_err(|e| DataError::parquet(path, e))?;
-    let fallback = split.map(String::from).or_else(|| split_from_file_name(path)).unwrap_or_else(|| "test".into());
-    let state = Rows { path: path.to_path_buf(), reader, row: 0, forced: split.is_some(), fallback };
+    let reader = b
+        .with_batch_size(256)
+        .build()
+        .map_err(|e| DataError::parquet(path, e))?;
+    let fallback = split
+        .map(String::from)
+        .or_else(|| split_from_file_name(path))
+        .unwrap_or_else(|| "test".into());
+    let state = Rows {
+        path: path.to_path_buf(),
+        reader,
+        row: 0,
+        forced: split.is_some(),
+        fallback,
+    };
     let entries = state.flat_map(|r| match r {
         Ok(v) => v.into_iter().map(Ok).collect::<Vec<_>>(),
         Err(e) => vec![Err(e)],
     });
-    Ok(Source { class_names, total: Some(total), entries: Box::new(entries) })
+    Ok(Source {
+        class_names,
+        total: Some(total),
+        entries: Box::new(entries),
+    })
 }
 
 /// Batch-wise conversion of the export's rows to entries.
@@ -98,7 +125,9 @@ impl Iterator for Rows {
 impl Rows {
     fn entries(&self, batch: &RecordBatch) -> Result<Vec<Entry>, DataError> {
         let cols = Columns::of(batch).map_err(|m| DataError::layout(&self.path, m))?;
-        Ok((0..batch.num_rows()).map(|i| self.entry(&cols, i)).collect())
+        Ok((0..batch.num_rows())
+            .map(|i| self.entry(&cols, i))
+            .collect())
     }
 
     fn entry(&self, c: &Columns, i: usize) -> Entry {
@@ -113,19 +142,40 @@ impl Rows {
         };
         let bytes = c.image_bytes(i);
         let (label, bytes) = match (c.label.is_valid(i), bytes) {
-            (false, _) => return Entry::Reject(Rejected::new(id, Reason::Missing("label (null)".into()))),
-            (_, None) => return Entry::Reject(Rejected::new(id, Reason::Missing("image bytes (null; path-only images are not supported)".into()))),
+            (false, _) => {
+                return Entry::Reject(Rejected::new(id, Reason::Missing("label (null)".into())))
+            }
+            (_, None) => {
+                return Entry::Reject(Rejected::new(
+                    id,
+                    Reason::Missing(
+                        "image bytes (null; path-only images are not supported)".into(),
+                    ),
+                ))
+            }
             (true, Some(b)) => (c.label.value(i), b),
         };
-        let opt = |a: &Option<arrow::array::StringArray>| a.as_ref().filter(|a| a.is_valid(i)).map(|a| a.value(i).to_string());
+        let opt = |a: &Option<arrow::array::StringArray>| {
+            a.as_ref()
+                .filter(|a| a.is_valid(i))
+                .map(|a| a.value(i).to_string())
+        };
         Entry::Item(Item {
-            path: c.paths.as_ref().filter(|p| p.is_valid(i)).map(|p| p.value(i).to_string()),
+            path: c
+                .paths
+                .as_ref()
+                .filter(|p| p.is_valid(i))
+                .map(|p| p.value(i).to_string()),
             payload: Payload::Encoded(bytes),
             id,
             split,
             label,
             corruption: opt(&c.corruption),
-            severity: c.severity.as_ref().filter(|a| a.is_valid(i)).map(|a| a.value(i)),
+            severity: c
+                .severity
+                .as_ref()
+                .filter(|a| a.is_valid(i))
+                .map(|a| a.value(i)),
         })
     }
 }
@@ -144,14 +194,21 @@ struct Columns {
 impl Columns {
     fn of(batch: &RecordBatch) -> Result<Self, String> {
         let image = batch.column_by_name("image").ok_or("no 'image' column")?;
-        let image = image.as_struct_opt().ok_or("'image' is not a struct<bytes, path>")?.clone();
+        let image = image
+            .as_struct_opt()
+            .ok_or("'image' is not a struct<bytes, path>")?
+            .clone();
         if image.column_by_name("bytes").is_none() {
             return Err("'image' struct has no 'bytes' field".into());
         }
-        let label = cast(batch.column_by_name("label").ok_or("no 'label' column")?, &DataType::Int64)
-            .map_err(|e| format!("'label' is not an integer column: {e}"))?;
+        let label = cast(
+            batch.column_by_name("label").ok_or("no 'label' column")?,
+            &DataType::Int64,
+        )
+        .map_err(|e| format!("'label' is not an integer column: {e}"))?;
         let utf8 = |a: Option<&arrow::array::ArrayRef>| {
-            a.and_then(|a| cast(a, &DataType::Utf8).ok()).map(|a| a.as_string::<i32>().clone())
+            a.and_then(|a| cast(a, &DataType::Utf8).ok())
+                .map(|a| a.as_string::<i32>().clone())
         };
         Ok(Self {
             paths: utf8(image.column_by_name("path")),
@@ -175,6 +232,8 @@ impl Columns {
         if let Some(a) = col.as_any().downcast_ref::<BinaryArray>() {
             return Some(a.value(i).to_vec());
         }
-        col.as_any().downcast_ref::<LargeBinaryArray>().map(|a| a.value(i).to_vec())
+        col.as_any()
+            .downcast_ref::<LargeBinaryArray>()
+            .map(|a| a.value(i).to_vec())
     }
 }

@@ -22,7 +22,15 @@ pub const LABELS_MAGIC: u32 = 0x0000_0801;
 
 /// Fashion-MNIST's class names, in label order.
 pub const FASHION_MNIST_CLASSES: [&str; 10] = [
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
     "Ankle boot",
 ];
 
@@ -45,13 +53,22 @@ pub struct Idx {
 pub fn open(dir: &Path, class_names: Vec<String>, only: Option<&str>) -> Result<Source, DataError> {
     if let Some(s) = only {
         if !SPLITS.iter().any(|(name, _)| *name == s) {
-            return Err(DataError::layout(dir, format!("no split '{s}' in IDX data (train, test)")));
+            return Err(DataError::layout(
+                dir,
+                format!("no split '{s}' in IDX data (train, test)"),
+            ));
         }
     }
     let mut parts = Vec::new();
     for (split, stem) in SPLITS.iter().filter(|(s, _)| only.is_none_or(|o| o == *s)) {
-        let images = read_idx(&find(dir, &format!("{stem}-images-idx3-ubyte"))?, IMAGES_MAGIC)?;
-        let labels = read_idx(&find(dir, &format!("{stem}-labels-idx1-ubyte"))?, LABELS_MAGIC)?;
+        let images = read_idx(
+            &find(dir, &format!("{stem}-images-idx3-ubyte"))?,
+            IMAGES_MAGIC,
+        )?;
+        let labels = read_idx(
+            &find(dir, &format!("{stem}-labels-idx1-ubyte"))?,
+            LABELS_MAGIC,
+        )?;
         if images.dims[0] != labels.dims[0] {
             return Err(DataError::IdxCountMismatch {
                 split: split.to_string(),
@@ -65,7 +82,11 @@ pub fn open(dir: &Path, class_names: Vec<String>, only: Option<&str>) -> Result<
     let entries = parts.into_iter().flat_map(|(split, images, labels)| {
         (0..images.dims[0]).map(move |i| Ok(Entry::Item(item(&split, &images, &labels, i))))
     });
-    Ok(Source { class_names, total: Some(total), entries: Box::new(entries) })
+    Ok(Source {
+        class_names,
+        total: Some(total),
+        entries: Box::new(entries),
+    })
 }
 
 fn item(split: &str, images: &Idx, labels: &Idx, i: usize) -> Item {
@@ -100,7 +121,9 @@ pub fn read_idx(path: &Path, magic: u32) -> Result<Idx, DataError> {
     let raw = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
     let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::with_capacity(raw.len() * 4);
-        GzDecoder::new(&raw[..]).read_to_end(&mut out).map_err(|e| DataError::io(path, e))?;
+        GzDecoder::new(&raw[..])
+            .read_to_end(&mut out)
+            .map_err(|e| DataError::io(path, e))?;
         out
     } else {
         raw
@@ -109,10 +132,21 @@ pub fn read_idx(path: &Path, magic: u32) -> Result<Idx, DataError> {
 }
 
 fn parse_idx(path: &Path, mut bytes: Vec<u8>, magic: u32) -> Result<Idx, DataError> {
-    let what = if magic == IMAGES_MAGIC { "unsigned-byte images, 3 dims" } else { "unsigned-byte labels, 1 dim" };
-    let found = bytes.get(..4).map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+    let what = if magic == IMAGES_MAGIC {
+        "unsigned-byte images, 3 dims"
+    } else {
+        "unsigned-byte labels, 1 dim"
+    };
+    let found = bytes
+        .get(..4)
+        .map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
     if found != magic {
-        return Err(DataError::BadIdxMagic { path: path.to_path_buf(), found, expected: magic, what });
+        return Err(DataError::BadIdxMagic {
+            path: path.to_path_buf(),
+            found,
+            expected: magic,
+            what,
+        });
     }
     let ndims = (magic & 0xff) as usize;
     let header = 4 + 4 * ndims;
@@ -127,7 +161,10 @@ fn parse_idx(path: &Path, mut bytes: Vec<u8>, magic: u32) -> Result<Idx, DataErr
     if bytes.len() - header != need {
         return Err(DataError::layout(
             path,
-            format!("IDX header {dims:?} needs {need} data bytes, file has {}", bytes.len() - header),
+            format!(
+                "IDX header {dims:?} needs {need} data bytes, file has {}",
+                bytes.len() - header
+            ),
         ));
     }
     bytes.drain(..header);

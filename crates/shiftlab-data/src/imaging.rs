@@ -12,7 +12,9 @@
 use std::io::Cursor;
 
 use image::codecs::png::{CompressionType, FilterType, PngEncoder};
-use image::{DynamicImage, ExtendedColorType, ImageDecoder, ImageEncoder, ImageFormat, ImageReader};
+use image::{
+    DynamicImage, ExtendedColorType, ImageDecoder, ImageEncoder, ImageFormat, ImageReader,
+};
 
 use crate::error::{Reason, MAX_PIXELS, MAX_SIDE};
 
@@ -29,7 +31,8 @@ pub struct StoredImage {
 
 /// Checks declared dimensions against the limits.
 pub fn check_dimensions(width: u64, height: u64) -> Result<(), Reason> {
-    let too_big = width > MAX_SIDE as u64 || height > MAX_SIDE as u64 || width * height > MAX_PIXELS;
+    let too_big =
+        width > MAX_SIDE as u64 || height > MAX_SIDE as u64 || width * height > MAX_PIXELS;
     if too_big || width == 0 || height == 0 {
         return Err(Reason::AbsurdDimensions { width, height });
     }
@@ -68,12 +71,26 @@ pub fn normalise(bytes: Vec<u8>) -> Result<StoredImage, Reason> {
     check_dimensions(width as u64, height as u64)?;
     let img = DynamicImage::from_decoder(decoder).map_err(decode_reason)?;
     if keeps_original(format, &bytes, &img) {
-        let channels = if matches!(img, DynamicImage::ImageLuma8(_)) { 1 } else { 3 };
-        return Ok(StoredImage { bytes, width, height, channels });
+        let channels = if matches!(img, DynamicImage::ImageLuma8(_)) {
+            1
+        } else {
+            3
+        };
+        return Ok(StoredImage {
+            bytes,
+            width,
+            height,
+            channels,
+        });
     }
     let (pixels, channels) = to_gray_or_rgb8(img)?;
     let bytes = encode_png(width, height, channels, &pixels)?;
-    Ok(StoredImage { bytes, width, height, channels })
+    Ok(StoredImage {
+        bytes,
+        width,
+        height,
+        channels,
+    })
 }
 
 fn decode_reason(e: image::ImageError) -> Reason {
@@ -88,7 +105,8 @@ fn decode_reason(e: image::ImageError) -> Reason {
 fn precheck_header(format: ImageFormat, bytes: &[u8]) -> Result<(), Reason> {
     match format {
         ImageFormat::Png => {
-            let ihdr = png_ihdr(bytes).ok_or_else(|| Reason::Undecodable("PNG header cut short".into()))?;
+            let ihdr = png_ihdr(bytes)
+                .ok_or_else(|| Reason::Undecodable("PNG header cut short".into()))?;
             check_dimensions(ihdr.width as u64, ihdr.height as u64)
         }
         ImageFormat::Jpeg => {
@@ -109,7 +127,10 @@ fn precheck_header(format: ImageFormat, bytes: &[u8]) -> Result<(), Reason> {
 /// Whether the original bytes can be stored as they are: plain 8-bit gray/RGB PNG or JPEG whose
 /// decoded pixels are what any decoder (PIL, torchvision) would also produce.
 fn keeps_original(format: ImageFormat, bytes: &[u8], img: &DynamicImage) -> bool {
-    let plain = matches!(img, DynamicImage::ImageLuma8(_) | DynamicImage::ImageRgb8(_));
+    let plain = matches!(
+        img,
+        DynamicImage::ImageLuma8(_) | DynamicImage::ImageRgb8(_)
+    );
     plain
         && match format {
             ImageFormat::Png => png_ihdr(bytes)
@@ -133,7 +154,7 @@ fn to_gray_or_rgb8(img: DynamicImage) -> Result<(Vec<u8>, u8), Reason> {
         DynamicImage::ImageRgba16(b) => (round16(&strip_alpha(b.as_raw(), 4, u16::MAX)?), 3),
         other => {
             return Err(Reason::UnsupportedPixelFormat(format!(
-                "{:?} (only 8/16-bit integer gray, RGB and opaque alpha are accepted)",
+                "{:?} (only 8/16-bit integer gray or RGB with opaque or no alpha is accepted)",
                 other.color()
             )))
         }
@@ -145,12 +166,17 @@ fn strip_alpha<T: Copy + PartialEq>(px: &[T], stride: usize, opaque: T) -> Resul
     if px.chunks_exact(stride).any(|p| p[stride - 1] != opaque) {
         return Err(Reason::Transparent);
     }
-    Ok(px.chunks_exact(stride).flat_map(|p| p[..stride - 1].iter().copied()).collect())
+    Ok(px
+        .chunks_exact(stride)
+        .flat_map(|p| p[..stride - 1].iter().copied())
+        .collect())
 }
 
 /// 16-bit to 8-bit with rounding to nearest.
 fn round16(px: &[u16]) -> Vec<u8> {
-    px.iter().map(|&v| ((v as u32 * 255 + 32_767) / 65_535) as u8).collect()
+    px.iter()
+        .map(|&v| ((v as u32 * 255 + 32_767) / 65_535) as u8)
+        .collect()
 }
 
 /// The fields of a PNG IHDR chunk we care about.
@@ -168,7 +194,12 @@ pub(crate) fn png_ihdr(b: &[u8]) -> Option<PngHeader> {
         return None;
     }
     let be = |i: usize| u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
-    Some(PngHeader { width: be(16), height: be(20), bit_depth: b[24], color_type: b[25] })
+    Some(PngHeader {
+        width: be(16),
+        height: be(20),
+        bit_depth: b[24],
+        color_type: b[25],
+    })
 }
 
 /// The fields of a JPEG frame header (SOFn) we care about.
@@ -232,7 +263,9 @@ mod tests {
     }
 
     fn gradient_rgb(w: u32, h: u32) -> RgbImage {
-        RgbImage::from_fn(w, h, |x, y| Rgb([(x * 20) as u8, (y * 30) as u8, ((x + y) * 7) as u8]))
+        RgbImage::from_fn(w, h, |x, y| {
+            Rgb([(x * 20) as u8, (y * 30) as u8, ((x + y) * 7) as u8])
+        })
     }
 
     fn decode(bytes: &[u8]) -> DynamicImage {
@@ -241,9 +274,15 @@ mod tests {
 
     #[test]
     fn plain_png_and_jpeg_are_kept_byte_for_byte() {
-        let png = save(&DynamicImage::ImageRgb8(gradient_rgb(5, 4)), ImageFormat::Png);
+        let png = save(
+            &DynamicImage::ImageRgb8(gradient_rgb(5, 4)),
+            ImageFormat::Png,
+        );
         let s = normalise(png.clone()).unwrap();
-        assert_eq!((s.bytes == png, s.width, s.height, s.channels), (true, 5, 4, 3));
+        assert_eq!(
+            (s.bytes == png, s.width, s.height, s.channels),
+            (true, 5, 4, 3)
+        );
         let gray = DynamicImage::ImageLuma8(GrayImage::from_fn(3, 3, |x, _| Luma([x as u8])));
         let jpg = save(&gray, ImageFormat::Jpeg);
         let s = normalise(jpg.clone()).unwrap();
@@ -268,31 +307,66 @@ mod tests {
         assert_eq!(s.channels, 3);
         assert_eq!(decode(&s.bytes).color(), image::ColorType::Rgb8);
         let see_through = ImageBuffer::from_fn(2, 2, |x, _| Rgba([0, 0, 0, 255 - x as u8]));
-        let err = normalise(save(&DynamicImage::ImageRgba8(see_through), ImageFormat::Png));
+        let err = normalise(save(
+            &DynamicImage::ImageRgba8(see_through),
+            ImageFormat::Png,
+        ));
         assert!(err.unwrap_err().to_string().contains("transparent pixels"));
     }
 
     #[test]
     fn absurd_png_header_is_rejected_before_decoding() {
         let err = normalise(crate::testutil::png_claiming(100_000, 100_000)).unwrap_err();
-        assert_eq!(err, Reason::AbsurdDimensions { width: 100_000, height: 100_000 });
-        assert!(err.to_string().contains("absurd declared dimensions 100000x100000"));
+        assert_eq!(
+            err,
+            Reason::AbsurdDimensions {
+                width: 100_000,
+                height: 100_000
+            }
+        );
+        assert!(err
+            .to_string()
+            .contains("absurd declared dimensions 100000x100000"));
         // Each side fine, the area not: 12000 x 12000 = 144 Mpx.
         let err = normalise(crate::testutil::png_claiming(12_000, 12_000)).unwrap_err();
-        assert!(err.to_string().contains("absurd declared dimensions"), "{err}");
+        assert!(
+            err.to_string().contains("absurd declared dimensions"),
+            "{err}"
+        );
     }
 
     #[test]
     fn truncated_images_are_rejected() {
-        let jpg = save(&DynamicImage::ImageRgb8(gradient_rgb(64, 64)), ImageFormat::Jpeg);
+        let jpg = save(
+            &DynamicImage::ImageRgb8(gradient_rgb(64, 64)),
+            ImageFormat::Jpeg,
+        );
         let err = normalise(jpg[..jpg.len() * 2 / 3].to_vec()).unwrap_err();
-        assert!(err.to_string().starts_with("truncated or undecodable image"), "{err}");
-        let png = save(&DynamicImage::ImageRgb8(gradient_rgb(64, 64)), ImageFormat::Png);
+        assert!(
+            err.to_string()
+                .starts_with("truncated or undecodable image"),
+            "{err}"
+        );
+        let png = save(
+            &DynamicImage::ImageRgb8(gradient_rgb(64, 64)),
+            ImageFormat::Png,
+        );
         let err = normalise(png[..png.len() / 2].to_vec()).unwrap_err();
-        assert!(err.to_string().starts_with("truncated or undecodable image"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("truncated or undecodable image"),
+            "{err}"
+        );
         let err = normalise(b"hello, not an image".to_vec()).unwrap_err();
-        assert!(err.to_string().starts_with("truncated or undecodable image"), "{err}");
-        assert_eq!(normalise(Vec::new()).unwrap_err().to_string(), "zero-byte file");
+        assert!(
+            err.to_string()
+                .starts_with("truncated or undecodable image"),
+            "{err}"
+        );
+        assert_eq!(
+            normalise(Vec::new()).unwrap_err().to_string(),
+            "zero-byte file"
+        );
     }
 
     #[test]
@@ -300,12 +374,19 @@ mod tests {
         let img = ImageBuffer::<Rgb<f32>, _>::from_raw(1, 1, vec![0.5f32, 0.25, 1.0]).unwrap();
         let tif = save(&DynamicImage::ImageRgb32F(img), ImageFormat::Tiff);
         let err = normalise(tif).unwrap_err();
-        assert!(err.to_string().starts_with("unsupported pixel format: Rgb32F"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("unsupported pixel format: Rgb32F"),
+            "{err}"
+        );
     }
 
     #[test]
     fn other_containers_become_png() {
-        let bmp = save(&DynamicImage::ImageRgb8(gradient_rgb(4, 4)), ImageFormat::Bmp);
+        let bmp = save(
+            &DynamicImage::ImageRgb8(gradient_rgb(4, 4)),
+            ImageFormat::Bmp,
+        );
         let s = normalise(bmp).unwrap();
         assert_eq!(&s.bytes[1..4], b"PNG");
         assert_eq!(decode(&s.bytes).to_rgb8(), gradient_rgb(4, 4));

@@ -47,7 +47,10 @@ impl Format {
 
     /// The command-line name.
     pub fn name(self) -> &'static str {
-        Self::ALL.iter().find(|(f, _)| *f == self).map_or("?", |(_, n)| n)
+        Self::ALL
+            .iter()
+            .find(|(f, _)| *f == self)
+            .map_or("?", |(_, n)| n)
     }
 }
 
@@ -55,10 +58,14 @@ impl FromStr for Format {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
-        Self::ALL.iter().find(|(_, n)| *n == s).map(|(f, _)| *f).ok_or_else(|| {
-            let names: Vec<_> = Self::ALL.iter().map(|(_, n)| *n).collect();
-            format!("unknown format '{s}' (one of: {})", names.join(", "))
-        })
+        Self::ALL
+            .iter()
+            .find(|(_, n)| *n == s)
+            .map(|(f, _)| *f)
+            .ok_or_else(|| {
+                let names: Vec<_> = Self::ALL.iter().map(|(_, n)| *n).collect();
+                format!("unknown format '{s}' (one of: {})", names.join(", "))
+            })
     }
 }
 
@@ -113,11 +120,21 @@ impl fmt::Display for IngestReport {
             writeln!(f, "  split {split}: {n} rows")?;
         }
         writeln!(f, "  classes: {}", self.class_names.len())?;
-        writeln!(f, "  rejected: {} (listed in {})", self.rejects.len(), self.rejects_path.display())?;
+        writeln!(
+            f,
+            "  rejected: {} (listed in {})",
+            self.rejects.len(),
+            self.rejects_path.display()
+        )?;
         for r in self.rejects.iter().take(5) {
             writeln!(f, "    {r}")?;
         }
-        write!(f, "  {:.1} s, {:.0} images/s", self.elapsed.as_secs_f64(), self.images_per_sec())
+        write!(
+            f,
+            "  {:.1} s, {:.0} images/s",
+            self.elapsed.as_secs_f64(),
+            self.images_per_sec()
+        )
     }
 }
 
@@ -135,7 +152,10 @@ pub fn open_source(opts: &IngestOptions) -> Result<Source, DataError> {
     match opts.format {
         Format::Mnist => idx::open(&opts.input, idx::mnist_classes(), split),
         Format::FashionMnist => {
-            let names = idx::FASHION_MNIST_CLASSES.iter().map(|s| s.to_string()).collect();
+            let names = idx::FASHION_MNIST_CLASSES
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
             idx::open(&opts.input, names, split)
         }
         Format::ImageFolder => folder::open_imagefolder(&opts.input, named),
@@ -170,12 +190,20 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport, DataError> {
 }
 
 /// The chunked parallel pipeline; returns the rejections in input order.
-fn run(source: Source, writer: &mut DatasetWriter, strict: bool, bar: &ProgressBar) -> Result<Vec<Rejected>, DataError> {
+fn run(
+    source: Source,
+    writer: &mut DatasetWriter,
+    strict: bool,
+    bar: &ProgressBar,
+) -> Result<Vec<Rejected>, DataError> {
     let classes = source.class_names.len();
     let mut rejects = Vec::new();
     let mut entries = source.entries;
     loop {
-        let chunk: Vec<Entry> = entries.by_ref().take(ROW_GROUP_ROWS).collect::<Result<_, _>>()?;
+        let chunk: Vec<Entry> = entries
+            .by_ref()
+            .take(ROW_GROUP_ROWS)
+            .collect::<Result<_, _>>()?;
         if chunk.is_empty() {
             return Ok(rejects);
         }
@@ -225,7 +253,11 @@ pub fn rejects_csv(rejects: &[Rejected]) -> String {
     };
     let mut out = String::from("path,reason\n");
     for r in rejects {
-        out.push_str(&format!("{},{}\n", quote(&r.item), quote(&r.reason.to_string())));
+        out.push_str(&format!(
+            "{},{}\n",
+            quote(&r.item),
+            quote(&r.reason.to_string())
+        ));
     }
     out
 }

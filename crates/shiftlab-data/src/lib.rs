@@ -19,8 +19,9 @@ pub mod schema;
 pub mod source;
 pub mod writer;
 
-#[cfg(test)]
-mod testutil;
+/// Hand-crafted image fixtures for tests (here and in other crates); not part of the API.
+#[doc(hidden)]
+pub mod testutil;
 
 pub use error::{DataError, Reason, Rejected};
 pub use ingest::{ingest, Format, IngestOptions, IngestReport};

@@ -42,30 +42,57 @@ pub fn read_header(path: &Path) -> Result<NpyHeader, DataError> {
         (u16::from_le_bytes([pre[8], pre[9]]) as usize, 10)
     } else {
         let mut more = [0u8; 2];
-        f.read_exact(&mut more).map_err(|e| DataError::io(path, e))?;
-        (u32::from_le_bytes([pre[8], pre[9], more[0], more[1]]) as usize, 12)
+        f.read_exact(&mut more)
+            .map_err(|e| DataError::io(path, e))?;
+        (
+            u32::from_le_bytes([pre[8], pre[9], more[0], more[1]]) as usize,
+            12,
+        )
     };
     let mut text = vec![0u8; len];
-    f.read_exact(&mut text).map_err(|e| DataError::io(path, e))?;
+    f.read_exact(&mut text)
+        .map_err(|e| DataError::io(path, e))?;
     let text = String::from_utf8_lossy(&text);
     let bad = |what: &str| DataError::layout(path, format!(".npy header: {what} in {text:?}"));
     let descr = quoted_after(&text, "'descr'").ok_or_else(|| bad("no descr"))?;
-    let fortran_order = after(&text, "'fortran_order'").ok_or_else(|| bad("no fortran_order"))?.starts_with("True");
+    let fortran_order = after(&text, "'fortran_order'")
+        .ok_or_else(|| bad("no fortran_order"))?
+        .starts_with("True");
     let shape_text = after(&text, "'shape'").ok_or_else(|| bad("no shape"))?;
-    let inner = shape_text.trim_start().strip_prefix('(').and_then(|s| s.split(')').next());
+    let inner = shape_text
+        .trim_start()
+        .strip_prefix('(')
+        .and_then(|s| s.split(')').next());
     let shape = inner
         .ok_or_else(|| bad("bad shape"))?
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|s| s.trim_end_matches('L').parse::<usize>().map_err(|_| bad("bad shape")))
+        .map(|s| {
+            s.trim_end_matches('L')
+                .parse::<usize>()
+                .map_err(|_| bad("bad shape"))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let data_offset = (start + len) as u64;
-    let actual = std::fs::metadata(path).map_err(|e| DataError::io(path, e))?.len();
-    let header = NpyHeader { descr, fortran_order, shape, data_offset };
+    let actual = std::fs::metadata(path)
+        .map_err(|e| DataError::io(path, e))?
+        .len();
+    let header = NpyHeader {
+        descr,
+        fortran_order,
+        shape,
+        data_offset,
+    };
     let need = header.len() as u64 * item_size(&header.descr).unwrap_or(1) as u64;
     if actual < data_offset + need {
-        return Err(DataError::layout(path, format!("truncated: {} data bytes, shape needs {need}", actual - data_offset)));
+        return Err(DataError::layout(
+            path,
+            format!(
+                "truncated: {} data bytes, shape needs {need}",
+                actual - data_offset
+            ),
+        ));
     }
     Ok(header)
 }
@@ -93,8 +120,15 @@ pub fn read_ints(path: &Path) -> Result<Vec<i64>, DataError> {
     let h = read_header(path)?;
     let size = item_size(&h.descr).filter(|_| h.shape.len() == 1 && !h.descr.starts_with('>'));
     let signed = h.descr.contains('i');
-    let Some(size) = size.filter(|s| [1, 2, 4, 8].contains(s) && (signed || h.descr.contains('u'))) else {
-        return Err(DataError::layout(path, format!("expected a 1-D integer array, found {} {:?}", h.descr, h.shape)));
+    let Some(size) = size.filter(|s| [1, 2, 4, 8].contains(s) && (signed || h.descr.contains('u')))
+    else {
+        return Err(DataError::layout(
+            path,
+            format!(
+                "expected a 1-D integer array, found {} {:?}",
+                h.descr, h.shape
+            ),
+        ));
     };
     let mut f = open_at(path, h.data_offset)?;
     let mut raw = vec![0u8; h.len() * size];
@@ -112,7 +146,8 @@ fn int_le(c: &[u8], signed: bool) -> i64 {
 /// Buffered reader positioned at `offset`.
 pub fn open_at(path: &Path, offset: u64) -> Result<BufReader<File>, DataError> {
     let mut f = File::open(path).map_err(|e| DataError::io(path, e))?;
-    f.seek(SeekFrom::Start(offset)).map_err(|e| DataError::io(path, e))?;
+    f.seek(SeekFrom::Start(offset))
+        .map_err(|e| DataError::io(path, e))?;
     Ok(BufReader::with_capacity(1 << 20, f))
 }
 
@@ -126,9 +161,19 @@ pub struct Records {
 
 impl Records {
     /// Opens `count` records of `record` bytes each, starting at the data offset.
-    pub fn open(path: &Path, header: &NpyHeader, record: usize, count: usize) -> Result<Self, DataError> {
+    pub fn open(
+        path: &Path,
+        header: &NpyHeader,
+        record: usize,
+        count: usize,
+    ) -> Result<Self, DataError> {
         let reader = open_at(path, header.data_offset)?;
-        Ok(Self { path: path.to_path_buf(), reader, record, left: count })
+        Ok(Self {
+            path: path.to_path_buf(),
+            reader,
+            record,
+            left: count,
+        })
     }
 }
 
@@ -141,6 +186,11 @@ impl Iterator for Records {
         }
         self.left -= 1;
         let mut buf = vec![0u8; self.record];
-        Some(self.reader.read_exact(&mut buf).map(|_| buf).map_err(|e| DataError::io(&self.path, e)))
+        Some(
+            self.reader
+                .read_exact(&mut buf)
+                .map(|_| buf)
+                .map_err(|e| DataError::io(&self.path, e)),
+        )
     }
 }

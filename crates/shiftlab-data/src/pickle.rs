@@ -22,7 +22,11 @@ pub enum Value {
     /// `module.name`, unresolved.
     Global(String),
     /// `func(*args)`, unevaluated; `state` is what BUILD applied afterwards.
-    Call { func: Box<Value>, args: Box<Value>, state: Option<Box<Value>> },
+    Call {
+        func: Box<Value>,
+        args: Box<Value>,
+        state: Option<Box<Value>>,
+    },
 }
 
 /// A numpy array recovered from a pickle.
@@ -58,7 +62,11 @@ enum Obj {
     List(Vec<usize>),
     Tuple(Vec<usize>),
     Dict(Vec<(usize, usize)>),
-    Call { func: usize, args: usize, state: Option<usize> },
+    Call {
+        func: usize,
+        args: usize,
+        state: Option<usize>,
+    },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -140,7 +148,10 @@ impl Machine<'_> {
         };
         let items = self.stack.split_off(m + 1);
         self.stack.pop();
-        Ok(items.into_iter().map(|s| if let Slot::Obj(i) = s { i } else { 0 }).collect())
+        Ok(items
+            .into_iter()
+            .map(|s| if let Slot::Obj(i) = s { i } else { 0 })
+            .collect())
     }
 
     fn leaf(&mut self, v: Value) {
@@ -159,8 +170,8 @@ impl Machine<'_> {
 
     fn step(&mut self, op: u8) -> Result<(), PickleError> {
         match op {
-            0x80 => drop(self.take(1)?),  // PROTO
-            0x95 => drop(self.take(8)?),  // FRAME
+            0x80 => drop(self.take(1)?), // PROTO
+            0x95 => drop(self.take(8)?), // FRAME
             b'(' => self.stack.push(Slot::Mark),
             b'N' => self.leaf(Value::None),
             0x88 => self.leaf(Value::Bool(true)),
@@ -179,7 +190,11 @@ impl Machine<'_> {
             }
             0x8a | 0x8b => self.long(op)?,
             b'G' => {
-                let v = f64::from_be_bytes(self.take(8)?.try_into().map_err(|_| PickleError("float".into()))?);
+                let v = f64::from_be_bytes(
+                    self.take(8)?
+                        .try_into()
+                        .map_err(|_| PickleError("float".into()))?,
+                );
                 self.leaf(Value::Float(v))
             }
             b'T' | b'U' | b'B' | b'C' | 0x8e | 0x96 => self.bytes(op)?,
@@ -205,7 +220,11 @@ impl Machine<'_> {
                 self.push(Obj::Tuple(items))
             }
             b'a' | b'e' => {
-                let items = if op == b'a' { vec![self.pop()?] } else { self.pop_mark()? };
+                let items = if op == b'a' {
+                    vec![self.pop()?]
+                } else {
+                    self.pop_mark()?
+                };
                 let list = self.top()?;
                 match &mut self.arena[list] {
                     Obj::List(v) => v.extend(items),
@@ -243,7 +262,9 @@ impl Machine<'_> {
             }
             b'h' | b'j' => {
                 let k = self.uint(if op == b'h' { 1 } else { 4 })?;
-                let Some(&i) = self.memo.get(&k) else { return err(format!("memo {k} unset")) };
+                let Some(&i) = self.memo.get(&k) else {
+                    return err(format!("memo {k} unset"));
+                };
                 self.stack.push(Slot::Obj(i));
             }
             b'c' => {
@@ -258,7 +279,11 @@ impl Machine<'_> {
             b'R' | 0x81 => {
                 let args = self.pop()?;
                 let func = self.pop()?;
-                self.push(Obj::Call { func, args, state: None })
+                self.push(Obj::Call {
+                    func,
+                    args,
+                    state: None,
+                })
             }
             b'b' => {
                 let state = self.pop()?;
@@ -273,7 +298,12 @@ impl Machine<'_> {
                 let t = self.top()?;
                 self.stack.push(Slot::Obj(t));
             }
-            _ => return err(format!("unsupported opcode 0x{op:02x} at byte {}", self.pos - 1)),
+            _ => {
+                return err(format!(
+                    "unsupported opcode 0x{op:02x} at byte {}",
+                    self.pos - 1
+                ))
+            }
         }
         Ok(())
     }
@@ -284,7 +314,11 @@ impl Machine<'_> {
         if n > 8 {
             return err("integer wider than 64 bits");
         }
-        let mut buf = if s.last().is_some_and(|&x| x & 0x80 != 0) { [0xffu8; 8] } else { [0u8; 8] };
+        let mut buf = if s.last().is_some_and(|&x| x & 0x80 != 0) {
+            [0xffu8; 8]
+        } else {
+            [0u8; 8]
+        };
         buf[..n].copy_from_slice(s);
         self.leaf(Value::Int(i64::from_le_bytes(buf)));
         Ok(())
@@ -331,7 +365,9 @@ impl Machine<'_> {
             Obj::List(v) => Value::List(all(v)),
             Obj::Tuple(v) => Value::Tuple(all(v)),
             Obj::Dict(d) => Value::Dict(
-                d.iter().map(|&(k, v)| (self.value(k, depth + 1), self.value(v, depth + 1))).collect(),
+                d.iter()
+                    .map(|&(k, v)| (self.value(k, depth + 1), self.value(v, depth + 1)))
+                    .collect(),
             ),
             Obj::Call { func, args, state } => Value::Call {
                 func: Box::new(self.value(*func, depth + 1)),
@@ -346,7 +382,9 @@ impl Value {
     /// Looks up a dict entry by string key, whether pickled as bytes (Python 2) or str.
     pub fn get(&self, key: &str) -> Option<&Value> {
         let Value::Dict(d) = self else { return None };
-        d.iter().find(|(k, _)| k.as_text().as_deref() == Some(key)).map(|(_, v)| v)
+        d.iter()
+            .find(|(k, _)| k.as_text().as_deref() == Some(key))
+            .map(|(_, v)| v)
     }
 
     /// Bytes, including Python 3's protocol-2 form `_codecs.encode(str, 'latin1')`.
@@ -354,14 +392,18 @@ impl Value {
         match self {
             Value::Bytes(b) => Some(b.clone()),
             Value::Call { func, args, .. } if **func == Value::Global("_codecs.encode".into()) => {
-                let Value::Tuple(a) = &**args else { return None };
+                let Value::Tuple(a) = &**args else {
+                    return None;
+                };
                 match a.first()? {
                     Value::Str(s) => Some(s.chars().map(|c| c as u32 as u8).collect()),
                     _ => None,
                 }
             }
             // bytes() with no arguments, as protocol 2 writes b''.
-            Value::Call { func, .. } if **func == Value::Global("__builtin__.bytes".into()) => Some(Vec::new()),
+            Value::Call { func, .. } if **func == Value::Global("__builtin__.bytes".into()) => {
+                Some(Vec::new())
+            }
             _ => None,
         }
     }
@@ -370,7 +412,9 @@ impl Value {
     pub fn as_text(&self) -> Option<String> {
         match self {
             Value::Str(s) => Some(s.clone()),
-            other => other.as_bytes().map(|b| String::from_utf8_lossy(&b).into_owned()),
+            other => other
+                .as_bytes()
+                .map(|b| String::from_utf8_lossy(&b).into_owned()),
         }
     }
 
@@ -392,44 +436,76 @@ impl Value {
     /// Recognises numpy's array pickles: `_reconstruct(...)` + BUILD state (protocols 2-4) and
     /// `_frombuffer(buffer, dtype, shape, order)` (protocol 5).
     pub fn ndarray(&self) -> Option<NdArray> {
-        let Value::Call { func, args, state } = self else { return None };
-        let Value::Global(name) = &**func else { return None };
-        let Value::Tuple(args) = &**args else { return None };
+        let Value::Call { func, args, state } = self else {
+            return None;
+        };
+        let Value::Global(name) = &**func else {
+            return None;
+        };
+        let Value::Tuple(args) = &**args else {
+            return None;
+        };
         if name.ends_with("multiarray._reconstruct") {
-            let Value::Tuple(st) = &**state.as_ref()? else { return None };
+            let Value::Tuple(st) = &**state.as_ref()? else {
+                return None;
+            };
             // (version, shape, dtype, is_fortran, data)
             let (dtype, byteorder) = dtype(st.get(2)?)?;
             let shape = shape(st.get(1)?)?;
             let fortran = matches!(st.get(3)?, Value::Bool(true) | Value::Int(1));
             let data = st.get(4)?.as_bytes()?;
-            return Some(NdArray { dtype, byteorder, shape, fortran, data });
+            return Some(NdArray {
+                dtype,
+                byteorder,
+                shape,
+                fortran,
+                data,
+            });
         }
         if name.ends_with("numeric._frombuffer") {
             let data = args.first()?.as_bytes()?;
             let (dtype, byteorder) = dtype(args.get(1)?)?;
             let shape = shape(args.get(2)?)?;
             let fortran = args.get(3)?.as_text()? == "F";
-            return Some(NdArray { dtype, byteorder, shape, fortran, data });
+            return Some(NdArray {
+                dtype,
+                byteorder,
+                shape,
+                fortran,
+                data,
+            });
         }
         None
     }
 }
 
 fn shape(v: &Value) -> Option<Vec<usize>> {
-    v.as_ints()?.into_iter().map(|d| usize::try_from(d).ok()).collect()
+    v.as_ints()?
+        .into_iter()
+        .map(|d| usize::try_from(d).ok())
+        .collect()
 }
 
 /// `numpy.dtype('u1', ...)` with BUILD state `(3, '<', ...)` -> ("u1", '<').
 fn dtype(v: &Value) -> Option<(String, char)> {
-    let Value::Call { func, args, state } = v else { return None };
-    let Value::Global(name) = &**func else { return None };
+    let Value::Call { func, args, state } = v else {
+        return None;
+    };
+    let Value::Global(name) = &**func else {
+        return None;
+    };
     if !name.ends_with(".dtype") {
         return None;
     }
-    let Value::Tuple(a) = &**args else { return None };
+    let Value::Tuple(a) = &**args else {
+        return None;
+    };
     let code = a.first()?.as_text()?;
     let order = match state.as_deref() {
-        Some(Value::Tuple(s)) => s.get(1).and_then(Value::as_text).and_then(|t| t.chars().next()),
+        Some(Value::Tuple(s)) => s
+            .get(1)
+            .and_then(Value::as_text)
+            .and_then(|t| t.chars().next()),
         _ => None,
     };
     Some((code, order.unwrap_or('<')))
@@ -449,14 +525,25 @@ mod tests {
         p.extend_from_slice(&[0x8c, 1, b'x', b'N', 0x88, 0x8c, 2, 0xc3, 0xa9, 0x87, b'u']);
         p.extend_from_slice(&[b'h', 2, b'0', b'.']); // BINGET the list, POP, STOP on the dict
         let v = loads(&p).unwrap();
-        assert_eq!(v.get("labels").unwrap().as_ints().unwrap(), vec![1, 300, -2]);
-        let Value::Tuple(t) = v.get("x").unwrap() else { panic!("not a tuple") };
+        assert_eq!(
+            v.get("labels").unwrap().as_ints().unwrap(),
+            vec![1, 300, -2]
+        );
+        let Value::Tuple(t) = v.get("x").unwrap() else {
+            panic!("not a tuple")
+        };
         assert_eq!(t[2], Value::Str("é".into()));
     }
 
     #[test]
     fn truncation_and_unknown_opcodes_are_errors() {
-        assert!(loads(&[0x80, 2, b'X', 9, 0, 0, 0, b'a']).unwrap_err().0.contains("truncated"));
-        assert!(loads(&[0x80, 2, b'S']).unwrap_err().0.contains("unsupported opcode 0x53"));
+        assert!(loads(&[0x80, 2, b'X', 9, 0, 0, 0, b'a'])
+            .unwrap_err()
+            .0
+            .contains("truncated"));
+        assert!(loads(&[0x80, 2, b'S'])
+            .unwrap_err()
+            .0
+            .contains("unsupported opcode 0x53"));
     }
 }

@@ -56,14 +56,31 @@ pub fn read_info(path: &Path) -> Result<DatasetInfo, DataError> {
     let b = builder(path)?;
     let num_rows = b.metadata().file_metadata().num_rows() as u64;
     let meta = b.schema().metadata().get("shiftlab").cloned();
-    let meta = meta.ok_or_else(|| DataError::layout(path, "no 'shiftlab' metadata: not written by shiftlab ingest"))?;
-    let v: serde_json::Value = serde_json::from_str(&meta).map_err(|e| DataError::layout(path, format!("bad 'shiftlab' metadata: {e}")))?;
+    let meta = meta.ok_or_else(|| {
+        DataError::layout(
+            path,
+            "no 'shiftlab' metadata: not written by shiftlab ingest",
+        )
+    })?;
+    let v: serde_json::Value = serde_json::from_str(&meta)
+        .map_err(|e| DataError::layout(path, format!("bad 'shiftlab' metadata: {e}")))?;
     let strings = |key: &str| -> Vec<String> {
-        v[key].as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect()).unwrap_or_default()
+        v[key]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
     };
     let splits = v["splits"]
         .as_object()
-        .map(|o| o.iter().map(|(k, n)| (k.clone(), n.as_u64().unwrap_or(0))).collect())
+        .map(|o| {
+            o.iter()
+                .map(|(k, n)| (k.clone(), n.as_u64().unwrap_or(0)))
+                .collect()
+        })
         .unwrap_or_default();
     Ok(DatasetInfo {
         class_names: strings("class_names"),
@@ -86,18 +103,28 @@ impl DatasetReader {
         let b = builder(path)?;
         let wanted = ["id", "split", "label", "image", "corruption", "severity"];
         let schema = b.schema().clone();
-        let idx: Vec<usize> = wanted.iter().map(|c| schema.index_of(c)).collect::<Result<_, _>>()?;
+        let idx: Vec<usize> = wanted
+            .iter()
+            .map(|c| schema.index_of(c))
+            .collect::<Result<_, _>>()?;
         let mask = ProjectionMask::roots(b.parquet_schema(), idx);
         let inner = b
             .with_projection(mask)
             .with_batch_size(batch_size.max(1))
             .build()
             .map_err(|e| DataError::parquet(path, e))?;
-        Ok(Self { path: path.to_path_buf(), inner, split: split.map(String::from) })
+        Ok(Self {
+            path: path.to_path_buf(),
+            inner,
+            split: split.map(String::from),
+        })
     }
 
     fn convert(&self, b: &RecordBatch) -> Result<ImageBatch, DataError> {
-        let col = |name: &str| b.column_by_name(name).ok_or_else(|| DataError::layout(&self.path, format!("no '{name}' column")));
+        let col = |name: &str| {
+            b.column_by_name(name)
+                .ok_or_else(|| DataError::layout(&self.path, format!("no '{name}' column")))
+        };
         let ids = col("id")?.as_string::<i32>();
         let splits = col("split")?.as_string::<i32>();
         let labels = col("label")?.as_primitive::<Int64Type>();
@@ -114,7 +141,8 @@ impl DatasetReader {
             out.splits.push(splits.value(i).to_string());
             out.labels.push(labels.value(i));
             out.images.push(bytes.value(i).to_vec());
-            out.corruptions.push(corr.is_valid(i).then(|| corr.value(i).to_string()));
+            out.corruptions
+                .push(corr.is_valid(i).then(|| corr.value(i).to_string()));
             out.severities.push(sev.is_valid(i).then(|| sev.value(i)));
         }
         Ok(out)

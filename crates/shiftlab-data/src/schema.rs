@@ -69,7 +69,9 @@ const DATASET_JSON: &str = include_str!("../../../schemas/dataset.json");
 pub fn load(name: &str) -> Result<Arc<Schema>, DataError> {
     match name {
         "dataset" => Ok(Arc::new(parse(DATASET_JSON)?.to_arrow()?)),
-        other => Err(DataError::Schema(format!("unknown built-in schema '{other}'"))),
+        other => Err(DataError::Schema(format!(
+            "unknown built-in schema '{other}'"
+        ))),
     }
 }
 
@@ -108,7 +110,10 @@ impl SchemaDef {
 
 /// Parses one type expression such as `list<struct<a: int32, b: utf8>>`.
 pub fn parse_type(expr: &str) -> Result<DataType, String> {
-    let mut p = TypeParser { s: expr.as_bytes(), pos: 0 };
+    let mut p = TypeParser {
+        s: expr.as_bytes(),
+        pos: 0,
+    };
     let ty = p.ty()?;
     p.skip_ws();
     if p.pos != p.s.len() {
@@ -192,7 +197,10 @@ impl TypeParser<'_> {
 
     fn timestamp(&mut self) -> Result<DataType, String> {
         if !self.eat(b'[') {
-            return Ok(DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())));
+            return Ok(DataType::Timestamp(
+                TimeUnit::Microsecond,
+                Some("UTC".into()),
+            ));
         }
         let unit = match self.ident()?.as_str() {
             "s" => TimeUnit::Second,
@@ -236,7 +244,17 @@ mod tests {
         let names: Vec<_> = s.fields().iter().map(|f| f.name().as_str()).collect();
         assert_eq!(
             names,
-            ["id", "split", "label", "image", "width", "height", "channels", "corruption", "severity"]
+            [
+                "id",
+                "split",
+                "label",
+                "image",
+                "width",
+                "height",
+                "channels",
+                "corruption",
+                "severity"
+            ]
         );
         let DataType::Struct(children) = s.field_with_name("image").unwrap().data_type() else {
             panic!("image is not a struct");
@@ -251,14 +269,23 @@ mod tests {
     #[test]
     fn parses_every_type_form() {
         let t = parse_type("list<struct<a: int8, b: timestamp[ms, none], c: float64>>").unwrap();
-        let DataType::List(item) = t else { panic!("not a list") };
-        let DataType::Struct(f) = item.data_type() else { panic!("not a struct") };
-        assert_eq!(f[1].data_type(), &DataType::Timestamp(TimeUnit::Millisecond, None));
+        let DataType::List(item) = t else {
+            panic!("not a list")
+        };
+        let DataType::Struct(f) = item.data_type() else {
+            panic!("not a struct")
+        };
+        assert_eq!(
+            f[1].data_type(),
+            &DataType::Timestamp(TimeUnit::Millisecond, None)
+        );
         assert_eq!(
             parse_type("timestamp").unwrap(),
             DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
         );
-        for ok in ["bool", "binary", "int16", "int32", "float32", "uint64", "string"] {
+        for ok in [
+            "bool", "binary", "int16", "int32", "float32", "uint64", "string",
+        ] {
             parse_type(ok).unwrap();
         }
     }
@@ -266,7 +293,9 @@ mod tests {
     #[test]
     fn rejects_bad_types() {
         assert!(parse_type("int128").unwrap_err().contains("unknown type"));
-        assert!(parse_type("list<int8").unwrap_err().contains("expected '>'"));
+        assert!(parse_type("list<int8")
+            .unwrap_err()
+            .contains("expected '>'"));
         assert!(parse_type("int8 x").unwrap_err().contains("trailing"));
         let err = parse(r#"{"name":"t","fields":[{"name":"a","type":"nope"}]}"#)
             .unwrap()

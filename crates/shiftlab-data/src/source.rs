@@ -16,7 +16,12 @@ pub enum Payload {
     /// Encoded image bytes (from a Parquet export).
     Encoded(Vec<u8>),
     /// Raw interleaved 8-bit pixels (IDX, CIFAR, .npy), encoded to PNG.
-    Raw { width: u32, height: u32, channels: u8, pixels: Vec<u8> },
+    Raw {
+        width: u32,
+        height: u32,
+        channels: u8,
+        pixels: Vec<u8>,
+    },
 }
 
 /// One input item before validation.
@@ -53,17 +58,31 @@ pub struct Source {
 pub fn process(item: Item, classes: usize) -> Result<Row, Rejected> {
     let reject = |reason| Rejected::new(item.id.clone(), reason);
     if item.label < 0 || item.label as u64 >= classes as u64 {
-        return Err(reject(Reason::LabelOutOfRange { label: item.label, classes }));
+        return Err(reject(Reason::LabelOutOfRange {
+            label: item.label,
+            classes,
+        }));
     }
     let image = match item.payload {
         Payload::File(ref path) => {
-            let bytes = std::fs::read(path).map_err(|e| reject(Reason::Unreadable(e.to_string())))?;
+            let bytes =
+                std::fs::read(path).map_err(|e| reject(Reason::Unreadable(e.to_string())))?;
             normalise(bytes).map_err(reject)?
         }
         Payload::Encoded(bytes) => normalise(bytes).map_err(reject)?,
-        Payload::Raw { width, height, channels, ref pixels } => {
+        Payload::Raw {
+            width,
+            height,
+            channels,
+            ref pixels,
+        } => {
             let bytes = encode_png(width, height, channels, pixels).map_err(reject)?;
-            crate::imaging::StoredImage { bytes, width, height, channels }
+            crate::imaging::StoredImage {
+                bytes,
+                width,
+                height,
+                channels,
+            }
         }
     };
     Ok(Row {

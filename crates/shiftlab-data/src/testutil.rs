@@ -67,7 +67,10 @@ mod tests {
         let s = normalise(palette_png(2, 2, &pal, &[0, 1, 1, 0])).unwrap();
         assert_eq!(s.channels, 3);
         assert_eq!(crate::imaging::png_ihdr(&s.bytes).unwrap().color_type, 2);
-        let px = image::load_from_memory(&s.bytes).unwrap().to_rgb8().into_raw();
+        let px = image::load_from_memory(&s.bytes)
+            .unwrap()
+            .to_rgb8()
+            .into_raw();
         assert_eq!(px, [255, 0, 0, 0, 0, 255, 0, 0, 255, 255, 0, 0]);
     }
 

@@ -55,7 +55,11 @@ pub struct DatasetWriter {
 
 impl DatasetWriter {
     /// Opens a temp file in the output's directory (created if missing).
-    pub fn create(output: &Path, class_names: &[String], source_format: &str) -> Result<Self, DataError> {
+    pub fn create(
+        output: &Path,
+        class_names: &[String],
+        source_format: &str,
+    ) -> Result<Self, DataError> {
         let tmp = temp_beside(output)?;
         let file = tmp.reopen().map_err(|e| DataError::io(tmp.path(), e))?;
         let schema = schema::dataset();
@@ -98,8 +102,12 @@ impl DatasetWriter {
         }
         let batch = rows_to_batch(&self.schema, &self.pending)?;
         self.pending.clear();
-        self.writer.write(&batch).map_err(|e| DataError::parquet(&self.output, e))?;
-        self.writer.flush().map_err(|e| DataError::parquet(&self.output, e))
+        self.writer
+            .write(&batch)
+            .map_err(|e| DataError::parquet(&self.output, e))?;
+        self.writer
+            .flush()
+            .map_err(|e| DataError::parquet(&self.output, e))
     }
 
     /// Writes the metadata, closes the file and renames it onto the output path.
@@ -123,11 +131,17 @@ impl DatasetWriter {
         ]);
         let hint = Schema::new_with_metadata(self.schema.fields().clone(), meta.clone());
         for (key, value) in meta {
-            self.writer.append_key_value_metadata(KeyValue::new(key, value));
+            self.writer
+                .append_key_value_metadata(KeyValue::new(key, value));
         }
-        let hint = KeyValue::new(ARROW_SCHEMA_META_KEY.to_string(), encode_arrow_schema(&hint));
+        let hint = KeyValue::new(
+            ARROW_SCHEMA_META_KEY.to_string(),
+            encode_arrow_schema(&hint),
+        );
         self.writer.append_key_value_metadata(hint);
-        self.writer.close().map_err(|e| DataError::parquet(&self.output, e))?;
+        self.writer
+            .close()
+            .map_err(|e| DataError::parquet(&self.output, e))?;
         persist(self.tmp, &self.output)?;
         Ok(self.split_rows)
     }
@@ -170,7 +184,10 @@ pub fn hf_metadata(schema: &Schema, class_names: &[String]) -> String {
             format!("{}: {feature}", Value::from(f.name().as_str()))
         })
         .collect();
-    format!("{{\"info\": {{\"features\": {{{}}}}}}}", features.join(", "))
+    format!(
+        "{{\"info\": {{\"features\": {{{}}}}}}}",
+        features.join(", ")
+    )
 }
 
 fn rows_to_batch(schema: &Arc<Schema>, rows: &[Row]) -> Result<RecordBatch, DataError> {
@@ -186,14 +203,20 @@ fn rows_to_batch(schema: &Arc<Schema>, rows: &[Row]) -> Result<RecordBatch, Data
     )?;
     let int32 = |f: fn(&Row) -> i32| Arc::new(Int32Array::from_iter_values(rows.iter().map(f)));
     let columns: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.id.as_str()))),
-        Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.split.as_str()))),
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|r| r.id.as_str()),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|r| r.split.as_str()),
+        )),
         Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.label))),
         Arc::new(image),
         int32(|r| r.image.width as i32),
         int32(|r| r.image.height as i32),
         int32(|r| r.image.channels as i32),
-        Arc::new(StringArray::from_iter(rows.iter().map(|r| r.corruption.as_deref()))),
+        Arc::new(StringArray::from_iter(
+            rows.iter().map(|r| r.corruption.as_deref()),
+        )),
         Arc::new(Int32Array::from_iter(rows.iter().map(|r| r.severity))),
     ];
     Ok(RecordBatch::try_new(schema.clone(), columns)?)
@@ -206,7 +229,10 @@ fn temp_beside(output: &Path) -> Result<NamedTempFile, DataError> {
         _ => PathBuf::from("."),
     };
     std::fs::create_dir_all(&dir).map_err(|e| DataError::io(&dir, e))?;
-    let name = output.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = output
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     tempfile::Builder::new()
         .prefix(&format!(".{name}."))
         .suffix(".tmp")
@@ -222,14 +248,18 @@ fn persist(tmp: NamedTempFile, output: &Path) -> Result<(), DataError> {
         let perms = std::fs::Permissions::from_mode(0o644);
         std::fs::set_permissions(tmp.path(), perms).map_err(|e| DataError::io(tmp.path(), e))?;
     }
-    tmp.as_file().sync_all().map_err(|e| DataError::io(tmp.path(), e))?;
-    tmp.persist(output).map_err(|e| DataError::io(output, e.error))?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| DataError::io(tmp.path(), e))?;
+    tmp.persist(output)
+        .map_err(|e| DataError::io(output, e.error))?;
     Ok(())
 }
 
 /// Writes `bytes` to `path` atomically (temp file beside it, then rename).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), DataError> {
     let mut tmp = temp_beside(path)?;
-    tmp.write_all(bytes).map_err(|e| DataError::io(tmp.path(), e))?;
+    tmp.write_all(bytes)
+        .map_err(|e| DataError::io(tmp.path(), e))?;
     persist(tmp, path)
 }
