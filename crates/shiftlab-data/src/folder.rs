@@ -30,6 +30,9 @@ pub fn check_extension(name: &str) -> Result<(), Reason> {
     }
 }
 
+/// Deepest folder nesting walked (symlinks are followed, as in torchvision, so loops are possible).
+const MAX_DEPTH: usize = 32;
+
 /// A directory listing split into sorted sub-directories and files (UTF-8 names only).
 struct Listing {
     dirs: Vec<String>,
@@ -100,13 +103,21 @@ struct Target {
 fn class_entries(root: &Path, rel: &str, label: i64, t: &Target) -> Result<Vec<Entry>, DataError> {
     let mut dirs = vec![rel.to_string()];
     let mut walked = Vec::new();
+    let mut out = Vec::new();
     while let Some(d) = dirs.pop() {
         let l = list(&root.join(&d))?;
-        dirs.extend(l.dirs.iter().map(|s| join(&d, s)));
+        for s in &l.dirs {
+            let sub = join(&d, s);
+            if sub.matches('/').count() > MAX_DEPTH {
+                let why = format!("folder nested deeper than {MAX_DEPTH} levels (symlink loop?)");
+                out.push(Reason::Misplaced(why).with(sub));
+            } else {
+                dirs.push(sub);
+            }
+        }
         walked.push((d, l));
     }
     walked.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut out = Vec::new();
     for (d, l) in walked {
         for n in &l.bad_names {
             out.push(Reason::Misplaced("name is not valid UTF-8".into()).with(join(&d, n)));

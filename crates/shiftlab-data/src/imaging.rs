@@ -213,39 +213,45 @@ pub(crate) struct JpegFrame {
 
 /// Walks the JPEG marker segments up to the first SOFn.
 pub(crate) fn jpeg_sof(b: &[u8]) -> Option<JpegFrame> {
+    let (at, _) = jpeg_segments(b).find(|&(_, m)| is_sof(m))?;
+    let s = b.get(at + 4..at + 10)?;
+    Some(JpegFrame {
+        precision: s[0],
+        height: u16::from_be_bytes([s[1], s[2]]),
+        width: u16::from_be_bytes([s[3], s[4]]),
+        components: s[5],
+    })
+}
+
+fn is_sof(marker: u8) -> bool {
+    (0xC0..=0xCF).contains(&marker) && ![0xC4, 0xC8, 0xCC].contains(&marker)
+}
+
+/// (offset, marker) of each header segment, up to and including the first start-of-scan.
+/// Walking segment lengths skips APPn payloads, e.g. an EXIF thumbnail's own markers.
+fn jpeg_segments(b: &[u8]) -> impl Iterator<Item = (usize, u8)> + '_ {
     let mut i = 2;
-    while i + 4 <= b.len() {
-        if b[i] != 0xFF {
-            return None;
+    let mut done = false;
+    std::iter::from_fn(move || {
+        while !done && i + 4 <= b.len() && b[i] == 0xFF {
+            let marker = b[i + 1];
+            if marker == 0xFF {
+                i += 1; // fill byte
+                continue;
+            }
+            let at = i;
+            i += 2 + u16::from_be_bytes([b[i + 2], b[i + 3]]) as usize;
+            done = marker == 0xDA;
+            return Some((at, marker));
         }
-        let marker = b[i + 1];
-        if marker == 0xFF {
-            i += 1; // fill byte
-            continue;
-        }
-        let len = u16::from_be_bytes([b[i + 2], b[i + 3]]) as usize;
-        let is_sof = (0xC0..=0xCF).contains(&marker) && ![0xC4, 0xC8, 0xCC].contains(&marker);
-        if is_sof {
-            let s = b.get(i + 4..i + 10)?;
-            return Some(JpegFrame {
-                precision: s[0],
-                height: u16::from_be_bytes([s[1], s[2]]),
-                width: u16::from_be_bytes([s[3], s[4]]),
-                components: s[5],
-            });
-        }
-        if marker == 0xDA {
-            return None; // scan data before any frame header
-        }
-        i += 2 + len;
-    }
-    None
+        None
+    })
 }
 
 /// True when an end-of-image marker follows the first scan. 0xFFD9 cannot occur inside
 /// entropy-coded data (0xFF is byte-stuffed), so its absence means the file was cut short.
 fn jpeg_has_eoi(b: &[u8]) -> bool {
-    let Some(sos) = b.windows(2).position(|w| w == [0xFF, 0xDA]) else {
+    let Some((sos, _)) = jpeg_segments(b).find(|&(_, m)| m == 0xDA) else {
         return false;
     };
     b[sos..].windows(2).any(|w| w == [0xFF, 0xD9])
@@ -367,6 +373,27 @@ mod tests {
             normalise(Vec::new()).unwrap_err().to_string(),
             "zero-byte file"
         );
+    }
+
+    #[test]
+    fn truncated_jpeg_is_caught_despite_a_complete_exif_thumbnail() {
+        let thumb = save(
+            &DynamicImage::ImageRgb8(gradient_rgb(4, 4)),
+            ImageFormat::Jpeg,
+        );
+        let main = save(
+            &DynamicImage::ImageRgb8(gradient_rgb(64, 64)),
+            ImageFormat::Jpeg,
+        );
+        let mut app1 = b"Exif\0\0".to_vec();
+        app1.extend_from_slice(&thumb);
+        let mut jpg = vec![0xFF, 0xD8, 0xFF, 0xE1];
+        jpg.extend_from_slice(&((app1.len() + 2) as u16).to_be_bytes());
+        jpg.extend_from_slice(&app1);
+        jpg.extend_from_slice(&main[2..]);
+        assert!(normalise(jpg.clone()).is_ok());
+        let err = normalise(jpg[..jpg.len() - main.len() / 3].to_vec()).unwrap_err();
+        assert!(err.to_string().contains("end-of-image marker"), "{err}");
     }
 
     #[test]

@@ -103,10 +103,19 @@ impl DatasetReader {
         let b = builder(path)?;
         let wanted = ["id", "split", "label", "image", "corruption", "severity"];
         let schema = b.schema().clone();
-        let idx: Vec<usize> = wanted
-            .iter()
-            .map(|c| schema.index_of(c))
-            .collect::<Result<_, _>>()?;
+        let expected = crate::schema::dataset();
+        let mut idx = Vec::new();
+        for name in wanted {
+            let (i, field) = schema.column_with_name(name).ok_or_else(|| {
+                DataError::layout(path, format!("no '{name}' column: not a dataset table"))
+            })?;
+            let want = expected.field_with_name(name)?.data_type();
+            if !field.data_type().equals_datatype(want) {
+                let msg = format!("column '{name}' is {}, expected {want}", field.data_type());
+                return Err(DataError::layout(path, msg));
+            }
+            idx.push(i);
+        }
         let mask = ProjectionMask::roots(b.parquet_schema(), idx);
         let inner = b
             .with_projection(mask)

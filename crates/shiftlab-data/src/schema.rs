@@ -68,7 +68,7 @@ const DATASET_JSON: &str = include_str!("../../../schemas/dataset.json");
 /// Arrow schema of a table owned by this crate (`"dataset"`).
 pub fn load(name: &str) -> Result<Arc<Schema>, DataError> {
     match name {
-        "dataset" => Ok(Arc::new(parse(DATASET_JSON)?.to_arrow()?)),
+        "dataset" => from_json(DATASET_JSON),
         other => Err(DataError::Schema(format!(
             "unknown built-in schema '{other}'"
         ))),
@@ -79,6 +79,11 @@ pub fn load(name: &str) -> Result<Arc<Schema>, DataError> {
 pub fn dataset() -> Arc<Schema> {
     // The JSON is compiled in and covered by tests, so failure here is a build defect.
     load("dataset").expect("built-in schemas/dataset.json is valid")
+}
+
+/// Arrow schema of a JSON schema document, e.g. `from_json(include_str!("predictions.json"))`.
+pub fn from_json(json: &str) -> Result<Arc<Schema>, DataError> {
+    Ok(Arc::new(parse(json)?.to_arrow()?))
 }
 
 /// Parses a schema JSON document.

@@ -449,3 +449,27 @@ fn reader_streams_batches_of_one_split() {
     let info = read_info(&out).unwrap();
     assert_eq!(info.splits.get("train"), Some(&5));
 }
+
+#[test]
+fn symlink_loops_end_in_a_reject() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("val");
+    write_png_rgb(&root.join("a/x.png"), 2, 2, 1);
+    std::os::unix::fs::symlink("..", root.join("a/loop")).unwrap();
+    let out = dir.path().join("v.parquet");
+    let report = ingest(&opts(Format::ImageFolder, &root, &out)).unwrap();
+    assert_eq!(report.rejects.len(), 1, "{:?}", report.rejects);
+    assert!(report.rejects[0]
+        .to_string()
+        .contains("nested deeper than 32 levels"));
+}
+
+#[test]
+fn reader_refuses_tables_that_are_not_dataset_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("e.parquet");
+    write_hf_parquet(&export, &[(Some(png_bytes(1, 1)), 0)], None);
+    let err = DatasetReader::open(&export, 8, None).err().unwrap();
+    assert!(err.to_string().contains("no 'id' column"), "{err}");
+    assert!(read_info(&export).is_err());
+}
