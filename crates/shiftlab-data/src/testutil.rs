@@ -53,7 +53,7 @@ fn zlib(data: &[u8]) -> Vec<u8> {
     z.finish().expect("in-memory write")
 }
 
-/// A CMYK JPEG (8x8, Adobe APP14) written by Pillow; see tests/fixtures/README.md.
+/// A CMYK JPEG (8x8, Adobe APP14) written by Pillow; see tests/fixtures/make_fixtures.py.
 pub const CMYK_JPEG: &[u8] = include_bytes!("../tests/fixtures/cmyk.jpg");
 
 #[cfg(test)]
