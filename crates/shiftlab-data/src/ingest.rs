@@ -175,10 +175,11 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport, DataError> {
     let bar = progress_bar(opts.progress, source.total);
     let rejects = run(source, &mut writer, opts.strict, &bar)?;
     bar.finish_and_clear();
-    let rejects_path = rejects_path(&opts.output);
-    write_atomic(&rejects_path, rejects_csv(&rejects).as_bytes())?;
     let extra = json!({ "rejected": rejects.len(), "input": opts.input.display().to_string() });
     let split_rows = writer.finish(extra)?;
+    // After the table, so a failed run never leaves a fresh rejects list behind.
+    let rejects_path = rejects_path(&opts.output);
+    write_atomic(&rejects_path, rejects_csv(&rejects).as_bytes())?;
     Ok(IngestReport {
         output: opts.output.clone(),
         rejects_path,
