@@ -18,6 +18,9 @@ pub mod model_errors;
 pub mod report;
 pub mod table;
 
+#[cfg(feature = "torch")]
+pub mod probe;
+
 pub use alexnet::{AlexNetEntry, AlexNetTable};
 pub use corruptions::CorruptionSet;
 pub use error::{MetricsError, RowProblem};

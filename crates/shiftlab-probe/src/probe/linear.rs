@@ -1,0 +1,158 @@
+//! Linear probe: multinomial logistic regression on frozen features, trained on their device.
+//!
+//! * Features are standardised per dimension with the training mean and standard deviation
+//!   (kept in the probe and applied to queries), so one learning rate suits any encoder.
+//! * Weights and bias start at zero (the objective is convex; no random init needed).
+//! * Optimiser: Adam (tch `nn::Adam`) on mini-batches, cross-entropy loss, L2 regularisation
+//!   through Adam's weight decay (adds `weight_decay x param` to every gradient, bias included).
+//! * Batches come from a seeded SplitMix64 shuffle per epoch, independent of libtorch's global
+//!   RNG, so training on the CPU is deterministic under a seed.
+
+use tch::nn::{self, OptimizerConfig};
+use tch::{Kind, Reduction, Tensor};
+
+use super::error::{check_labels, matrix_dims, ProbeError};
+use super::outputs::{outputs_from_logits, SampleOutput};
+use super::rng::SplitMix64;
+
+/// Linear-probe settings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LinearProbeConfig {
+    /// Passes over the training set.
+    pub epochs: usize,
+    /// Samples per Adam step.
+    pub batch_size: i64,
+    /// Adam learning rate.
+    pub learning_rate: f64,
+    /// L2 penalty (Adam weight decay).
+    pub weight_decay: f64,
+    /// Seed of the batch shuffle.
+    pub seed: u64,
+}
+
+impl Default for LinearProbeConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 100,
+            batch_size: 256,
+            learning_rate: 1e-2,
+            weight_decay: 1e-4,
+            seed: 0,
+        }
+    }
+}
+
+/// A trained linear probe: standardisation plus `logits = z · Wᵀ + b`.
+#[derive(Debug)]
+pub struct LinearProbe {
+    mean: Tensor,
+    std: Tensor,
+    weight: Tensor,
+    bias: Tensor,
+    losses: Vec<f64>,
+}
+
+impl LinearProbe {
+    /// Trains on features `[N, D]` and labels `[N]` in 0..classes, on the features' device.
+    pub fn train(
+        features: &Tensor,
+        labels: &Tensor,
+        classes: i64,
+        config: &LinearProbeConfig,
+    ) -> Result<Self, ProbeError> {
+        check_config(config, classes)?;
+        let (n, d) = matrix_dims(features, "training features")?;
+        check_labels(labels, n, classes)?;
+        let device = features.device();
+        let x = features.to_kind(Kind::Float);
+        let mean = x.mean_dim(0, true, Kind::Float);
+        let std = x.std_dim(0, false, true).clamp_min(1e-6);
+        let z = (&x - &mean) / &std;
+        let y = labels.to_kind(Kind::Int64).to_device(device);
+        let vs = nn::VarStore::new(device);
+        let weight = vs.root().zeros("weight", &[classes, d]);
+        let bias = vs.root().zeros("bias", &[classes]);
+        let mut opt = nn::Adam::default()
+            .wd(config.weight_decay)
+            .build(&vs, config.learning_rate)?;
+        let mut rng = SplitMix64::new(config.seed);
+        let mut losses = Vec::with_capacity(config.epochs);
+        for _ in 0..config.epochs {
+            let order = Tensor::from_slice(&rng.permutation(n as usize)).to_device(device);
+            let mut sum = 0.0;
+            for start in (0..n).step_by(config.batch_size as usize) {
+                let idx = order.narrow(0, start, config.batch_size.min(n - start));
+                let logits = z.index_select(0, &idx).matmul(&weight.tr()) + &bias;
+                let loss = logits.cross_entropy_loss::<Tensor>(
+                    &y.index_select(0, &idx),
+                    None,
+                    Reduction::Mean,
+                    -100,
+                    0.0,
+                );
+                opt.backward_step(&loss);
+                sum += loss.double_value(&[]) * idx.size()[0] as f64;
+            }
+            losses.push(sum / n as f64);
+        }
+        Ok(Self {
+            mean,
+            std,
+            weight: weight.detach(),
+            bias: bias.detach(),
+            losses,
+        })
+    }
+
+    /// Logits `[M, C]` for features `[M, D]`.
+    pub fn logits(&self, features: &Tensor) -> Result<Tensor, ProbeError> {
+        let (_, d) = matrix_dims(features, "features")?;
+        let want = self.weight.size()[1];
+        if d != want {
+            return Err(ProbeError::Shape(format!(
+                "features have {d} dimensions, the probe was trained on {want}"
+            )));
+        }
+        let x = features
+            .to_kind(Kind::Float)
+            .to_device(self.weight.device());
+        let z = (x - &self.mean) / &self.std;
+        Ok(tch::no_grad(|| z.f_linear(&self.weight, Some(&self.bias)))?)
+    }
+
+    /// Per-sample outputs (confidence = softmax maximum).
+    pub fn predict(
+        &self,
+        features: &Tensor,
+        labels: &Tensor,
+    ) -> Result<Vec<SampleOutput>, ProbeError> {
+        outputs_from_logits(&self.logits(features)?, labels)
+    }
+
+    /// Mean training cross-entropy of each epoch (as measured during the epoch).
+    pub fn loss_history(&self) -> &[f64] {
+        &self.losses
+    }
+
+    /// Weights `[C, D]` acting on standardised features.
+    pub fn weight(&self) -> &Tensor {
+        &self.weight
+    }
+}
+
+fn check_config(c: &LinearProbeConfig, classes: i64) -> Result<(), ProbeError> {
+    let ok = c.epochs >= 1
+        && c.batch_size >= 1
+        && c.learning_rate > 0.0
+        && c.weight_decay >= 0.0
+        && classes >= 2;
+    if ok {
+        return Ok(());
+    }
+    Err(ProbeError::Config(format!(
+        "need epochs, batch_size >= 1, learning_rate > 0, weight_decay >= 0, classes >= 2; got {c:?} with {classes} classes"
+    )))
+}
+
+#[cfg(test)]
+mod tests;
