@@ -16,4 +16,4 @@ mod rng;
 pub use error::ProbeError;
 pub use knn::{KnnClassifier, KnnConfig};
 pub use linear::{LinearProbe, LinearProbeConfig};
-pub use outputs::{cosine_to_clean, outputs_from_logits, outputs_from_scores, SampleOutput};
+pub use outputs::{cosine_to_clean, ece, outputs_from_logits, outputs_from_scores, SampleOutput};

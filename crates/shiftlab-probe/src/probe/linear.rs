@@ -79,7 +79,7 @@ impl LinearProbe {
         let mut losses = Vec::with_capacity(config.epochs);
         for _ in 0..config.epochs {
             let order = Tensor::from_slice(&rng.permutation(n as usize)).to_device(device);
-            let mut sum = 0.0;
+            let mut sum = Tensor::zeros([], (Kind::Double, device));
             for start in (0..n).step_by(config.batch_size as usize) {
                 let idx = order.narrow(0, start, config.batch_size.min(n - start));
                 let logits = z.index_select(0, &idx).matmul(&weight.tr()) + &bias;
@@ -91,9 +91,10 @@ impl LinearProbe {
                     0.0,
                 );
                 opt.backward_step(&loss);
-                sum += loss.double_value(&[]) * idx.size()[0] as f64;
+                // Summed on the device: one host sync per epoch, not per step.
+                sum += loss.detach().to_kind(Kind::Double) * idx.size()[0] as f64;
             }
-            losses.push(sum / n as f64);
+            losses.push(sum.double_value(&[]) / n as f64);
         }
         Ok(Self {
             mean,

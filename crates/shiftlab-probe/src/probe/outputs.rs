@@ -3,6 +3,8 @@
 use tch::{Device, Kind, Tensor};
 
 use super::error::{check_labels, matrix_dims, ProbeError};
+use crate::error::MetricsError;
+use crate::metrics::{expected_calibration_error, ECE_BINS};
 
 /// What a probe says about one sample.
 #[derive(Clone, Debug, PartialEq)]
@@ -77,4 +79,71 @@ pub fn cosine_to_clean(shifted: &Tensor, clean: &Tensor) -> Result<Vec<f64>, Pro
     let b = clean.to_kind(Kind::Double).to_device(a.device());
     let sim = Tensor::f_cosine_similarity(&a, &b, 1, 1e-12)?;
     Ok(Vec::<f64>::try_from(sim.to_device(Device::Cpu))?)
+}
+
+/// Expected calibration error (15 equal-width bins) of a probe's per-sample outputs.
+pub fn ece(outputs: &[SampleOutput]) -> Result<f64, MetricsError> {
+    let samples: Vec<(f64, bool)> = outputs.iter().map(|o| (o.confidence, o.correct)).collect();
+    expected_calibration_error(&samples, ECE_BINS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn matrix(v: &[f64], cols: i64) -> Tensor {
+        Tensor::from_slice(v).reshape([-1, cols])
+    }
+
+    #[test]
+    fn outputs_from_scores_by_hand() -> Result<(), ProbeError> {
+        let scores = matrix(&[0.1, 0.6, 0.3, 0.5, 0.2, 0.3], 3);
+        let outs = outputs_from_scores(&scores, &Tensor::from_slice(&[2i64, 0]))?;
+        assert_eq!(outs[0].top5, [1, 2, 0]);
+        assert_eq!(outs[1].top5, [0, 2, 1]);
+        assert_eq!((outs[0].prediction, outs[0].confidence), (1, 0.6));
+        assert_eq!((outs[0].correct, outs[0].top5_correct), (false, true));
+        assert_eq!((outs[1].correct, outs[1].top5_correct), (true, true));
+        // ECE: bin of 0.6 holds a wrong answer (|0 - 0.6| / 2), bin of 0.5 a right one
+        // (|1 - 0.5| / 2): 0.3 + 0.25 = 0.55.
+        assert!((ece(&outs).unwrap_or(0.0) - 0.55).abs() < 1e-12);
+        Ok(())
+    }
+
+    #[test]
+    fn top5_keeps_five_of_many_classes_and_softmax_confidence() -> Result<(), ProbeError> {
+        let logits = matrix(&[0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 7);
+        let outs = outputs_from_logits(&logits, &Tensor::from_slice(&[1i64]))?;
+        assert_eq!(outs[0].top5, [6, 5, 4, 3, 2]);
+        assert!(!outs[0].top5_correct);
+        // softmax max = e^6 / sum_{i=0..6} e^i = 403.429 / 637.633 = 0.632698.
+        assert!((outs[0].confidence - 0.632698).abs() < 1e-6);
+        let two = outputs_from_logits(&matrix(&[0.0, 0.0], 2), &Tensor::from_slice(&[0i64]))?;
+        assert!((two[0].confidence - 0.5).abs() < 1e-12);
+        Ok(())
+    }
+
+    #[test]
+    fn cosine_to_clean_by_hand() -> Result<(), ProbeError> {
+        let shifted = matrix(&[1.0, 1.0, 1.0, 0.0, 1.0, 0.0], 2);
+        let clean = matrix(&[2.0, 2.0, 0.0, 1.0, -3.0, 0.0], 2);
+        let sim = cosine_to_clean(&shifted, &clean)?;
+        let want = [1.0, 0.0, -1.0];
+        assert!(
+            sim.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-12),
+            "{sim:?}"
+        );
+        assert!(cosine_to_clean(&shifted, &matrix(&[1.0, 2.0], 2)).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn labels_are_checked() {
+        let scores = matrix(&[0.5, 0.5], 2);
+        assert!(outputs_from_scores(&scores, &Tensor::from_slice(&[2i64])).is_err());
+        assert!(outputs_from_scores(&scores, &Tensor::from_slice(&[0i64, 1])).is_err());
+        assert!(
+            outputs_from_scores(&Tensor::from_slice(&[0.5]), &Tensor::from_slice(&[0i64])).is_err()
+        );
+    }
 }
