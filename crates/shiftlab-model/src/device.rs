@@ -186,3 +186,59 @@ pub fn device_name(device: Device) -> String {
         Device::Cpu => "cpu".to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_strings() {
+        assert_eq!("auto".parse::<DeviceSpec>().unwrap(), DeviceSpec::Auto);
+        assert_eq!("CPU".parse::<DeviceSpec>().unwrap(), DeviceSpec::Cpu);
+        assert_eq!("cuda".parse::<DeviceSpec>().unwrap(), DeviceSpec::Cuda(0));
+        assert_eq!("cuda:3".parse::<DeviceSpec>().unwrap(), DeviceSpec::Cuda(3));
+        for bad in ["gpu", "cuda:", "cuda:x", "cuda:-1", ""] {
+            let err = bad.parse::<DeviceSpec>().unwrap_err().to_string();
+            assert!(
+                err.contains("not one of auto, cpu, cuda, cuda:N"),
+                "{bad}: {err}"
+            );
+        }
+        assert_eq!(DeviceSpec::Cuda(2).to_string(), "cuda:2");
+    }
+
+    #[test]
+    fn precision_strings_and_fp16_on_cpu() {
+        assert_eq!("bf16".parse::<Precision>().unwrap(), Precision::Bf16);
+        assert!("fp8".parse::<Precision>().is_err());
+        let err = Precision::Fp16
+            .check_device(Device::Cpu)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("fp16 needs a CUDA device"), "{err}");
+        assert!(Precision::Bf16.check_device(Device::Cpu).is_ok());
+    }
+
+    #[test]
+    fn options_deserialise_from_strings() {
+        let opts: RuntimeOptions =
+            serde_json::from_str(r#"{"device": "cpu", "precision": "bf16"}"#).unwrap();
+        assert_eq!(
+            opts,
+            RuntimeOptions {
+                device: DeviceSpec::Cpu,
+                precision: Precision::Bf16
+            }
+        );
+        assert!(serde_json::from_str::<RuntimeOptions>(r#"{"device": "tpu"}"#).is_err());
+        let missing_cuda = RuntimeOptions {
+            device: DeviceSpec::Cuda(64),
+            ..Default::default()
+        };
+        assert!(missing_cuda
+            .resolve()
+            .unwrap_err()
+            .to_string()
+            .contains("cuda:64 requested"));
+    }
+}

@@ -116,6 +116,14 @@ impl Encoder {
         Ok(y.to_kind(Kind::Float).to_device(Device::Cpu).contiguous())
     }
 
+    /// Features for a batch already preprocessed to `[N, channels, h, w]` (any float kind, any
+    /// device): for callers doing their own preprocessing, and to test the network alone.
+    pub fn embed_preprocessed(&self, x: &Tensor) -> Result<Tensor> {
+        let _guard = tch::no_grad_guard();
+        let y = self.forward(&x.to_device(self.device).to_kind(self.kind))?;
+        Ok(y.to_kind(Kind::Float).to_device(Device::Cpu).contiguous())
+    }
+
     /// [`Encoder::embed`] for contiguous HWC bytes of `dims = [n, height, width, channels]`.
     pub fn embed_bytes(&self, pixels: &[u8], dims: [usize; 4]) -> Result<Tensor> {
         self.embed(&crate::preprocess::batch_from_bytes(pixels, dims)?)
@@ -208,10 +216,10 @@ fn native(
     seed: u64,
     info: &mut EncoderInfo,
 ) -> Result<(ResNet, Option<LinearHead>)> {
-    tch::manual_seed(seed as i64);
     let mut net = ResNet::new(arch, channels);
     info.architecture = Some(arch.to_string());
     let Some(path) = weights else {
+        net.init_seeded(seed);
         info.seed = Some(seed);
         return Ok((net, None));
     };

@@ -121,11 +121,12 @@ impl Preprocess {
     /// on `device`. Pixels move to the device as u8 (4x less traffic than float).
     pub fn apply(&self, batch: &Tensor, device: Device, kind: Kind) -> Result<Tensor> {
         let (_, height, width, _) = check_batch(batch)?;
+        // Multiplying by 1/255 (not dividing by 255) is torchvision's rounding, bit for bit.
         let x = batch
             .to_device(device)
             .permute([0, 3, 1, 2])
             .to_kind(Kind::Float)
-            / 255.0;
+            * (1.0 / 255.0);
         let x = self.convert_channels(x);
         let x = match self.resize_to() {
             Some(r) => resize_shorter(&x, height, width, r)?,
@@ -135,7 +136,8 @@ impl Preprocess {
             Some(c) => center_crop(&x, c)?,
             None => x,
         };
-        Ok(self.normalize(&x).to_kind(kind))
+        // Contiguous NCHW: a channels-last view would pick other conv kernels than torchvision.
+        Ok(self.normalize(&x).to_kind(kind).contiguous())
     }
 
     /// Preprocesses images given as contiguous bytes `[n, height, width, channels]` (HWC each).
@@ -153,10 +155,8 @@ impl Preprocess {
         match (x.size()[1], self.channels) {
             (1, 3) => x.expand([-1, 3, -1, -1], false),
             (3, 1) => {
-                let w = Tensor::from_slice(&LUMA)
-                    .to_kind(Kind::Float)
-                    .to_device(x.device());
-                (x * w.view([1, 3, 1, 1])).sum_dim_intlist(1, true, Kind::Float)
+                let c = |i: i64| x.narrow(1, i, 1);
+                c(0) * LUMA[0] + c(1) * LUMA[1] + c(2) * LUMA[2]
             }
             _ => x,
         }

@@ -93,7 +93,7 @@ impl fmt::Debug for ResNet {
 
 impl ResNet {
     /// Builds the network on the CPU in float32 with torchvision's initialisation, drawn from
-    /// libtorch's global generator (seed it first for reproducible random weights).
+    /// libtorch's global generator; [`ResNet::init_seeded`] makes random weights reproducible.
     pub fn new(arch: Architecture, in_channels: i64) -> ResNet {
         let vs = nn::VarStore::new(Device::Cpu);
         let root = vs.root();
@@ -139,6 +139,33 @@ impl ResNet {
         self.vs.set_kind(kind);
     }
 
+    /// Redraws the conv weights (Kaiming normal, fan-out) from a counter-based generator keyed
+    /// by `seed` and the tensor name: libtorch's global generator is shared by all threads, so
+    /// seeding it would not make the weights reproducible while other threads draw from it.
+    pub fn init_seeded(&mut self, seed: u64) {
+        let _guard = tch::no_grad_guard();
+        for (name, mut var) in self.vs.variables() {
+            let size = var.size();
+            if size.len() != 4 {
+                continue;
+            }
+            let std = (2.0 / (size[0] * size[2] * size[3]) as f64).sqrt();
+            let mut state = name.bytes().fold(seed ^ 0xcbf2_9ce4_8422_2325, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+            });
+            let n = var.numel();
+            let mut uniform = || -> Tensor {
+                let v: Vec<f32> = (0..n)
+                    .map(|_| unit_interval(splitmix64(&mut state)))
+                    .collect();
+                Tensor::from_slice(&v)
+            };
+            let (u1, u2) = (uniform(), uniform());
+            let normal = (u1.log() * -2.0).sqrt() * (u2 * std::f64::consts::TAU).cos() * std;
+            var.copy_(&normal.view(size.as_slice()));
+        }
+    }
+
     /// Number of scalar parameters and buffers.
     pub fn numel(&self) -> i64 {
         self.vs
@@ -147,6 +174,20 @@ impl ResNet {
             .map(Tensor::numel)
             .sum::<usize>() as i64
     }
+}
+
+/// SplitMix64: a tiny, well-mixed generator, enough for initial weights.
+fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// The top 24 bits as a float in (0, 1] (never 0: it goes through a logarithm).
+fn unit_interval(bits: u64) -> f32 {
+    ((bits >> 40) as f32 + 1.0) / (1u64 << 24) as f32
 }
 
 /// A basic (two 3x3) or bottleneck (1x1, 3x3, 1x1) residual block.
@@ -275,6 +316,21 @@ mod tests {
         let small = ResNet::new(Architecture::ResNet18Small, 1).vs.variables();
         assert_eq!(small["conv1.weight"].size(), [64, 1, 3, 3]);
         assert!(!small.contains_key("layer1.0.downsample.0.weight"));
+    }
+
+    #[test]
+    fn seeded_init_is_reproducible_with_kaiming_scale() {
+        let draw = |seed| {
+            let mut net = ResNet::new(Architecture::ResNet18Small, 3);
+            net.init_seeded(seed);
+            net.vs.variables()["layer4.1.conv2.weight"].shallow_clone()
+        };
+        let (a, b, c) = (draw(5), draw(5), draw(6));
+        assert!(a.equal(&b) && !a.equal(&c));
+        let std = a.std(true).double_value(&[]);
+        let want = (2.0f64 / (512.0 * 9.0)).sqrt();
+        assert!((std / want - 1.0).abs() < 0.02, "std {std} vs {want}");
+        assert!(a.mean(Kind::Float).double_value(&[]).abs() < 0.01 * want);
     }
 
     #[test]

@@ -1,0 +1,209 @@
+//! Behaviour that needs no reference implementation: determinism in evaluation mode and the
+//! error messages users see for bad files, tensors, devices and configs.
+
+use std::path::Path;
+
+use anyhow::Result;
+use shiftlab_model::{
+    Architecture, DeviceSpec, Encoder, ModelConfig, Precision, ResNet, RuntimeOptions,
+};
+use tch::{Device, Kind, Tensor};
+
+fn config(toml_text: &str) -> ModelConfig {
+    toml::from_str(toml_text).expect("test config parses")
+}
+
+fn small(weights: Option<&Path>) -> ModelConfig {
+    let mut cfg = config("name = \"s\"\narchitecture = \"resnet18-small\"");
+    cfg.weights = weights.map(Path::to_path_buf);
+    cfg
+}
+
+fn load(cfg: &ModelConfig) -> shiftlab_model::Result<Encoder> {
+    Encoder::from_config(cfg, Path::new(""), &RuntimeOptions::default())
+}
+
+fn images(n: i64, seed: i64) -> Tensor {
+    tch::manual_seed(seed);
+    Tensor::randint(256, [n, 28, 28, 1], (Kind::Uint8, Device::Cpu))
+}
+
+#[test]
+fn random_init_is_seeded_and_eval_mode_is_deterministic() -> Result<()> {
+    let a = load(&small(None))?;
+    let b = load(&small(None))?;
+    let x = images(2, 7);
+    let (ya, yb) = (a.embed(&x)?, b.embed(&x)?);
+    assert_eq!(ya.size(), [2, 512]);
+    assert!(ya.equal(&yb), "same seed, same input, different features");
+    assert!(ya.equal(&a.embed(&x)?), "repeat run differs");
+    let one = Tensor::cat(
+        &[a.embed(&x.narrow(0, 0, 1))?, a.embed(&x.narrow(0, 1, 1))?],
+        0,
+    );
+    let diff = (&ya - one).abs().max().double_value(&[]);
+    assert!(
+        diff <= 1e-5,
+        "batch of 2 vs two batches of 1 differ by {diff}"
+    );
+    let mut seeded = small(None);
+    seeded.seed = Some(1);
+    assert!(!load(&seeded)?.embed(&x)?.equal(&ya), "seed has no effect");
+    Ok(())
+}
+
+#[test]
+fn shapes_for_each_architecture_and_empty_batch() -> Result<()> {
+    for (arch, size, dim) in [
+        ("resnet18", 64, 512),
+        ("resnet50", 64, 2048),
+        ("resnet18-small", 28, 512),
+    ] {
+        let cfg = config(&format!(
+            "name = \"m\"\narchitecture = \"{arch}\"\ninput_size = {size}"
+        ));
+        let enc = load(&cfg)?;
+        assert_eq!(enc.dim(), dim, "{arch}");
+        let x = Tensor::zeros([1, 40, 30, 3], (Kind::Uint8, Device::Cpu));
+        assert_eq!(enc.embed(&x)?.size(), [1, dim], "{arch}");
+        assert_eq!(enc.embed(&x.narrow(0, 0, 0))?.size(), [0, dim], "{arch}");
+    }
+    Ok(())
+}
+
+/// Writes the tensors of a fresh ResNet-18-small, edited by `edit`, as safetensors.
+fn write_weights(path: &Path, edit: impl FnOnce(&mut Vec<(String, Tensor)>)) -> Result<()> {
+    let mut named: Vec<(String, Tensor)> = ResNet::new(Architecture::ResNet18Small, 3)
+        .vs
+        .variables()
+        .into_iter()
+        .collect();
+    edit(&mut named);
+    Tensor::write_safetensors(&named, path)?;
+    Ok(())
+}
+
+fn load_error(path: &Path) -> String {
+    load(&small(Some(path)))
+        .expect_err("load must fail")
+        .to_string()
+}
+
+#[test]
+fn missing_or_invalid_weights_file_is_named() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let missing = dir.path().join("nope.safetensors");
+    let err = load_error(&missing);
+    assert!(
+        err.contains("nope.safetensors") && err.contains("no such file"),
+        "{err}"
+    );
+    let garbage = dir.path().join("garbage.safetensors");
+    std::fs::write(&garbage, b"not a safetensors file")?;
+    let err = load_error(&garbage);
+    assert!(
+        err.starts_with("cannot load safetensors weights") && err.contains("garbage.safetensors"),
+        "{err}"
+    );
+    Ok(())
+}
+
+#[test]
+fn missing_tensor_is_named_with_its_shape() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("w.safetensors");
+    write_weights(&path, |t| {
+        t.retain(|(n, _)| n != "layer3.1.bn2.running_var")
+    })?;
+    let err = load_error(&path);
+    assert!(
+        err.contains("'layer3.1.bn2.running_var' is missing (expected shape [256])"),
+        "{err}"
+    );
+    Ok(())
+}
+
+#[test]
+fn wrong_shape_names_tensor_expected_and_found() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("w.safetensors");
+    write_weights(&path, |t| {
+        for (name, tensor) in t.iter_mut() {
+            if name == "conv1.weight" {
+                *tensor = Tensor::zeros([64, 3, 7, 7], (Kind::Float, Device::Cpu));
+            }
+        }
+    })?;
+    let err = load_error(&path);
+    assert!(
+        err.contains("'conv1.weight' has shape [64, 3, 7, 7], expected [64, 3, 3, 3]"),
+        "{err}"
+    );
+    Ok(())
+}
+
+#[test]
+fn complete_file_loads_and_reports_no_extras() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("w.safetensors");
+    write_weights(&path, |_| {})?;
+    let enc = load(&small(Some(&path)))?;
+    assert!(enc.info().extra_tensors.is_empty() && enc.head().is_none());
+    assert!(
+        enc.description().contains("resnet18-small from"),
+        "{}",
+        enc.description()
+    );
+    Ok(())
+}
+
+#[test]
+fn torchscript_file_errors_are_named() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let garbage = dir.path().join("model.pt");
+    std::fs::write(&garbage, b"not a zip archive")?;
+    for path in [dir.path().join("absent.pt"), garbage] {
+        let cfg = config(&format!(
+            "name = \"ts\"\ntorchscript = {:?}\ninput_size = 32",
+            path
+        ));
+        let err = load(&cfg).expect_err("load must fail").to_string();
+        assert!(
+            err.starts_with("cannot load TorchScript model")
+                && err.contains(path.to_str().unwrap_or("?")),
+            "{err}"
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn fp16_on_cpu_and_unknown_architecture_are_config_errors() {
+    let opts = RuntimeOptions {
+        device: DeviceSpec::Cpu,
+        precision: Precision::Fp16,
+    };
+    let err = Encoder::from_config(&small(None), Path::new(""), &opts)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("fp16 needs a CUDA device"), "{err}");
+    let err = load(&config("name = \"x\"\narchitecture = \"vit-b16\""))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(err, "model 'x': unknown architecture 'vit-b16' (expected one of resnet18, resnet50, resnet18-small)");
+}
+
+#[test]
+fn bf16_on_cpu_runs_close_to_fp32() -> Result<()> {
+    let x = images(2, 3);
+    let fp32 = load(&small(None))?.embed(&x)?;
+    let opts = RuntimeOptions {
+        device: DeviceSpec::Cpu,
+        precision: Precision::Bf16,
+    };
+    let bf16 = Encoder::from_config(&small(None), Path::new(""), &opts)?.embed(&x)?;
+    assert_eq!(bf16.kind(), Kind::Float);
+    let rel = (&fp32 - &bf16).norm().double_value(&[]) / fp32.norm().double_value(&[]);
+    assert!(rel < 0.05, "bf16 relative error {rel}");
+    Ok(())
+}

@@ -1,0 +1,167 @@
+//! Parity with torchvision (an independent implementation): tests/python/model_reference.py
+//! builds ResNets with random weights and perturbed BatchNorm statistics, runs torchvision's
+//! transforms and models on fixed u8 images, and saves everything; we load the same
+//! safetensors / TorchScript files through the public API and compare.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use anyhow::{ensure, Context, Result};
+use shiftlab_model::{validate_models, Encoder, ModelConfig, RuntimeOptions};
+use tch::Tensor;
+
+const TOLERANCE: f64 = 1e-4;
+
+/// Canonical: Python finds its venv from the interpreter's path, taken lexically.
+fn repo_root() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    std::fs::canonicalize(&root).unwrap_or(root)
+}
+
+/// Runs the Python reference once per test binary; fails loudly if the venv is missing.
+fn reference_dir() -> &'static Path {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let root = repo_root();
+        let python = root.join(".venv/bin/python");
+        assert!(
+            python.exists(),
+            "{} is missing: run `make setup-test` (scripts/setup-python.sh, then \
+             scripts/setup-torch-python.sh) before the model parity tests",
+            python.display()
+        );
+        let dir = tempfile::tempdir().expect("temp dir");
+        let out = Command::new(&python)
+            .arg(root.join("tests/python/model_reference.py"))
+            .arg(dir.path())
+            .output()
+            .expect("run the Python reference");
+        assert!(
+            out.status.success(),
+            "model_reference.py failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        dir
+    })
+    .path()
+}
+
+#[derive(serde::Deserialize)]
+struct Pipeline {
+    models: Vec<ModelConfig>,
+}
+
+fn model_configs() -> Result<Vec<ModelConfig>> {
+    let text = std::fs::read_to_string(reference_dir().join("models.toml"))?;
+    Ok(toml::from_str::<Pipeline>(&text)?.models)
+}
+
+fn expected(name: &str) -> Result<HashMap<String, Tensor>> {
+    let path = reference_dir().join(format!("{name}.expected.safetensors"));
+    Ok(Tensor::read_safetensors(&path)
+        .with_context(|| path.display().to_string())?
+        .into_iter()
+        .collect())
+}
+
+fn max_abs_diff(a: &Tensor, b: &Tensor) -> Result<f64> {
+    ensure!(
+        a.size() == b.size(),
+        "shapes differ: {:?} vs {:?}",
+        a.size(),
+        b.size()
+    );
+    Ok((a - b).abs().max().double_value(&[]))
+}
+
+fn load(name: &str) -> Result<Encoder> {
+    let configs = model_configs()?;
+    validate_models(&configs, reference_dir())?;
+    let cfg = configs
+        .iter()
+        .find(|c| c.name == name)
+        .context("case in models.toml")?;
+    Ok(Encoder::from_config(
+        cfg,
+        reference_dir(),
+        &RuntimeOptions::default(),
+    )?)
+}
+
+/// Preprocessing alone, the network alone, then both (the path the pipeline uses).
+fn check_case(name: &str, dim: i64) -> Result<()> {
+    let want = expected(name)?;
+    let encoder = load(name)?;
+    ensure!(
+        encoder.dim() == dim,
+        "{name}: dim {} != {dim}",
+        encoder.dim()
+    );
+    let input = encoder
+        .preprocess()
+        .apply(&want["images"], tch::Device::Cpu, tch::Kind::Float)?;
+    let d_pre = max_abs_diff(&input, &want["input"])?;
+    let d_net = max_abs_diff(
+        &encoder.embed_preprocessed(&want["input"])?,
+        &want["features"],
+    )?;
+    let features = encoder.embed(&want["images"])?;
+    let d_all = max_abs_diff(&features, &want["features"])?;
+    let scale = want["features"].abs().max().double_value(&[]);
+    println!("{name}: max|diff| preprocess {d_pre:.2e}, network {d_net:.2e}, end to end {d_all:.2e} (max|feature| {scale:.2})");
+    ensure!(
+        d_pre <= 1e-5 && d_net <= TOLERANCE && d_all <= TOLERANCE,
+        "{name}: beyond tolerance"
+    );
+    if let Some(head) = encoder.head() {
+        let d_head = max_abs_diff(&head.logits(&features)?, &want["logits"])?;
+        println!("{name}: fc logits max|diff| {d_head:.2e}");
+        ensure!(d_head <= TOLERANCE, "{name}: logits beyond tolerance");
+    }
+    Ok(())
+}
+
+#[test]
+fn resnet18_matches_torchvision() -> Result<()> {
+    check_case("r18", 512)
+}
+
+#[test]
+fn resnet50_matches_torchvision() -> Result<()> {
+    check_case("r50", 2048)
+}
+
+#[test]
+fn resnet18_small_grey_repeated_matches_torchvision() -> Result<()> {
+    check_case("small3", 512)
+}
+
+#[test]
+fn resnet18_small_one_channel_stem_matches_torchvision() -> Result<()> {
+    check_case("small1", 512)
+}
+
+#[test]
+fn torchscript_matches_torchvision() -> Result<()> {
+    check_case("script", 512)
+}
+
+#[test]
+fn extra_tensors_are_reported_and_head_loaded() -> Result<()> {
+    let encoder = load("r18")?;
+    assert_eq!(
+        encoder.info().extra_tensors,
+        ["fc.bias", "fc.weight", "projector.0.weight"]
+    );
+    assert_eq!(encoder.head().map(|h| h.classes()), Some(1000));
+    assert_eq!(encoder.info().sha256.as_ref().map(String::len), Some(64));
+    let json = serde_json::to_string(encoder.info())?;
+    assert!(
+        json.contains("\"architecture\":\"resnet18\"") && json.contains("\"crop\":32"),
+        "{json}"
+    );
+    Ok(())
+}
