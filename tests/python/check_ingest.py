@@ -8,6 +8,7 @@ Sub-commands (each exits non-zero with a message on the first failed check):
   cifar-c TABLE DIR             checks a table ingested from make-cifar-c's arrays
   make-hf FILE                  writes a Hugging Face style Parquet export with pyarrow
   hf TABLE FILE                 checks a table normalised from make-hf's export
+  datasets TABLE                opens the table with Hugging Face `datasets` (if installed)
 """
 
 import gzip
@@ -50,8 +51,14 @@ def check_table_basics(path, class_names, source_format):
     schema = f.schema_arrow
     expect([(x.name, x.type) for x in schema] == [(x.name, x.type) for x in SCHEMA],
            f"schema differs:\n{schema}")
+    # Nullable fields (Hugging Face `datasets` applies its features only to those) that are
+    # marked required and hold no nulls.
+    table = f.read()
     for name in ["id", "split", "label", "image", "width", "height", "channels"]:
-        expect(not schema.field(name).nullable, f"{name} should be non-nullable")
+        field = schema.field(name)
+        expect(field.nullable, f"{name} should be Arrow-nullable for datasets")
+        expect((field.metadata or {}).get(b"required") == b"true", f"{name} not marked required")
+        expect(table.column(name).null_count == 0, f"{name} has nulls")
     meta = schema.metadata or {}
     expect(b"huggingface" in meta, "no huggingface key in the Arrow schema metadata")
     hf = json.loads(meta[b"huggingface"])
@@ -65,7 +72,7 @@ def check_table_basics(path, class_names, source_format):
     expect(ours["source_format"] == source_format, f"source format {ours['source_format']}")
     for i in range(f.metadata.num_row_groups - 1):
         expect(f.metadata.row_group(i).num_rows == 1024, "row groups should hold 1024 rows")
-    return f.read()
+    return table
 
 
 def decode(png_bytes):
@@ -217,7 +224,19 @@ def hf(table_path, _src):
     print("check_ingest: hf OK")
 
 
-COMMANDS = {"fmnist": fmnist, "make-cifar-py": make_cifar_py, "cifar-py": cifar_py,
+def hf_datasets(table_path):
+    """Opens the table with Hugging Face `datasets` (not in the test venv; run by hand)."""
+    from datasets import load_dataset
+    ds = load_dataset("parquet", data_files=table_path, split="train")
+    label, image = ds.features["label"], ds.features["image"]
+    expect(type(label).__name__ == "ClassLabel", f"label feature {label}")
+    expect(type(image).__name__ == "Image", f"image feature {image}")
+    row = ds[0]
+    expect(row["image"].size == (row["width"], row["height"]), "decoded image size")
+    print(f"check_ingest: datasets OK ({ds.num_rows} rows, classes {label.names[:3]}...)")
+
+
+COMMANDS = {"fmnist": fmnist, "datasets": hf_datasets, "make-cifar-py": make_cifar_py, "cifar-py": cifar_py,
             "make-cifar-c": make_cifar_c, "cifar-c": cifar_c, "make-hf": make_hf, "hf": hf}
 
 if __name__ == "__main__":

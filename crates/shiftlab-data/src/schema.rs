@@ -19,7 +19,9 @@
 //! `timestamp[unit, TZ]` (TZ `none` for a naive timestamp), `list<T>` and
 //! `struct<name: T, ...>`. List items and struct children are nullable, as Arrow and Hugging
 //! Face `datasets` make them by default. Each field's doc is kept in the Arrow field metadata
-//! under `doc`, so it survives into Parquet files.
+//! under `doc`, so it survives into Parquet files. `"required": true` marks a column that is
+//! never null although Arrow-nullable (field metadata `required`), for tables that Hugging Face
+//! `datasets` must read: it ignores its `huggingface` features for non-nullable fields.
 //!
 //! Crates with their own tables call [`parse`] on an `include_str!` of their JSON;
 //! [`load`] serves the schemas this crate owns.
@@ -55,9 +57,13 @@ pub struct FieldDef {
     /// Type expression, see the module docs.
     #[serde(rename = "type")]
     pub ty: String,
-    /// Whether nulls are allowed (default false).
+    /// Arrow nullability (default false).
     #[serde(default)]
     pub nullable: bool,
+    /// Never null in files shiftlab writes, even where the Arrow field is nullable (as Hugging
+    /// Face `datasets` needs); kept in the field metadata as `required: true`.
+    #[serde(default)]
+    pub required: bool,
     /// Why the column exists.
     #[serde(default)]
     pub doc: String,
@@ -101,12 +107,14 @@ impl SchemaDef {
                 let ty = parse_type(&f.ty).map_err(|e| {
                     DataError::Schema(format!("{}: field '{}': {e}", self.name, f.name))
                 })?;
-                let field = Field::new(&f.name, ty, f.nullable);
-                Ok(if f.doc.is_empty() {
-                    field
-                } else {
-                    field.with_metadata(HashMap::from([("doc".to_string(), f.doc.clone())]))
-                })
+                let mut meta = HashMap::new();
+                if !f.doc.is_empty() {
+                    meta.insert("doc".to_string(), f.doc.clone());
+                }
+                if f.required {
+                    meta.insert("required".to_string(), "true".to_string());
+                }
+                Ok(Field::new(&f.name, ty, f.nullable).with_metadata(meta))
             })
             .collect::<Result<Vec<_>, DataError>>()?;
         Ok(Schema::new(fields))
@@ -267,8 +275,10 @@ mod tests {
         assert_eq!(children[0].name(), "bytes");
         assert_eq!(children[0].data_type(), &DataType::Binary);
         assert_eq!(children[1].data_type(), &DataType::Utf8);
-        assert!(s.field_with_name("severity").unwrap().is_nullable());
-        assert!(!s.field_with_name("label").unwrap().is_nullable());
+        // All nullable for `datasets`; the never-null ones say so in their metadata.
+        assert!(s.fields().iter().all(|f| f.is_nullable()));
+        let required = |n: &str| s.field_with_name(n).unwrap().metadata().contains_key("required");
+        assert!(required("label") && required("image") && !required("severity"));
     }
 
     #[test]
