@@ -142,8 +142,8 @@ pub struct CorruptionSummary {
     pub corruption: String,
     /// Mean error over the 5 severities (fraction).
     pub mean_error: f64,
-    /// CE x100 (AlexNet = 100).
-    pub ce: f64,
+    /// CE x100 (AlexNet = 100); `None` without a normaliser.
+    pub ce: Option<f64>,
     /// Relative CE x100, when the clean error is known.
     pub relative_ce: Option<f64>,
     /// False for the 4 extra corruptions, whose AlexNet normaliser is unverified.
@@ -155,6 +155,9 @@ pub struct CorruptionSummary {
 pub struct Summary {
     /// Model name.
     pub model: String,
+    /// Whether CE / mCE were computed (AlexNet normaliser); false for CIFAR-10-C and
+    /// Tiny-ImageNet-C, which have none.
+    pub normalised: bool,
     /// Clean error (fraction), when known.
     pub clean_error: Option<f64>,
     /// mCE x100, when all 15 benchmark corruptions are present.
@@ -171,7 +174,7 @@ pub struct Summary {
     pub per_corruption: Vec<CorruptionSummary>,
 }
 
-/// Computes every metric the model's errors allow.
+/// Computes every metric the model's errors allow, AlexNet-normalised (ImageNet-C).
 pub fn summarize(model: &ModelErrors, alexnet: &AlexNetTable) -> Summary {
     let per_corruption = model
         .corruptions()
@@ -180,7 +183,7 @@ pub fn summarize(model: &ModelErrors, alexnet: &AlexNetTable) -> Summary {
             Some(CorruptionSummary {
                 corruption: c.to_string(),
                 mean_error: errs.mean,
-                ce: 100.0 * corruption_error(errs, a),
+                ce: Some(100.0 * corruption_error(errs, a)),
                 relative_ce: model.clean_error().map(|clean| {
                     100.0 * relative_corruption_error(errs, clean, a, alexnet.clean_error())
                 }),
@@ -189,10 +192,35 @@ pub fn summarize(model: &ModelErrors, alexnet: &AlexNetTable) -> Summary {
         })
         .collect();
     Summary {
-        model: model.name().to_string(),
-        clean_error: model.clean_error(),
+        normalised: true,
         mce: mce(model, alexnet).ok(),
         relative_mce: relative_mce(model, alexnet).ok(),
+        per_corruption,
+        ..summarize_unnormalised(model)
+    }
+}
+
+/// The metrics that need no normaliser: clean error, mean errors, per-corruption mean error.
+///
+/// For datasets without an AlexNet reference (CIFAR-10-C, Tiny-ImageNet-C: presets `cifar32`,
+/// `tiny64`), whose convention is mean error or accuracy over corruptions x severities.
+pub fn summarize_unnormalised(model: &ModelErrors) -> Summary {
+    let per_corruption = model
+        .corruptions()
+        .map(|(c, errs)| CorruptionSummary {
+            corruption: c.to_string(),
+            mean_error: errs.mean,
+            ce: None,
+            relative_ce: None,
+            normaliser_verified: true,
+        })
+        .collect();
+    Summary {
+        model: model.name().to_string(),
+        normalised: false,
+        clean_error: model.clean_error(),
+        mce: None,
+        relative_mce: None,
         mean_error_15: mean_error(model, CorruptionSet::Benchmark15).ok(),
         mean_error_19: mean_error(model, CorruptionSet::All19).ok(),
         missing_benchmark: model.missing(CorruptionSet::Benchmark15),

@@ -10,37 +10,57 @@ use crate::metrics::Summary;
 /// Formats one model's summary as an aligned text block ending in a newline.
 pub fn format_summary(s: &Summary) -> String {
     let mut out = format!("model {}\n", s.model);
-    let pct = |v: Option<f64>| v.map(|x| format!("{:.2} %", 100.0 * x));
-    let num = |v: Option<f64>| v.map(|x| format!("{x:.2}"));
-    let missing = if s.missing_benchmark.is_empty() {
-        "n/a (needs the clean error)".to_string()
-    } else {
-        format!("n/a (missing: {})", s.missing_benchmark.join(", "))
-    };
-    let lines = [
-        ("clean error", pct(s.clean_error), "n/a (not given)".into()),
-        (
-            "mCE (AlexNet-normalised, 15 benchmark)",
-            num(s.mce),
-            missing.clone(),
-        ),
-        ("relative mCE (15 benchmark)", num(s.relative_mce), missing),
-        (
-            "mean error, 15 benchmark x 5 severities",
-            pct(s.mean_error_15),
-            "n/a".into(),
-        ),
-        (
-            "mean error, all 19 x 5 severities",
-            pct(s.mean_error_19),
-            "n/a".into(),
-        ),
-    ];
-    for (label, value, absent) in lines {
-        let _ = writeln!(out, "  {label:<42} {}", value.unwrap_or(absent));
+    for (label, value) in headline(s) {
+        let _ = writeln!(out, "  {label:<42} {value}");
     }
     out.push_str(&corruption_table(s));
     out
+}
+
+/// (label, value or why absent) lines: normalised metrics first where there is a normaliser.
+fn headline(s: &Summary) -> Vec<(&'static str, String)> {
+    let pct = |v: Option<f64>, absent: &str| {
+        v.map_or(absent.to_string(), |x| format!("{:.2} %", 100.0 * x))
+    };
+    let num = |v: Option<f64>, absent: &str| v.map_or(absent.to_string(), |x| format!("{x:.2}"));
+    let missing = format!("n/a (missing: {})", s.missing_benchmark.join(", "));
+    let (mce_absent, rel_absent) = if s.missing_benchmark.is_empty() {
+        ("n/a", "n/a (needs the clean error)")
+    } else {
+        (missing.as_str(), missing.as_str())
+    };
+    let mut lines = vec![("clean error", pct(s.clean_error, "n/a (not given)"))];
+    if s.normalised {
+        lines.push((
+            "mCE (AlexNet-normalised, 15 benchmark)",
+            num(s.mce, mce_absent),
+        ));
+        lines.push((
+            "relative mCE (15 benchmark)",
+            num(s.relative_mce, rel_absent),
+        ));
+    }
+    let (e15, e19) = (s.mean_error_15, s.mean_error_19);
+    lines.push((
+        "mean error, 15 benchmark x 5 severities",
+        pct(e15, "n/a (needs all 15)"),
+    ));
+    lines.push((
+        "mean error, all 19 x 5 severities",
+        pct(e19, "n/a (needs all 19)"),
+    ));
+    if !s.normalised {
+        let acc = |e: Option<f64>| e.map(|e| 1.0 - e);
+        lines.push((
+            "mean accuracy, 15 benchmark x 5 severities",
+            pct(acc(e15), "n/a (needs all 15)"),
+        ));
+        lines.push((
+            "mean accuracy, all 19 x 5 severities",
+            pct(acc(e19), "n/a (needs all 19)"),
+        ));
+    }
+    lines
 }
 
 fn corruption_table(s: &Summary) -> String {
@@ -51,16 +71,13 @@ fn corruption_table(s: &Summary) -> String {
         "\n  {:<20} {:>12} {:>8} {:>13}\n",
         "corruption", "mean error %", "CE", "relative CE"
     );
+    let opt = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{x:.2}"));
     for c in &s.per_corruption {
         let mark = if c.normaliser_verified { "" } else { "*" };
-        let rel = c.relative_ce.map_or("-".to_string(), |r| format!("{r:.2}"));
         let name = format!("{}{mark}", c.corruption);
-        let _ = writeln!(
-            out,
-            "  {name:<20} {:>12.2} {:>8.2} {rel:>13}",
-            100.0 * c.mean_error,
-            c.ce
-        );
+        let (ce, rel) = (opt(c.ce), opt(c.relative_ce));
+        let err = 100.0 * c.mean_error;
+        let _ = writeln!(out, "  {name:<20} {err:>12.2} {ce:>8} {rel:>13}");
     }
     if s.per_corruption.iter().any(|c| !c.normaliser_verified) {
         out.push_str("  * AlexNet normaliser unverified (third-party mean); not used in mCE\n");
@@ -93,5 +110,20 @@ mod tests {
         assert!(text.contains("192.17"), "{text}");
         assert!(text.contains("spatter*"), "{text}");
         assert!(text.contains("unverified"), "{text}");
+    }
+
+    #[test]
+    fn unnormalised_report_has_mean_accuracy_and_no_mce() {
+        let m = ModelErrors::from_arrays("cifar", None, [("fog", [0.1; 5])]);
+        let text = m
+            .map(|m| format_summary(&crate::metrics::summarize_unnormalised(&m)))
+            .unwrap_or_default();
+        assert!(!text.contains("mCE"), "{text}");
+        assert!(
+            text.contains("mean accuracy, 15 benchmark x 5 severities"),
+            "{text}"
+        );
+        assert!(text.contains("fog"), "{text}");
+        assert!(text.contains("10.00"), "{text}");
     }
 }

@@ -58,7 +58,7 @@ fn full_imagenet_c_resnet50_mce_matches_the_published_values() {
     let s = summarize(&m, alexnet);
     for (name, want) in printed {
         let got = s.per_corruption.iter().find(|c| c.corruption == name);
-        let ce = got.map_or(f64::NAN, |c| c.ce);
+        let ce = got.and_then(|c| c.ce).unwrap_or(f64::NAN);
         assert!((ce - want).abs() < 0.015, "{name}: CE {ce}, source {want}");
     }
 }
@@ -79,7 +79,7 @@ fn robustbench_resnet50_per_severity_matches_its_published_accuracy() {
         .per_corruption
         .iter()
         .find(|c| c.corruption == "gaussian_noise");
-    assert!((g.map_or(0.0, |c| c.ce) - 77.755).abs() < 0.001);
+    assert!((g.and_then(|c| c.ce).unwrap_or(0.0) - 77.755).abs() < 0.001);
     let value = ok(mce(&m, alexnet));
     assert!((value - 78.1757).abs() < 0.0001, "mCE {value}");
     assert!(

@@ -87,7 +87,7 @@ fn relative_ce_worked_example_on_brightness() {
     let m = model(Some(0.25), constant(0.5, &["brightness"]));
     let s = summarize(&m, alexnet());
     let b = &s.per_corruption[0];
-    assert!(close(b.ce, 88.5595, 1e-4), "{}", b.ce);
+    assert!(close(b.ce.unwrap_or(0.0), 88.5595, 1e-4), "{:?}", b.ce);
     assert!(close(b.relative_ce.unwrap_or(0.0), 192.1717, 1e-4));
     // Only one corruption: no mCE, and the missing ones are listed.
     assert_eq!(s.mce, None);
@@ -189,4 +189,15 @@ fn ece_rejects_bad_input() {
     assert!(expected_calibration_error(&[], ECE_BINS).is_err());
     assert!(expected_calibration_error(&[(1.5, true)], ECE_BINS).is_err());
     assert!(expected_calibration_error(&[(f64::NAN, true)], ECE_BINS).is_err());
+}
+
+#[test]
+fn unnormalised_summary_has_no_ce() {
+    // CIFAR-style: mean error 0.2 over the 15, no AlexNet, no mCE.
+    let m = model(Some(0.05), constant(0.2, &BENCHMARK_15));
+    let s = summarize_unnormalised(&m);
+    assert!(!s.normalised);
+    assert_eq!((s.mce, s.relative_mce), (None, None));
+    assert!(close(s.mean_error_15.unwrap_or(0.0), 0.2, 1e-12));
+    assert!(s.per_corruption.iter().all(|c| c.ce.is_none()));
 }
