@@ -46,6 +46,17 @@ fn max_label(path: &Path) -> Result<i64, DataError> {
     Ok(max)
 }
 
+/// Most classes assumed from labels alone (without class names in the metadata).
+const MAX_UNNAMED_CLASSES: i64 = 100_000;
+
+fn numbered_classes(path: &Path, max: i64) -> Result<Vec<String>, DataError> {
+    if max >= MAX_UNNAMED_CLASSES {
+        let msg = format!("no class names in the metadata and the largest label is {max}");
+        return Err(DataError::layout(path, msg));
+    }
+    Ok((0..=max).map(|i| i.to_string()).collect())
+}
+
 /// Split name from an export's file name (`train-00000-of-00001.parquet` -> `train`).
 pub fn split_from_file_name(path: &Path) -> Option<String> {
     let stem = path.file_stem()?.to_str()?;
@@ -70,7 +81,7 @@ pub fn open(path: &Path, split: Option<&str>) -> Result<Source, DataError> {
         .and_then(|m| hf_class_names(m, "label"))
     {
         Some(names) => names,
-        None => (0..=max_label(path)?).map(|i| i.to_string()).collect(),
+        None => numbered_classes(path, max_label(path)?)?,
     };
     let total = b.metadata().file_metadata().num_rows() as u64;
     let reader = b

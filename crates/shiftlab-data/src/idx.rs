@@ -157,7 +157,11 @@ fn parse_idx(path: &Path, mut bytes: Vec<u8>, magic: u32) -> Result<Idx, DataErr
         .chunks_exact(4)
         .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
         .collect();
-    let need = dims.iter().product::<usize>();
+    // Checked: a corrupt header may declare more than fits in memory, let alone the file.
+    let need = dims
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .unwrap_or(usize::MAX);
     if bytes.len() - header != need {
         return Err(DataError::layout(
             path,

@@ -19,9 +19,12 @@ pub struct NpyHeader {
 }
 
 impl NpyHeader {
-    /// Number of elements.
+    /// Number of elements (saturating: a corrupt header may declare absurd shapes).
     pub fn len(&self) -> usize {
-        self.shape.iter().product()
+        self.shape
+            .iter()
+            .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+            .unwrap_or(usize::MAX)
     }
 
     /// True when the array has no elements.
@@ -84,7 +87,7 @@ pub fn read_header(path: &Path) -> Result<NpyHeader, DataError> {
         shape,
         data_offset,
     };
-    let need = header.len() as u64 * item_size(&header.descr).unwrap_or(1) as u64;
+    let need = (header.len() as u64).saturating_mul(item_size(&header.descr).unwrap_or(1) as u64);
     if actual < data_offset + need {
         return Err(DataError::layout(
             path,

@@ -81,7 +81,11 @@ struct Machine<'a> {
     arena: Vec<Obj>,
     stack: Vec<Slot>,
     memo: std::collections::HashMap<u64, usize>,
+    budget: std::cell::Cell<usize>,
 }
+
+/// Most values materialised from one pickle (a CIFAR batch needs a few hundred thousand).
+const MAX_NODES: usize = 50_000_000;
 
 /// Loads one pickled value.
 pub fn loads(bytes: &[u8]) -> Result<Value, PickleError> {
@@ -91,6 +95,7 @@ pub fn loads(bytes: &[u8]) -> Result<Value, PickleError> {
         arena: Vec::new(),
         stack: Vec::new(),
         memo: Default::default(),
+        budget: std::cell::Cell::new(MAX_NODES),
     };
     let top = m.run()?;
     Ok(m.value(top, 0))
@@ -354,11 +359,14 @@ impl Machine<'_> {
         }
     }
 
-    /// Materialises an arena object (depth-limited against self-referencing pickles).
+    /// Materialises an arena object. Depth and node budget guard against self-referencing
+    /// pickles and memo-sharing bombs (a list repeated in itself 64 levels deep).
     fn value(&self, i: usize, depth: usize) -> Value {
-        if depth > 64 {
+        let spent = self.budget.get();
+        if depth > 64 || spent == 0 {
             return Value::None;
         }
+        self.budget.set(spent - 1);
         let all = |v: &[usize]| v.iter().map(|&j| self.value(j, depth + 1)).collect();
         match &self.arena[i] {
             Obj::Leaf(v) => v.clone(),

@@ -277,7 +277,12 @@ mod tests {
         assert_eq!(children[1].data_type(), &DataType::Utf8);
         // All nullable for `datasets`; the never-null ones say so in their metadata.
         assert!(s.fields().iter().all(|f| f.is_nullable()));
-        let required = |n: &str| s.field_with_name(n).unwrap().metadata().contains_key("required");
+        let required = |n: &str| {
+            s.field_with_name(n)
+                .unwrap()
+                .metadata()
+                .contains_key("required")
+        };
         assert!(required("label") && required("image") && !required("severity"));
     }
 
