@@ -6,6 +6,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+mod commands;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "shiftlab",
@@ -21,14 +23,31 @@ struct Cli {
 enum Command {
     /// Print versions, libtorch, CUDA availability and thread counts.
     Info,
+    /// Convert a dataset (IDX, ImageFolder, ImageNet-C, CIFAR-10(-C), HF Parquet) to Parquet.
+    Ingest(commands::ingest::IngestArgs),
     /// Rows per split, per class and per corruption/severity of a dataset Parquet file (via SQL).
     Inspect {
         /// A dataset table written by `shiftlab ingest`.
         file: PathBuf,
     },
+    /// Apply one corruption at one severity to an image (PNG or JPEG in, PNG out).
+    Corrupt(commands::corrupt::CorruptArgs),
+    /// One labelled picture: the clean image and every corruption at every severity.
+    Gallery(commands::corrupt::GalleryArgs),
+    /// Check a pipeline file without running it.
+    Validate(commands::pipeline::ValidateArgs),
+    /// Run (or resume) a pipeline file.
+    Run(commands::pipeline::RunArgs),
+    /// Robustness metrics (CE, mCE, relative mCE) from an external table of errors.
+    Metrics(commands::metrics::MetricsArgs),
 }
 
 fn main() -> ExitCode {
+    // Die quietly when a pipe reader (e.g. `head`) goes away, as command-line tools do.
+    // SAFETY: setting a signal disposition to its default at start-up, before any threads.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     // Before anything asks libtorch about CUDA (see shiftlab_model::runtime).
     shiftlab_model::load_cuda_backend();
     let cli = Cli::parse();
@@ -44,7 +63,13 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Info => info(),
+        Command::Ingest(args) => commands::ingest::run_ingest(&args),
         Command::Inspect { file } => inspect(&file),
+        Command::Corrupt(args) => commands::corrupt::run_corrupt(&args),
+        Command::Gallery(args) => commands::corrupt::run_gallery(&args),
+        Command::Validate(args) => commands::pipeline::run_validate(&args),
+        Command::Run(args) => commands::pipeline::run_run(&args),
+        Command::Metrics(args) => commands::metrics::run_metrics(&args),
     }
 }
 

@@ -1,2 +1,4 @@
 pub mod corrupt;
 pub mod ingest;
+pub mod metrics;
+pub mod pipeline;

@@ -17,3 +17,6 @@ pub enum ResultsError {
     #[error("arrow: {0}")]
     Arrow(#[from] datafusion::arrow::error::ArrowError),
 }
+
+pub mod select;
+pub use select::select_ids;

@@ -1,0 +1,128 @@
+//! The fit phase: clean embeddings of the fit split for every model (each image decoded once and
+//! fed to every model), cached in the run folder, then the probes fitted on them.
+
+use std::path::Path;
+
+use indicatif::ProgressBar;
+use rayon::prelude::*;
+use shiftlab_model::Encoder;
+use tch::{Kind, Tensor};
+
+use crate::config::Pipeline;
+use crate::error::PipelineError;
+use crate::probes::{FitSet, Probe};
+use crate::source::{decode, Geometry, PixelBatch, SampleStream};
+
+/// Fitted probes of every model.
+pub struct FittedProbes {
+    pub per_model: Vec<Vec<Box<dyn Probe>>>,
+    /// Classes the probes predict: evaluation labels must lie in `0..num_classes`.
+    pub num_classes: i64,
+}
+
+/// Embeds the fit split (or loads the cache) and fits every configured probe.
+pub fn fit_probes(
+    p: &Pipeline,
+    encoders: &[Encoder],
+    cache_dir: &Path,
+    dataset_classes: i64,
+    progress: bool,
+) -> Result<FittedProbes, PipelineError> {
+    let sets = fit_sets(p, encoders, cache_dir, progress)?;
+    let fit_classes = sets
+        .first()
+        .map(|s| s.labels.max().int64_value(&[]) + 1)
+        .unwrap_or(0);
+    let num_classes = dataset_classes.max(fit_classes);
+    let mut per_model = Vec::new();
+    for (enc, set) in encoders.iter().zip(&sets) {
+        per_model.push(crate::probes::build(p, enc, set, num_classes)?);
+    }
+    Ok(FittedProbes {
+        per_model,
+        num_classes,
+    })
+}
+
+fn cache_path(p: &Pipeline, cache_dir: &Path, model: &str) -> std::path::PathBuf {
+    cache_dir.join(format!("fit-{model}-{}.safetensors", p.fingerprint))
+}
+
+fn fit_sets(
+    p: &Pipeline,
+    encoders: &[Encoder],
+    cache_dir: &Path,
+    progress: bool,
+) -> Result<Vec<FitSet>, PipelineError> {
+    let cached: Vec<_> = encoders
+        .iter()
+        .map(|e| cache_path(p, cache_dir, e.name()))
+        .collect();
+    if cached.iter().all(|c| c.exists()) {
+        return cached.iter().map(|c| FitSet::load(c)).collect();
+    }
+    let mut feats: Vec<Vec<Tensor>> = encoders.iter().map(|_| Vec::new()).collect();
+    let mut labels: Vec<i64> = Vec::new();
+    let stream = SampleStream::open(&p.dataset, &p.fit_split, None, p.fit_limit)?;
+    let total = p.fit_limit.unwrap_or(0);
+    let bar = if progress {
+        ProgressBar::new(total).with_message("fit split: clean embeddings")
+    } else {
+        ProgressBar::hidden()
+    };
+    let geometry = Geometry {
+        resize: p.resize,
+        crop: p.crop,
+    };
+    let mut batch = Vec::with_capacity(p.batch_size);
+    let mut stream = stream.peekable();
+    while stream.peek().is_some() {
+        batch.clear();
+        while batch.len() < p.batch_size {
+            match stream.next() {
+                Some(s) => batch.push(s?),
+                None => break,
+            }
+        }
+        let decoded: Vec<_> = batch
+            .par_iter()
+            .map(|s| decode(&s.bytes, geometry).map(|img| (s.label, img)))
+            .collect();
+        let ok: Vec<_> = decoded.into_iter().filter_map(Result::ok).collect();
+        labels.extend(ok.iter().map(|(l, _)| *l));
+        let pixels = PixelBatch::from_images(ok.iter().map(|(_, img)| img));
+        for (m, enc) in encoders.iter().enumerate() {
+            for (dims, bytes) in &pixels.groups {
+                let x = Tensor::from_slice(bytes).reshape([
+                    dims[0] as i64,
+                    dims[1] as i64,
+                    dims[2] as i64,
+                    dims[3] as i64,
+                ]);
+                feats[m].push(
+                    enc.embed(&x)
+                        .map_err(|e| PipelineError::model(enc.name(), e))?,
+                );
+            }
+        }
+        bar.inc(batch.len() as u64);
+    }
+    bar.finish_and_clear();
+    if labels.is_empty() {
+        return Err(PipelineError::Dataset {
+            path: p.dataset.display().to_string(),
+            message: format!("no decodable rows in the fit split '{}'", p.fit_split),
+        });
+    }
+    let labels = Tensor::from_slice(&labels).to_kind(Kind::Int64);
+    let mut sets = Vec::new();
+    for (m, f) in feats.into_iter().enumerate() {
+        let set = FitSet {
+            features: Tensor::cat(&f, 0),
+            labels: labels.shallow_clone(),
+        };
+        set.save(&cached[m])?;
+        sets.push(set);
+    }
+    Ok(sets)
+}

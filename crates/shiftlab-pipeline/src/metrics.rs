@@ -1,0 +1,187 @@
+//! The `metrics` table: aggregates of the whole `predictions` table of a run.
+//!
+//! Sums are taken over values sorted within each group, so the result does not depend on the
+//! order rows reached the part files (thread timing): the same seed gives identical metrics.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::PathBuf;
+
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::{Float32Type, Int32Type};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ProjectionMask;
+
+use crate::config::Pipeline;
+use crate::error::PipelineError;
+use crate::tables::MetricRow;
+
+/// Bins of the expected calibration error.
+pub const ECE_BINS: usize = 15;
+
+#[derive(Default)]
+struct Group {
+    shift_group: String,
+    n: i64,
+    errors: i64,
+    top5_errors: i64,
+    cosines: Vec<f32>,
+    /// (confidence, correct)
+    calibration: Vec<(f32, bool)>,
+}
+
+/// Reads every predictions part and aggregates per model x probe x shift x severity, in the
+/// order of the pipeline file (models, probes, clean then corruptions by severity).
+pub fn compute_metrics(p: &Pipeline, files: &[PathBuf]) -> Result<Vec<MetricRow>, PipelineError> {
+    let mut groups: BTreeMap<(usize, String, usize, String, i32), Group> = BTreeMap::new();
+    let model_order = |m: &str| {
+        p.models
+            .iter()
+            .position(|x| x.name == m)
+            .unwrap_or(usize::MAX)
+    };
+    let shift_order = |s: &str, sev: i32| {
+        p.shifts
+            .iter()
+            .position(|x| x.name() == s && x.severity() == sev)
+            .unwrap_or(usize::MAX)
+    };
+    for path in files {
+        let file = File::open(path).map_err(|e| PipelineError::io(path, e))?;
+        let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+            .map_err(|e| PipelineError::io(path, e))?;
+        let wanted = [
+            "model",
+            "probe",
+            "shift",
+            "shift_group",
+            "severity",
+            "correct",
+            "top5_correct",
+            "confidence",
+            "cosine_to_clean",
+        ];
+        let schema = builder.schema().clone();
+        let idx: Vec<usize> = wanted
+            .iter()
+            .map(|c| schema.index_of(c))
+            .collect::<Result<_, _>>()
+            .map_err(|e| PipelineError::io(path, e))?;
+        let mask = ProjectionMask::roots(builder.parquet_schema(), idx);
+        let reader = builder
+            .with_projection(mask)
+            .build()
+            .map_err(|e| PipelineError::io(path, e))?;
+        for batch in reader {
+            let b = batch.map_err(|e| PipelineError::io(path, e))?;
+            let s = |i: usize| b.column(i).as_string::<i32>().clone();
+            let (model, probe, shift, group) = (s(0), s(1), s(2), s(3));
+            let severity = b.column(4).as_primitive::<Int32Type>();
+            let correct = b.column(5).as_boolean();
+            let top5 = b.column(6).as_boolean();
+            let conf = b.column(7).as_primitive::<Float32Type>();
+            let cos = b.column(8).as_primitive::<Float32Type>();
+            for i in 0..b.num_rows() {
+                let sev = severity.value(i);
+                let key = (
+                    model_order(model.value(i)),
+                    model.value(i).to_string(),
+                    shift_order(shift.value(i), sev),
+                    probe.value(i).to_string(),
+                    sev,
+                );
+                let g = groups.entry(key).or_default();
+                if g.n == 0 {
+                    g.shift_group = group.value(i).to_string();
+                }
+                g.n += 1;
+                g.errors += i64::from(!correct.value(i));
+                g.top5_errors += i64::from(!top5.value(i));
+                g.cosines.push(cos.value(i));
+                g.calibration.push((conf.value(i), correct.value(i)));
+                debug_assert!(conf.is_valid(i));
+            }
+        }
+    }
+    let mut rows: Vec<(usize, usize, usize, MetricRow)> = groups
+        .into_iter()
+        .map(|((mi, model, si, probe, sev), g)| {
+            let probe_rank = probe_rank(&probe);
+            let shift = if si == usize::MAX {
+                String::from("?")
+            } else {
+                p.shifts[si].name().to_string()
+            };
+            (mi, probe_rank, si, finish(model, probe, shift, sev, g))
+        })
+        .collect();
+    rows.sort_by_key(|(m, pr, s, _)| (*m, *pr, *s));
+    Ok(rows.into_iter().map(|(_, _, _, r)| r).collect())
+}
+
+fn probe_rank(probe: &str) -> usize {
+    ["linear", "knn", "head"]
+        .iter()
+        .position(|p| *p == probe)
+        .unwrap_or(3)
+}
+
+fn finish(model: String, probe: String, shift: String, severity: i32, mut g: Group) -> MetricRow {
+    let n = g.n.max(1) as f64;
+    g.cosines.sort_by(f32::total_cmp);
+    let mean_cos = g.cosines.iter().map(|&c| f64::from(c)).sum::<f64>() / n;
+    MetricRow {
+        model,
+        probe,
+        shift,
+        shift_group: g.shift_group,
+        severity,
+        n: g.n,
+        errors: g.errors,
+        error: g.errors as f64 / n,
+        top5_error: g.top5_errors as f64 / n,
+        mean_cosine_to_clean: mean_cos,
+        ece: ece(&mut g.calibration),
+    }
+}
+
+/// Expected calibration error with [`ECE_BINS`] equal-width bins over (0, 1]:
+/// sum over bins of |bin| / n * |accuracy(bin) - mean confidence(bin)|.
+pub fn ece(samples: &mut [(f32, bool)]) -> f64 {
+    if samples.is_empty() {
+        return 0.0;
+    }
+    samples.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let mut count = [0usize; ECE_BINS];
+    let mut correct = [0usize; ECE_BINS];
+    let mut conf = [0f64; ECE_BINS];
+    for &(c, ok) in samples.iter() {
+        let bin = ((f64::from(c) * ECE_BINS as f64).ceil() as usize).clamp(1, ECE_BINS) - 1;
+        count[bin] += 1;
+        correct[bin] += usize::from(ok);
+        conf[bin] += f64::from(c);
+    }
+    let n = samples.len() as f64;
+    (0..ECE_BINS)
+        .filter(|&b| count[b] > 0)
+        .map(|b| {
+            let m = count[b] as f64;
+            (m / n) * (correct[b] as f64 / m - conf[b] / m).abs()
+        })
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ece;
+
+    #[test]
+    fn ece_by_hand() {
+        // Bin 14 (0.9333, 1]: confidences 0.95, 0.95, accuracy 1/2 -> |0.5 - 0.95| * 2/4 = 0.225.
+        // Bin 8 (0.5333, 0.6]: confidences 0.55, 0.55, accuracy 1 -> |1 - 0.55| * 2/4 = 0.225.
+        let mut s = vec![(0.95, true), (0.95, false), (0.55, true), (0.55, true)];
+        assert!((ece(&mut s) - 0.45).abs() < 1e-6, "{}", ece(&mut s));
+        let mut perfect = vec![(1.0, true), (1.0, true)];
+        assert_eq!(ece(&mut perfect), 0.0);
+    }
+}

@@ -1,0 +1,180 @@
+//! Reading samples from the dataset table, decoding them, and the pre-shift geometry.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use image::{DynamicImage, GenericImageView};
+use shiftlab_data::reader::DatasetReader;
+
+use crate::error::PipelineError;
+
+/// One evaluation or fit sample as read from the table.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    /// Position in the selected sequence (after filter and limit).
+    pub index: u64,
+    pub id: String,
+    pub label: i64,
+    pub bytes: Vec<u8>,
+}
+
+/// Streams the selected samples of one split in file order: rows passing `filter` (their ids,
+/// precomputed with SQL), at most `limit` of them.
+pub struct SampleStream {
+    reader: DatasetReader,
+    selected: Option<HashSet<String>>,
+    limit: u64,
+    next_index: u64,
+    pending: std::vec::IntoIter<Sample>,
+    path: String,
+}
+
+impl SampleStream {
+    pub fn open(
+        dataset: &Path,
+        split: &str,
+        selected: Option<HashSet<String>>,
+        limit: Option<u64>,
+    ) -> Result<Self, PipelineError> {
+        let reader =
+            DatasetReader::open(dataset, 512, Some(split)).map_err(|e| PipelineError::Dataset {
+                path: dataset.display().to_string(),
+                message: e.to_string(),
+            })?;
+        Ok(SampleStream {
+            reader,
+            selected,
+            limit: limit.unwrap_or(u64::MAX),
+            next_index: 0,
+            pending: Vec::new().into_iter(),
+            path: dataset.display().to_string(),
+        })
+    }
+}
+
+impl Iterator for SampleStream {
+    type Item = Result<Sample, PipelineError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if self.next_index >= self.limit {
+                return None;
+            }
+            if let Some(mut s) = self.pending.next() {
+                s.index = self.next_index;
+                self.next_index += 1;
+                return Some(Ok(s));
+            }
+            let batch = match self.reader.next()? {
+                Ok(b) => b,
+                Err(e) => {
+                    return Some(Err(PipelineError::Dataset {
+                        path: self.path.clone(),
+                        message: e.to_string(),
+                    }))
+                }
+            };
+            let selected = self.selected.as_ref();
+            let samples: Vec<Sample> = batch
+                .ids
+                .into_iter()
+                .zip(batch.labels)
+                .zip(batch.images)
+                .filter(|((id, _), _)| selected.is_none_or(|s| s.contains(id)))
+                .map(|((id, label), bytes)| Sample {
+                    index: 0,
+                    id,
+                    label,
+                    bytes,
+                })
+                .collect();
+            self.pending = samples.into_iter();
+        }
+    }
+}
+
+/// Resize (shorter side) and centre crop applied to every image before any shift.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Geometry {
+    pub resize: Option<u32>,
+    pub crop: Option<u32>,
+}
+
+/// Decodes an encoded image to 8-bit gray or RGB and applies the geometry.
+pub fn decode(bytes: &[u8], geometry: Geometry) -> Result<DynamicImage, String> {
+    let img = image::load_from_memory(bytes).map_err(|e| format!("cannot decode image: {e}"))?;
+    let img = if img.color().has_color() {
+        DynamicImage::ImageRgb8(img.to_rgb8())
+    } else {
+        DynamicImage::ImageLuma8(img.to_luma8())
+    };
+    Ok(apply_geometry(img, geometry))
+}
+
+fn apply_geometry(mut img: DynamicImage, g: Geometry) -> DynamicImage {
+    if let Some(target) = g.resize {
+        let (w, h) = img.dimensions();
+        let short = w.min(h).max(1);
+        if short != target {
+            let scale = target as f64 / short as f64;
+            let nw = ((w as f64 * scale).round() as u32).max(1);
+            let nh = ((h as f64 * scale).round() as u32).max(1);
+            img = img.resize_exact(nw, nh, image::imageops::FilterType::Triangle);
+        }
+    }
+    if let Some(c) = g.crop {
+        let (w, h) = img.dimensions();
+        if w > c || h > c {
+            let cw = c.min(w);
+            let ch = c.min(h);
+            img = img.crop_imm((w - cw) / 2, (h - ch) / 2, cw, ch);
+        }
+    }
+    img
+}
+
+/// Stable 64-bit key of a sample id (FNV-1a): the corruption streams depend on it, not on order.
+pub fn sample_key(id: &str) -> u64 {
+    id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Images of one batch packed as runs of equal size, ready to become `[N, H, W, C]` tensors.
+#[derive(Debug, Clone, Default)]
+pub struct PixelBatch {
+    /// `(dims = [n, h, w, c], HWC bytes)`, in sample order.
+    pub groups: Vec<([usize; 4], Vec<u8>)>,
+}
+
+impl PixelBatch {
+    pub fn from_images<'a>(images: impl IntoIterator<Item = &'a DynamicImage>) -> Self {
+        let mut groups: Vec<([usize; 4], Vec<u8>)> = Vec::new();
+        for img in images {
+            let (w, h) = img.dimensions();
+            let c = if img.color().has_color() { 3 } else { 1 };
+            let bytes: &[u8] = match img {
+                DynamicImage::ImageLuma8(g) => g.as_raw(),
+                DynamicImage::ImageRgb8(rgb) => rgb.as_raw(),
+                _ => &[],
+            };
+            let dims = [1, h as usize, w as usize, c];
+            match groups.last_mut() {
+                Some((d, data)) if d[1..] == dims[1..] => {
+                    d[0] += 1;
+                    data.extend_from_slice(bytes);
+                }
+                _ => groups.push((dims, bytes.to_vec())),
+            }
+        }
+        PixelBatch { groups }
+    }
+
+    pub fn len(&self) -> usize {
+        self.groups.iter().map(|(d, _)| d[0]).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
