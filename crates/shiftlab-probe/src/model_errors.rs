@@ -74,7 +74,7 @@ struct Seen {
 }
 
 impl ModelErrors {
-    /// Validates entries: known names, severities 1..=5 (or `mean`), errors in [0,1], no
+    /// Validates entries: known names, severities 1..=5 (or `mean`), errors in 0..=1, no
     /// duplicates, no corruption with only some severities. Every problem names its row.
     pub fn from_entries(
         name: &str,
