@@ -246,34 +246,36 @@ fn complete(model: &str, s: &Seen) -> Result<CorruptionErrors, RowProblem> {
             severities: None,
             mean,
         }),
-        (Some((_, mrow)), _) => Err(RowProblem::at(
-            mrow,
+        (Some((_, mean_row)), _) => Err(RowProblem::at(
+            mean_row,
             format!(
                 "model {model:?}: {} has a mean row and per-severity rows ({}); give one or the other",
                 s.name,
                 rows.join(", ")
             ),
         )),
-        (None, n) if n == SEVERITIES => {
+        (None, SEVERITIES) => {
             let mut arr = [0.0; SEVERITIES];
             arr.copy_from_slice(&levels);
-            let mean = levels.iter().sum::<f64>() / SEVERITIES as f64;
             Ok(CorruptionErrors {
                 severities: Some(arr),
-                mean,
+                mean: levels.iter().sum::<f64>() / SEVERITIES as f64,
             })
         }
-        (None, _) => {
-            let missing: Vec<String> = (0..SEVERITIES)
-                .filter(|&k| s.levels[k].is_none())
-                .map(|k| (k + 1).to_string())
-                .collect();
-            Err(RowProblem::general(format!(
-                "model {model:?}: {} lacks severities {} (has rows {})",
-                s.name,
-                missing.join(", "),
-                rows.join(", ")
-            )))
-        }
+        (None, _) => Err(lacking(model, s, &rows)),
     }
+}
+
+/// The problem of a corruption given at only some severities.
+fn lacking(model: &str, s: &Seen, rows: &[String]) -> RowProblem {
+    let missing: Vec<String> = (0..SEVERITIES)
+        .filter(|&k| s.levels[k].is_none())
+        .map(|k| (k + 1).to_string())
+        .collect();
+    RowProblem::general(format!(
+        "model {model:?}: {} lacks severities {} (has rows {})",
+        s.name,
+        missing.join(", "),
+        rows.join(", ")
+    ))
 }

@@ -67,8 +67,11 @@ impl LinearProbe {
         let x = features.to_kind(Kind::Float);
         let mean = x.mean_dim(0, true, Kind::Float);
         let std = x.std_dim(0, false, true).clamp_min(1e-6);
-        let z = (&x - &mean) / &std;
-        let y = labels.to_kind(Kind::Int64).to_device(device);
+        let data = Batches {
+            z: (&x - &mean) / &std,
+            y: labels.to_kind(Kind::Int64).to_device(device),
+            batch_size: config.batch_size,
+        };
         let vs = nn::VarStore::new(device);
         let weight = vs.root().zeros("weight", &[classes, d]);
         let bias = vs.root().zeros("bias", &[classes]);
@@ -76,26 +79,9 @@ impl LinearProbe {
             .wd(config.weight_decay)
             .build(&vs, config.learning_rate)?;
         let mut rng = SplitMix64::new(config.seed);
-        let mut losses = Vec::with_capacity(config.epochs);
-        for _ in 0..config.epochs {
-            let order = Tensor::from_slice(&rng.permutation(n as usize)).to_device(device);
-            let mut sum = Tensor::zeros([], (Kind::Double, device));
-            for start in (0..n).step_by(config.batch_size as usize) {
-                let idx = order.narrow(0, start, config.batch_size.min(n - start));
-                let logits = z.index_select(0, &idx).matmul(&weight.tr()) + &bias;
-                let loss = logits.cross_entropy_loss::<Tensor>(
-                    &y.index_select(0, &idx),
-                    None,
-                    Reduction::Mean,
-                    -100,
-                    0.0,
-                );
-                opt.backward_step(&loss);
-                // Summed on the device: one host sync per epoch, not per step.
-                sum += loss.detach().to_kind(Kind::Double) * idx.size()[0] as f64;
-            }
-            losses.push(sum.double_value(&[]) / n as f64);
-        }
+        let losses = (0..config.epochs)
+            .map(|_| data.epoch(&mut rng, &mut opt, &weight, &bias))
+            .collect();
         Ok(Self {
             mean,
             std,
@@ -138,6 +124,40 @@ impl LinearProbe {
     /// Weights `[C, D]` acting on standardised features.
     pub fn weight(&self) -> &Tensor {
         &self.weight
+    }
+}
+
+/// Standardised training data, cut into shuffled mini-batches.
+struct Batches {
+    z: Tensor,
+    y: Tensor,
+    batch_size: i64,
+}
+
+impl Batches {
+    /// One pass in a fresh seeded order; returns the epoch's mean loss.
+    fn epoch(
+        &self,
+        rng: &mut SplitMix64,
+        opt: &mut nn::Optimizer,
+        weight: &Tensor,
+        bias: &Tensor,
+    ) -> f64 {
+        let n = self.z.size()[0];
+        let device = self.z.device();
+        let order = Tensor::from_slice(&rng.permutation(n as usize)).to_device(device);
+        // Summed on the device: one host sync per epoch, not per step.
+        let mut sum = Tensor::zeros([], (Kind::Double, device));
+        for start in (0..n).step_by(self.batch_size as usize) {
+            let idx = order.narrow(0, start, self.batch_size.min(n - start));
+            let logits = self.z.index_select(0, &idx).matmul(&weight.tr()) + bias;
+            let target = self.y.index_select(0, &idx);
+            let loss =
+                logits.cross_entropy_loss::<Tensor>(&target, None, Reduction::Mean, -100, 0.0);
+            opt.backward_step(&loss);
+            sum += loss.detach().to_kind(Kind::Double) * idx.size()[0] as f64;
+        }
+        sum.double_value(&[]) / n as f64
     }
 }
 
