@@ -207,3 +207,13 @@ fn bf16_on_cpu_runs_close_to_fp32() -> Result<()> {
     assert!(rel < 0.05, "bf16 relative error {rel}");
     Ok(())
 }
+
+#[test]
+fn encoder_can_move_to_a_worker_thread() -> Result<()> {
+    fn assert_send<T: Send>() {}
+    assert_send::<Encoder>();
+    let enc = load(&small(None))?;
+    let dim = std::thread::spawn(move || enc.embed(&images(1, 1)).map(|y| y.size()[1])).join();
+    assert_eq!(dim.expect("worker thread")?, 512);
+    Ok(())
+}
