@@ -233,9 +233,9 @@ fn progress_bar(enabled: bool, total: Option<u64>) -> ProgressBar {
     }
     let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
     let template = if total.is_some() {
-        "{spinner} ingest [{bar:40}] {pos}/{len} images ({per_sec}, eta {eta})"
+        "{spinner} ingest [{bar:30}] {pos}/{len} images, {elapsed} (eta {eta})"
     } else {
-        "{spinner} ingest {pos} images ({per_sec})"
+        "{spinner} ingest {pos} images, {elapsed}"
     };
     if let Ok(style) = ProgressStyle::with_template(template) {
         bar.set_style(style.progress_chars("=> "));
