@@ -254,7 +254,16 @@ fn jpeg_has_eoi(b: &[u8]) -> bool {
     let Some((sos, _)) = jpeg_segments(b).find(|&(_, m)| m == 0xDA) else {
         return false;
     };
-    b[sos..].windows(2).any(|w| w == [0xFF, 0xD9])
+    // From the end: the marker is normally the last two bytes (or just before padding).
+    let data = &b[sos..];
+    let mut end = data.len();
+    while let Some(i) = data[..end].iter().rposition(|&x| x == 0xD9) {
+        if i > 0 && data[i - 1] == 0xFF {
+            return true;
+        }
+        end = i;
+    }
+    false
 }
 
 #[cfg(test)]
