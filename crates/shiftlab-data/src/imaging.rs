@@ -53,6 +53,14 @@ pub fn encode_png(width: u32, height: u32, channels: u8, pixels: &[u8]) -> Resul
     Ok(out)
 }
 
+/// Decodes stored image bytes (as read from the dataset table) for the pipeline.
+pub fn decode(bytes: &[u8]) -> Result<DynamicImage, Reason> {
+    if bytes.is_empty() {
+        return Err(Reason::EmptyFile);
+    }
+    image::load_from_memory(bytes).map_err(decode_reason)
+}
+
 /// Validates encoded image bytes and returns the stored form (original or re-encoded PNG).
 pub fn normalise(bytes: Vec<u8>) -> Result<StoredImage, Reason> {
     if bytes.is_empty() {
