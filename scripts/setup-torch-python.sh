@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 REQ=scripts/requirements-torch.txt
 STAMP=.venv/.torch-$(sha256sum "$REQ" | cut -c1-16)
-[ -f "$STAMP" ] && exit 0
+# setup-libtorch.sh rebuilds .libtorch from scratch, so check what this script adds there too.
+[ -f "$STAMP" ] && [ -d .libtorch/torch/testing ] && [ -d .libtorch/torch/_inductor ] && exit 0
 [ -x .venv/bin/python ] || { echo "setup: .venv missing; run scripts/setup-python.sh" >&2; exit 1; }
 [ -f .libtorch/torch/version.py ] || { echo "setup: .libtorch missing; run scripts/setup-libtorch.sh" >&2; exit 1; }
 echo "setup: making torch importable in .venv (one time, ~2 GB download)"

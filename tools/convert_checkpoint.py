@@ -13,7 +13,7 @@ Understood layouts (found automatically; --key and --prefix override):
   solo-learn (Lightning)                   {"state_dict": {"backbone.conv1.weight" ...}}
   DINO                                     {"teacher"|"student": {"module.backbone.conv1.weight" ...}}
   MoCo v1/v2, SimCLR ports                 {"state_dict": {"module.encoder_q.conv1.weight" ...}}
-The prefix is the one under which most tensors match the target model's names.
+The prefix is the one under which most tensors match the target model's names, at any depth.
 
 Examples:
   tools/convert_checkpoint.py moco_v2_800ep.pth.tar models/moco.safetensors
@@ -27,14 +27,14 @@ Checkpoints are read with torch.load(weights_only=True); ones that pickle other 
 """
 
 import argparse
+import re
 import sys
+from collections import Counter
 from pathlib import Path
 
 import torch
 
 STATE_KEYS = ("state_dict", "model", "teacher", "module", "net", "network")
-PREFIXES = ("module.encoder_q.", "module.backbone.", "module.encoder.", "module.model.", "backbone.",
-            "encoder_q.", "encoder.", "model.", "module.", "")
 
 
 def load_checkpoint(path: Path, trust_pickle: bool) -> dict:
@@ -46,7 +46,8 @@ def load_checkpoint(path: Path, trust_pickle: bool) -> dict:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - torch raises several kinds here
         if not trust_pickle:
-            sys.exit(f"{path}: cannot load with weights_only=True ({str(err).splitlines()[0]}); "
+            first = re.sub(r"\x1b\[[0-9;]*m", "", str(err).splitlines()[0])
+            sys.exit(f"{path}: cannot load with weights_only=True ({first}); "
                      "rerun with --trust-pickle if you trust this file")
         return torch.load(path, map_location="cpu", weights_only=False)
 
@@ -100,14 +101,20 @@ def build_target(arch: str, channels: int, timm_model: str | None) -> torch.nn.M
 
 
 def best_prefix(sd: dict, target: set[str], forced: str | None) -> str:
-    """The prefix under which most checkpoint tensors have a target name."""
-    candidates = [forced] if forced is not None else PREFIXES
-    score = {p: sum(k.startswith(p) and k[len(p):] in target for k in sd) for p in candidates}
-    prefix = max(candidates, key=lambda p: score[p])
-    if score[prefix] == 0:
-        sys.exit(f"no tensor matches the target names under prefixes {list(candidates)}; "
+    """The prefix under which most checkpoint tensors have a target name (any nesting:
+    "module.encoder_q.", "model.backbone." ...)."""
+    score = Counter()
+    for k in sd:
+        for name in target:
+            if k == name or k.endswith("." + name):
+                score[k[: len(k) - len(name)]] += 1
+    if forced is not None:
+        score = Counter({forced: score.get(forced, 0)})
+    if not score or max(score.values()) == 0:
+        sys.exit(f"no tensor matches the target names{f' under prefix {forced!r}' if forced else ''}; "
                  f"first keys: {sorted(sd)[:8]}")
-    return prefix
+    # Most matches; among equals the shortest prefix (a block's own names match deeper ones).
+    return min(score, key=lambda p: (-score[p], len(p)))
 
 
 def rename(sd: dict, model: torch.nn.Module, prefix: str, keep_extra: bool) -> tuple[dict, list, list]:
