@@ -28,7 +28,7 @@ from convert_checkpoint import convert  # noqa: E402
 CASES = [
     ("r18", "resnet18", (2, 50, 60, 3), dict(resize=40, crop=32, channels=3), "torchvision"),
     ("r50", "resnet50", (1, 64, 64, 3), dict(input_size=64, channels=3), "dino"),
-    ("small3", "resnet18-small", (3, 28, 28, 1), dict(channels=3, mean=[0.286] * 3, std=[0.353] * 3), "solo-learn"),
+    ("small3", "resnet18-small", (3, 28, 28, 1), dict(channels=3, mean=[0.286] * 3, std=[0.353] * 3, stem_padding=2), "solo-learn"),
     ("small1", "resnet18-small", (2, 32, 36, 3), dict(input_size=28, channels=1, mean=[0.5], std=[0.25]), "torchvision"),
 ]
 SCRIPT_CASE = ("script", (2, 40, 40, 3), dict(input_size=32, channels=3))
@@ -49,11 +49,11 @@ def save_weights(state: dict, layout: str, out: Path, name: str) -> None:
     convert(out / f"{name}.pth", out / f"{name}.safetensors", key="teacher" if layout == "dino" else None)
 
 
-def build(arch: str, channels: int) -> torch.nn.Module:
+def build(arch: str, channels: int, stem_padding: int = 1) -> torch.nn.Module:
     """torchvision ResNet; the small variant swaps in a 3x3 stride-1 stem and drops the max-pool."""
     model = getattr(torchvision.models, arch.replace("-small", ""))()
     if arch.endswith("-small") or channels != 3:
-        k, s, p = (3, 1, 1) if arch.endswith("-small") else (7, 2, 3)
+        k, s, p = (3, 1, stem_padding) if arch.endswith("-small") else (7, 2, 3)
         model.conv1 = torch.nn.Conv2d(channels, 64, k, s, p, bias=False)
     if arch.endswith("-small"):
         model.maxpool = torch.nn.Identity()
@@ -93,7 +93,7 @@ def images(shape, seed: int) -> torch.Tensor:
 
 def toml_entry(name: str, prep: dict, source: str) -> str:
     lines = ["[[models]]", f'name = "{name}"', source]
-    for key in ("input_size", "resize", "crop", "channels"):
+    for key in ("input_size", "resize", "crop", "channels", "stem_padding"):
         if key in prep:
             lines.append(f"{key} = {prep[key]}")
     if "mean" in prep:
@@ -119,7 +119,7 @@ def main(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     toml = []
     for i, (name, arch, shape, prep, layout) in enumerate(CASES):
-        model = build(arch, prep["channels"]).eval()
+        model = build(arch, prep["channels"], prep.get("stem_padding", 1)).eval()
         perturb(model)
         state = {k: v.contiguous() for k, v in model.state_dict().items()}
         dim = state["fc.weight"].shape[1]

@@ -46,6 +46,7 @@ fn toml_like(arch: &str, side: i64) -> ModelConfig {
         architecture: Some(arch.into()),
         weights: None,
         seed: None,
+        stem_padding: None,
         torchscript: None,
         input_size: Some(side as u32),
         resize: None,

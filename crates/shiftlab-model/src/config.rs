@@ -25,6 +25,9 @@ pub struct ModelConfig {
     /// Seed of the random initialisation when `weights` is absent (default 0).
     #[serde(default)]
     pub seed: Option<u64>,
+    /// Padding of the stem conv of `resnet18-small` (default 1; solo-learn CIFAR models: 2).
+    #[serde(default)]
+    pub stem_padding: Option<u8>,
     /// TorchScript file taking `[N, C, H, W]` float input, returning `[N, D]` features.
     #[serde(default)]
     pub torchscript: Option<PathBuf>,
@@ -60,6 +63,8 @@ pub enum Source {
         arch: Architecture,
         weights: Option<PathBuf>,
         seed: u64,
+        /// `None`: the architecture's own.
+        stem_padding: Option<i64>,
     },
     TorchScript {
         path: PathBuf,
@@ -114,11 +119,28 @@ impl ModelConfig {
             (Some(_), None) if self.weights.is_some() && self.seed.is_some() => {
                 Err(err("seed only applies to random weights (no weights file)"))
             }
-            (Some(arch), None) => Ok(Source::Native {
-                arch: parse_architecture(&self.name, arch)?,
-                weights: self.weights.as_ref().map(|w| base_dir.join(w)),
-                seed: self.seed.unwrap_or(0),
-            }),
+            (Some(arch), None) => {
+                let arch = parse_architecture(&self.name, arch)?;
+                Ok(Source::Native {
+                    arch,
+                    weights: self.weights.as_ref().map(|w| base_dir.join(w)),
+                    seed: self.seed.unwrap_or(0),
+                    stem_padding: self.stem_padding(arch)?,
+                })
+            }
+        }
+    }
+
+    /// Checks `stem_padding`: small variant only, 0 to 3.
+    fn stem_padding(&self, arch: Architecture) -> Result<Option<i64>> {
+        let err = |p: String| Err(ModelError::config(&self.name, p));
+        match self.stem_padding {
+            None => Ok(None),
+            Some(_) if arch != Architecture::ResNet18Small => {
+                err("stem_padding applies to resnet18-small only".into())
+            }
+            Some(p) if p > 3 => err(format!("stem_padding {p} is not in 0..=3")),
+            Some(p) => Ok(Some(i64::from(p))),
         }
     }
 
@@ -212,6 +234,7 @@ mod tests {
             arch: Architecture::ResNet18Small,
             weights: Some(weights),
             seed: 0,
+            stem_padding: None,
         };
         assert_eq!(specs[0].source, native);
         assert_eq!(specs[0].preprocess.crop_to(), None);
@@ -275,6 +298,14 @@ mod tests {
             (
                 "architecture = \"resnet18\"\nresize = 8\ncrop = 16",
                 "larger than resize",
+            ),
+            (
+                "architecture = \"resnet18\"\nstem_padding = 2",
+                "resnet18-small only",
+            ),
+            (
+                "architecture = \"resnet18-small\"\nstem_padding = 4",
+                "not in 0..=3",
             ),
         ];
         for (body, expected) in cases {

@@ -9,7 +9,7 @@ use crate::config::{ModelConfig, ModelSpec, Source};
 use crate::device::{device_name, Precision, RuntimeOptions};
 use crate::error::{ModelError, Result};
 use crate::preprocess::Preprocess;
-use crate::resnet::{Architecture, ResNet};
+use crate::resnet::ResNet;
 use crate::weights::{file_sha256, load_resnet, LinearHead};
 
 /// The network behind an encoder.
@@ -82,9 +82,11 @@ impl Encoder {
                 arch,
                 weights,
                 seed,
+                stem_padding,
             } => {
                 let channels = i64::from(spec.preprocess.channels);
-                let (net, head) = native(*arch, channels, weights.as_deref(), *seed, &mut info)?;
+                let net = ResNet::with_stem_padding(*arch, channels, *stem_padding);
+                let (net, head) = native(net, weights.as_deref(), *seed, &mut info)?;
                 (Backbone::Native(Box::new(net)), head)
             }
             Source::TorchScript { path } => (Backbone::Script(script(path, &mut info)?), None),
@@ -208,16 +210,14 @@ impl Encoder {
     }
 }
 
-/// Builds a ResNet with random (seeded) weights, then fills it from `weights` if given.
+/// Gives a fresh ResNet random (seeded) weights, or fills it from `weights` if given.
 fn native(
-    arch: Architecture,
-    channels: i64,
+    mut net: ResNet,
     weights: Option<&Path>,
     seed: u64,
     info: &mut EncoderInfo,
 ) -> Result<(ResNet, Option<LinearHead>)> {
-    let mut net = ResNet::new(arch, channels);
-    info.architecture = Some(arch.to_string());
+    info.architecture = Some(net.arch.to_string());
     let Some(path) = weights else {
         net.init_seeded(seed);
         info.seed = Some(seed);

@@ -95,9 +95,16 @@ impl ResNet {
     /// Builds the network on the CPU in float32 with torchvision's initialisation, drawn from
     /// libtorch's global generator; [`ResNet::init_seeded`] makes random weights reproducible.
     pub fn new(arch: Architecture, in_channels: i64) -> ResNet {
+        ResNet::with_stem_padding(arch, in_channels, None)
+    }
+
+    /// [`ResNet::new`] with another padding of the stem conv than torchvision's (3, or 1 for
+    /// the small variant); solo-learn's CIFAR ResNets use 2.
+    pub fn with_stem_padding(arch: Architecture, in_channels: i64, padding: Option<i64>) -> ResNet {
         let vs = nn::VarStore::new(Device::Cpu);
         let root = vs.root();
         let (k, stride, pad) = if arch.small() { (3, 1, 1) } else { (7, 2, 3) };
+        let pad = padding.unwrap_or(pad);
         let conv1 = conv(&root / "conv1", in_channels, 64, k, stride, pad);
         let bn1 = batch_norm(&root / "bn1", 64);
         let mut layers = Vec::new();
