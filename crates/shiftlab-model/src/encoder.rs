@@ -121,6 +121,13 @@ impl Encoder {
     /// Features for a batch already preprocessed to `[N, channels, h, w]` (any float kind, any
     /// device): for callers doing their own preprocessing, and to test the network alone.
     pub fn embed_preprocessed(&self, x: &Tensor) -> Result<Tensor> {
+        let channels = i64::from(self.info.preprocess.channels);
+        let size = x.size();
+        if size.len() != 4 || size[1] != channels || size[2] < 1 || size[3] < 1 {
+            return Err(ModelError::Input(format!(
+                "expected a preprocessed [N, {channels}, H, W] batch, got shape {size:?}"
+            )));
+        }
         let _guard = tch::no_grad_guard();
         let y = self.forward(&x.to_device(self.device).to_kind(self.kind))?;
         Ok(y.to_kind(Kind::Float).to_device(Device::Cpu).contiguous())

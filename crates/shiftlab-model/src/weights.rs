@@ -41,7 +41,7 @@ impl LinearHead {
         LinearHead::from_tensors(path, &tensors, prefix)?.ok_or_else(|| ModelError::MissingTensor {
             path: path.into(),
             tensor: format!("{prefix}.weight"),
-            expected: vec![],
+            expected: vec![-1, -1],
         })
     }
 

@@ -217,3 +217,30 @@ fn encoder_can_move_to_a_worker_thread() -> Result<()> {
     assert_eq!(dim.expect("worker thread")?, 512);
     Ok(())
 }
+
+#[test]
+fn preprocessed_input_and_head_files_are_checked() -> Result<()> {
+    let enc = load(&small(None))?;
+    let wrong = Tensor::zeros([2, 1, 28, 28], (Kind::Float, Device::Cpu));
+    let err = enc.embed_preprocessed(&wrong).unwrap_err().to_string();
+    assert!(
+        err.contains("[N, 3, H, W]") && err.contains("[2, 1, 28, 28]"),
+        "{err}"
+    );
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("head.safetensors");
+    let w = Tensor::zeros([10, 512], (Kind::Float, Device::Cpu));
+    Tensor::write_safetensors(&[("fc.weight", &w)], &path)?;
+    let err = shiftlab_model::LinearHead::from_safetensors(&path, "fc")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("'fc.bias' is missing (expected shape [10])"),
+        "{err}"
+    );
+    let err = shiftlab_model::LinearHead::from_safetensors(&path, "head")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("'head.weight' is missing"), "{err}");
+    Ok(())
+}
