@@ -1,6 +1,7 @@
 //! Throughput of `Encoder::embed` (preprocessing included) on random u8 images.
 //!
-//! `cargo run -p shiftlab-model --release --example embed_bench -- [arch] [side] [batch] [device]`
+//! `cargo run -p shiftlab-model --release --example embed_bench -- [arch] [side] [batch] [device]
+//! [precision]`
 //! e.g. `resnet18-small 28 256 cpu` (Fashion-MNIST-sized grey images).
 
 use std::path::Path;
@@ -20,7 +21,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cfg: ModelConfig = toml_like(&arch, side);
     let opts = RuntimeOptions {
         device: arg(3, "cpu").parse()?,
-        ..Default::default()
+        precision: arg(4, "fp32").parse()?,
     };
     let encoder = Encoder::from_config(&cfg, Path::new(""), &opts)?;
     let images = Tensor::randint(256, [batch, side, side, 1], (Kind::Uint8, Device::Cpu));
