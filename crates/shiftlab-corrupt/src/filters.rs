@@ -29,6 +29,7 @@ impl Plane {
 }
 
 /// Splits an RGB image into three planes holding `f(v)` of each byte.
+#[inline(always)]
 pub fn to_planes(img: &RgbImage, f: impl Fn(u8) -> f32) -> [Plane; 3] {
     let (w, h) = (img.width() as usize, img.height() as usize);
     let lut: Vec<f32> = (0..=255u8).map(&f).collect();
@@ -42,6 +43,7 @@ pub fn to_planes(img: &RgbImage, f: impl Fn(u8) -> f32) -> [Plane; 3] {
 }
 
 /// Joins three planes into an image with `f(v)` per value.
+#[inline(always)]
 pub fn from_planes(p: &[Plane; 3], f: impl Fn(f32) -> u8) -> RgbImage {
     let (w, h) = (p[0].w, p[0].h);
     let mut raw = vec![0u8; w * h * 3];
@@ -54,21 +56,71 @@ pub fn from_planes(p: &[Plane; 3], f: impl Fn(f32) -> u8) -> RgbImage {
 }
 
 /// The reference's final step for a value in [0, 1]: `np.uint8(np.clip(x, 0, 1) * 255)`.
-#[inline]
+#[inline(always)]
 pub fn trunc01(v: f32) -> u8 {
     (v.clamp(0.0, 1.0) * 255.0) as u8
 }
 
 /// `np.uint8(np.clip(x, 0, 1) * 255)` in f64.
-#[inline]
+#[inline(always)]
 pub fn trunc01_f64(v: f64) -> u8 {
     (v.clamp(0.0, 1.0) * 255.0) as u8
 }
 
 /// `np.uint8(np.clip(x, 0, 255))` (truncating).
-#[inline]
+#[inline(always)]
 pub fn trunc255(v: f64) -> u8 {
     v.clamp(0.0, 255.0) as u8
+}
+
+// Rounding without libm calls: baseline x86-64 has no SSE4.1 `roundss`, so `f32::floor` and
+// `f32::round` become function calls in hot loops. Exact for |x| < 2^31 (all uses here).
+
+/// `floor(x)` for |x| < 2^31.
+#[inline(always)]
+pub fn floor_f32(x: f32) -> f32 {
+    let t = x as i32 as f32;
+    if t > x {
+        t - 1.0
+    } else {
+        t
+    }
+}
+
+/// `floor(x)` for |x| < 2^63.
+#[inline(always)]
+pub fn floor_f64(x: f64) -> f64 {
+    let t = x as i64 as f64;
+    if t > x {
+        t - 1.0
+    } else {
+        t
+    }
+}
+
+/// `f32::round` (half away from zero) for |x| < 2^31.
+#[inline(always)]
+pub fn round_f32(x: f32) -> f32 {
+    let t = x as i32 as f32;
+    let d = x - t;
+    if d >= 0.5 {
+        t + 1.0
+    } else if d <= -0.5 {
+        t - 1.0
+    } else {
+        t
+    }
+}
+
+/// `np.round` (half to even) for |x| < 2^31.
+#[inline(always)]
+pub fn round_even_f32(x: f32) -> f32 {
+    let r = round_f32(x);
+    if (r - x).abs() == 0.5 {
+        2.0 * round_f32(x * 0.5)
+    } else {
+        r
+    }
 }
 
 /// Border rules, named as in scipy.ndimage / OpenCV.
@@ -83,7 +135,7 @@ pub enum Border {
 }
 
 /// Maps an out-of-range index into 0..n by the border rule.
-#[inline]
+#[inline(always)]
 pub fn map_index(i: isize, n: usize, b: Border) -> usize {
     let n_i = n as isize;
     if (0..n_i).contains(&i) {
@@ -115,6 +167,7 @@ pub fn map_index(i: isize, n: usize, b: Border) -> usize {
 
 /// scipy.ndimage's gaussian kernel: radius `int(truncate * sigma + 0.5)`, normalised.
 /// Returns `[1.0]` for sigma ~ 0 (scipy skips such axes).
+#[inline(always)]
 pub fn gauss_kernel(sigma: f64, truncate: f64) -> Vec<f32> {
     if sigma <= 1e-15 {
         return vec![1.0];
@@ -129,6 +182,7 @@ pub fn gauss_kernel(sigma: f64, truncate: f64) -> Vec<f32> {
 }
 
 /// Separable correlation: `kx` along rows, then `ky` along columns (odd lengths, centred).
+#[inline(always)]
 pub fn sep_filter(src: &Plane, kx: &[f32], ky: &[f32], border: Border) -> Plane {
     let (w, h) = (src.w, src.h);
     let rx = kx.len() / 2;
@@ -171,6 +225,7 @@ pub fn sep_filter(src: &Plane, kx: &[f32], ky: &[f32], border: Border) -> Plane 
 }
 
 /// `skimage.filters.gaussian(x, sigma)` per plane: scipy gaussian_filter, truncate 4.
+#[inline(always)]
 pub fn gaussian(src: &Plane, sigma: f64, border: Border) -> Plane {
     let k = gauss_kernel(sigma, 4.0);
     sep_filter(src, &k, &k, border)
@@ -179,6 +234,7 @@ pub fn gaussian(src: &Plane, sigma: f64, border: Border) -> Plane {
 /// scipy.ndimage.zoom(order=1, grid_mode=False, mode='constant') of the centre crop of
 /// `imagecorruptions.clipped_zoom`: crop `ceil(side / z)` around the centre, zoom by z.
 /// Returns the full zoomed plane (it can be a pixel larger than the input).
+#[inline(always)]
 pub fn clipped_zoom(src: &Plane, z: f64) -> Plane {
     let (w, h) = (src.w, src.h);
     let ch = (h as f64 / z).ceil() as usize;
@@ -232,6 +288,7 @@ pub fn clipped_zoom(src: &Plane, z: f64) -> Plane {
 
 /// `imagecorruptions._motion_blur`: gaussian-weighted shift-and-add along a line at `angle`
 /// degrees, shifts clamped at the borders (its `shift` helper).
+#[inline(always)]
 pub fn motion_blur_plane(src: &Plane, radius: i64, sigma: f64, angle: f64) -> Plane {
     let (w, h) = (src.w, src.h);
     let width = (radius * 2 + 1) as usize;
@@ -298,6 +355,21 @@ mod tests {
             [m(-1, Border::Reflect101), m(-2, Border::Reflect101), m(4, Border::Reflect101)],
             [1, 2, 2]
         );
+    }
+
+    #[test]
+    fn fast_rounding_matches_std() {
+        for i in -40000..40000 {
+            let x = i as f32 * 0.013 + 0.5 * (i % 3) as f32;
+            assert_eq!(floor_f32(x), x.floor(), "{x}");
+            assert_eq!(round_f32(x), x.round(), "{x}");
+            assert_eq!(round_even_f32(x), x.round_ties_even(), "{x}");
+            assert_eq!(floor_f64(x as f64), (x as f64).floor(), "{x}");
+        }
+        for x in [0.5f32, 1.5, 2.5, -0.5, -1.5, -2.5, 0.49999997, 254.5, 255.5] {
+            assert_eq!(round_f32(x), x.round(), "{x}");
+            assert_eq!(round_even_f32(x), x.round_ties_even(), "{x}");
+        }
     }
 
     #[test]

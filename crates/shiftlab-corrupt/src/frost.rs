@@ -84,6 +84,7 @@ impl FrostAssets {
 }
 
 /// `cv2.resize(img, (0, 0), fx=f, fy=f)` with INTER_LINEAR (half-pixel centres, replicate).
+#[inline(always)]
 fn resize_linear_fx(src: &RgbImage, f: f64) -> RgbImage {
     let (sw, sh) = (src.width() as usize, src.height() as usize);
     let dw = ((sw as f64 * f).round() as usize).max(1);
@@ -122,7 +123,7 @@ fn resize_linear_fx(src: &RgbImage, f: f64) -> RgbImage {
 }
 
 /// OpenCV's bicubic weights (A = -0.75) for fraction t.
-#[inline]
+#[inline(always)]
 fn cubic_weights(t: f32) -> [f32; 4] {
     const A: f32 = -0.75;
     let x = t;
@@ -136,6 +137,7 @@ fn cubic_weights(t: f32) -> [f32; 4] {
 /// it up to fit; for imagenet224 always scale by a further 1.1 (bicubic, `cv2.resize` INTER_CUBIC).
 /// The small presets (whose photos are pre-shrunk, as make_cifar_c.py does) only resize when the
 /// photo does not fit. Then a random crop of the image's size; returns its RGB bytes.
+#[inline(always)]
 pub(crate) fn fit_and_crop(photo: &RgbImage, w: usize, h: usize, preset: Preset, rng: &mut Rng) -> Vec<u8> {
     let (fw, fh) = (photo.width() as usize, photo.height() as usize);
     let (hf, wf) = (h as f64, w as f64);
@@ -174,7 +176,7 @@ pub(crate) fn fit_and_crop(photo: &RgbImage, w: usize, h: usize, preset: Preset,
     let (sx, sy) = (fwf / nw as f64, fhf / nh as f64);
     let taps = |d: usize, scale: f64, n: usize| -> ([usize; 4], [f32; 4]) {
         let f = (d as f64 + 0.5) * scale - 0.5;
-        let i = f.floor();
+        let i = crate::filters::floor_f64(f);
         let t = (f - i) as f32;
         let i = i as i64;
         let idx = [-1i64, 0, 1, 2].map(|o| (i + o).clamp(0, n as i64 - 1) as usize);
@@ -203,7 +205,7 @@ pub(crate) fn fit_and_crop(photo: &RgbImage, w: usize, h: usize, preset: Preset,
             for k in 0..4 {
                 s += wy[k] * tmp[(iy[k] - rmin) * w * 3 + i];
             }
-            out[y * w * 3 + i] = s.round().clamp(0.0, 255.0) as u8;
+            out[y * w * 3 + i] = crate::filters::round_f32(s).clamp(0.0, 255.0) as u8;
         }
     }
     out

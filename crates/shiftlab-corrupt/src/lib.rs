@@ -355,29 +355,71 @@ pub fn corrupt(
         corruption.index() as u64,
         severity.get() as u64,
     ));
+    #[cfg(target_arch = "x86_64")]
+    if simd_enabled() {
+        // SAFETY: AVX2 support was detected at run time.
+        return unsafe { apply_avx2(image, corruption, severity, preset, &mut rng, assets) };
+    }
+    apply(image, corruption, severity, preset, &mut rng, assets)
+}
+
+/// Whether the AVX2 build of the corruption code is used: detected once at run time, and off
+/// when `SHIFTLAB_NO_SIMD` is set. Both builds give bit-identical results (no FMA contraction,
+/// no reassociation: only the vector width differs), which the tests check.
+#[cfg(target_arch = "x86_64")]
+fn simd_enabled() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| {
+        std::env::var_os("SHIFTLAB_NO_SIMD").is_none() && std::is_x86_feature_detected!("avx2")
+    })
+}
+
+/// [`apply`] compiled with AVX2 enabled (the ops are `#[inline(always)]` so they inherit it).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn apply_avx2(
+    image: &RgbImage,
+    corruption: Corruption,
+    severity: Severity,
+    preset: Preset,
+    rng: &mut rng::Rng,
+    assets: &FrostAssets,
+) -> Result<RgbImage, CorruptionError> {
+    apply(image, corruption, severity, preset, rng, assets)
+}
+
+#[inline(always)]
+fn apply(
+    image: &RgbImage,
+    corruption: Corruption,
+    severity: Severity,
+    preset: Preset,
+    rng: &mut rng::Rng,
+    assets: &FrostAssets,
+) -> Result<RgbImage, CorruptionError> {
     let s = severity.index();
     let p = preset;
     use Corruption::*;
     Ok(match corruption {
-        GaussianNoise => ops::noise::gaussian_noise(image, params::gaussian_noise(p, s), &mut rng),
-        ShotNoise => ops::noise::shot_noise(image, params::shot_noise(p, s), &mut rng),
-        ImpulseNoise => ops::noise::impulse_noise(image, params::impulse_noise(p, s), &mut rng),
-        SpeckleNoise => ops::noise::speckle_noise(image, params::speckle_noise(p, s), &mut rng),
+        GaussianNoise => ops::noise::gaussian_noise(image, params::gaussian_noise(p, s), rng),
+        ShotNoise => ops::noise::shot_noise(image, params::shot_noise(p, s), rng),
+        ImpulseNoise => ops::noise::impulse_noise(image, params::impulse_noise(p, s), rng),
+        SpeckleNoise => ops::noise::speckle_noise(image, params::speckle_noise(p, s), rng),
         DefocusBlur => ops::blur::defocus_blur(image, params::defocus_blur(p, s)),
-        GlassBlur => ops::blur::glass_blur(image, params::glass_blur(p, s), &mut rng),
-        MotionBlur => ops::blur::motion_blur(image, params::motion_blur(p, s), &mut rng),
+        GlassBlur => ops::blur::glass_blur(image, params::glass_blur(p, s), rng),
+        MotionBlur => ops::blur::motion_blur(image, params::motion_blur(p, s), rng),
         ZoomBlur => ops::blur::zoom_blur(image, &params::zoom_blur(p, s)),
         GaussianBlur => ops::blur::gaussian_blur(image, params::gaussian_blur(p, s)),
-        Snow => ops::weather::snow(image, params::snow(p, s), &mut rng),
-        Frost => ops::weather::frost(image, p, params::frost(p, s), assets, &mut rng)?,
-        Fog => ops::weather::fog(image, params::fog(p, s), &mut rng),
+        Snow => ops::weather::snow(image, params::snow(p, s), rng),
+        Frost => ops::weather::frost(image, p, params::frost(p, s), assets, rng)?,
+        Fog => ops::weather::fog(image, params::fog(p, s), rng),
         Brightness => ops::weather::brightness(image, params::brightness(p, s)),
         Saturate => ops::weather::saturate(image, params::saturate(p, s)),
         Contrast => ops::digital::contrast(image, params::contrast(p, s)),
-        ElasticTransform => ops::digital::elastic(image, params::elastic(p, s), &mut rng),
+        ElasticTransform => ops::digital::elastic(image, params::elastic(p, s), rng),
         Pixelate => ops::digital::pixelate(image, params::pixelate(p, s)),
         JpegCompression => ops::jpeg::jpeg_roundtrip(image, params::jpeg_quality(p, s)),
-        Spatter => ops::spatter::spatter(image, params::spatter(p, s), &mut rng),
+        Spatter => ops::spatter::spatter(image, params::spatter(p, s), rng),
     })
 }
 

@@ -227,3 +227,26 @@ fn gallery_has_all_tiles() {
     let g = gallery(&img, Preset::Cifar32, 0, &a).unwrap();
     assert!(g.width() > 6 * 32 && g.height() > 19 * 32);
 }
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn avx2_build_is_bit_identical_to_baseline() {
+    if !std::is_x86_feature_detected!("avx2") {
+        return;
+    }
+    let a = assets();
+    for (w, h) in [(224, 224), (45, 39)] {
+        let img = test_image(w, h);
+        for p in Preset::ALL {
+            for c in Corruption::ALL {
+                for s in Severity::ALL {
+                    let seed = rng::stream_seed(1, 2, c.index() as u64, s.get() as u64);
+                    let x = apply(&img, c, s, p, &mut rng::Rng::new(seed), &a).unwrap();
+                    // SAFETY: AVX2 detected above.
+                    let y = unsafe { apply_avx2(&img, c, s, p, &mut rng::Rng::new(seed), &a) }.unwrap();
+                    assert!(x == y, "{c} {s} {p} {w}x{h}: AVX2 and baseline builds differ");
+                }
+            }
+        }
+    }
+}

@@ -7,6 +7,7 @@ use crate::params::ElasticParams;
 use crate::rng::Rng;
 
 /// `(x - mean) * c + mean` with per-channel means over the whole image.
+#[inline(always)]
 pub fn contrast(img: &RgbImage, c: f64) -> RgbImage {
     let mut sums = [0f64; 3];
     for px in img.as_raw().chunks_exact(3) {
@@ -16,34 +17,39 @@ pub fn contrast(img: &RgbImage, c: f64) -> RgbImage {
     }
     let n = (img.width() * img.height()) as f64;
     let means = sums.map(|s| s / n);
+    // The result depends on the value and channel only: one table per channel.
+    let mut lut = [[0u8; 256]; 3];
+    for (k, t) in lut.iter_mut().enumerate() {
+        for (v, o) in t.iter_mut().enumerate() {
+            let x = v as f64 / 255.0;
+            *o = trunc01_f64((x - means[k]) * c + means[k]);
+        }
+    }
     let mut raw = img.as_raw().clone();
     for px in raw.chunks_exact_mut(3) {
         for k in 0..3 {
-            let x = px[k] as f64 / 255.0;
-            px[k] = trunc01_f64((x - means[k]) * c + means[k]);
+            px[k] = lut[k][px[k] as usize];
         }
     }
     RgbImage::from_raw(img.width(), img.height(), raw).expect("same size")
 }
 
-/// scipy `map_coordinates(order=1, mode='reflect')` of one plane at (row, col).
-#[inline]
-fn sample_bilinear(p: &Plane, row: f32, col: f32) -> f32 {
-    let r0 = row.floor();
-    let c0 = col.floor();
-    let tr = row - r0;
-    let tc = col - c0;
-    let (r0, c0) = (r0 as isize, c0 as isize);
-    let ra = map_index(r0, p.h, Border::Reflect);
-    let rb = map_index(r0 + 1, p.h, Border::Reflect);
-    let ca = map_index(c0, p.w, Border::Reflect);
-    let cb = map_index(c0 + 1, p.w, Border::Reflect);
-    let top = p.at(ca, ra) * (1.0 - tc) + p.at(cb, ra) * tc;
-    let bot = p.at(ca, rb) * (1.0 - tc) + p.at(cb, rb) * tc;
-    top * (1.0 - tr) + bot * tr
+/// Taps of scipy `map_coordinates(order=1, mode='reflect')` at one coordinate: the two
+/// sample indices (reflected into 0..n) and the weight of the second.
+#[inline(always)]
+fn taps(c: f32, n: usize) -> (usize, usize, f32) {
+    let f = crate::filters::floor_f32(c);
+    let t = c - f;
+    let i = f as isize;
+    if i >= 0 && i + 1 < n as isize {
+        (i as usize, i as usize + 1, t)
+    } else {
+        (map_index(i, n, Border::Reflect), map_index(i + 1, n, Border::Reflect), t)
+    }
 }
 
 /// Uniform noise, gaussian-smoothed (scipy, mode 'reflect', truncate 3), times alpha.
+#[inline(always)]
 fn displacement(w: usize, h: usize, amp: f64, sy: f64, sx: f64, alpha: f64, rng: &mut Rng) -> Plane {
     let mut p = Plane::new(w, h);
     for v in &mut p.d {
@@ -59,6 +65,7 @@ fn displacement(w: usize, h: usize, amp: f64, sy: f64, sx: f64, alpha: f64, rng:
 }
 
 /// Solves the 2x3 affine matrix mapping three points `a` onto `b` (cv2.getAffineTransform).
+#[inline(always)]
 fn affine_from_points(a: &[[f64; 2]; 3], b: &[[f64; 2]; 3]) -> [[f64; 3]; 2] {
     // Rows of M satisfy [x y 1] . m = x' (and y'); Cramer's rule on the 3x3 system.
     let det3 = |m: [[f64; 3]; 3]| {
@@ -87,6 +94,7 @@ fn affine_from_points(a: &[[f64; 2]; 3], b: &[[f64; 2]; 3]) -> [[f64; 3]; 2] {
 /// Elastic transform. imagenet224 follows imagecorruptions (no affine, sigma = 0.01 x side);
 /// the small presets follow make_cifar_c.py / make_tinyimagenet_c.py: a random affine warp
 /// (bilinear, reflect-101) first, then the elastic displacement.
+#[inline(always)]
 pub fn elastic(img: &RgbImage, p: ElasticParams, rng: &mut Rng) -> RgbImage {
     let (w, h) = (img.width() as usize, img.height() as usize);
     let mut planes = to_planes(img, |v| v as f32 / 255.0);
@@ -138,20 +146,24 @@ pub fn elastic(img: &RgbImage, p: ElasticParams, rng: &mut Rng) -> RgbImage {
             (dx, dy)
         }
     };
-    let out = planes.map(|pl| {
-        let mut o = Plane::new(w, h);
-        for y in 0..h {
-            for x in 0..w {
-                let i = y * w + x;
-                o.d[i] = sample_bilinear(&pl, y as f32 + dy.d[i], x as f32 + dx.d[i]);
+    let mut raw = vec![0u8; w * h * 3];
+    for y in 0..h {
+        for x in 0..w {
+            let i = y * w + x;
+            let (ra, rb, tr) = taps(y as f32 + dy.d[i], h);
+            let (ca, cb, tc) = taps(x as f32 + dx.d[i], w);
+            for (k, pl) in planes.iter().enumerate() {
+                let top = pl.d[ra * w + ca] * (1.0 - tc) + pl.d[ra * w + cb] * tc;
+                let bot = pl.d[rb * w + ca] * (1.0 - tc) + pl.d[rb * w + cb] * tc;
+                raw[i * 3 + k] = trunc01(top * (1.0 - tr) + bot * tr);
             }
         }
-        o
-    });
-    crate::filters::from_planes(&out, trunc01)
+    }
+    RgbImage::from_raw(w as u32, h as u32, raw).expect("size")
 }
 
 /// PIL's resampling coefficients (`precompute_coeffs` + `normalize_coeffs_8bpc`) for BOX.
+#[inline(always)]
 fn pil_box_coeffs(in_size: usize, out_size: usize) -> (Vec<(usize, usize)>, Vec<Vec<i32>>) {
     const PRECISION_BITS: i32 = 32 - 8 - 2;
     let scale = in_size as f64 / out_size as f64;
@@ -198,7 +210,7 @@ fn pil_box_coeffs(in_size: usize, out_size: usize) -> (Vec<(usize, usize)>, Vec<
     (bounds, coeffs)
 }
 
-#[inline]
+#[inline(always)]
 fn pil_clip8(v: i64) -> u8 {
     const PRECISION_BITS: i64 = 32 - 8 - 2;
     if v >= (1 << PRECISION_BITS << 8) {
@@ -211,6 +223,7 @@ fn pil_clip8(v: i64) -> u8 {
 }
 
 /// `PIL.Image.resize(size, Image.BOX)` on RGB8: horizontal pass, then vertical, 8-bit between.
+#[inline(always)]
 pub fn pil_resize_box(img: &RgbImage, nw: usize, nh: usize) -> RgbImage {
     let (w, h) = (img.width() as usize, img.height() as usize);
     let raw = img.as_raw();
@@ -255,7 +268,9 @@ pub fn pil_resize_box(img: &RgbImage, nw: usize, nh: usize) -> RgbImage {
     RgbImage::from_raw(nw as u32, nh as u32, out).expect("size")
 }
 
-/// `PIL.Image.resize(size, Image.NEAREST)`: Pillow's `ImagingScaleAffine` index tables.
+/// `PIL.Image.resize(size, Image.NEAREST)`: Pillow's `ImagingScaleAffine` index tables
+/// (source coordinate accumulated in f64 from a half-pixel start, truncated).
+#[inline(always)]
 pub fn pil_resize_nearest(img: &RgbImage, nw: usize, nh: usize) -> RgbImage {
     let (w, h) = (img.width() as usize, img.height() as usize);
     let table = |n_in: usize, n_out: usize| -> Vec<usize> {
@@ -272,17 +287,24 @@ pub fn pil_resize_nearest(img: &RgbImage, nw: usize, nh: usize) -> RgbImage {
     let xt = table(w, nw);
     let yt = table(h, nh);
     let raw = img.as_raw();
-    let mut out = vec![0u8; nw * nh * 3];
+    let row_len = nw * 3;
+    let mut out = vec![0u8; row_len * nh];
     for (y, &sy) in yt.iter().enumerate() {
-        for (x, &sx) in xt.iter().enumerate() {
-            let s = (sy * w + sx) * 3;
-            out[(y * nw + x) * 3..(y * nw + x) * 3 + 3].copy_from_slice(&raw[s..s + 3]);
+        if y > 0 && yt[y - 1] == sy {
+            out.copy_within((y - 1) * row_len..y * row_len, y * row_len);
+            continue;
+        }
+        let srow = &raw[sy * w * 3..(sy + 1) * w * 3];
+        let orow = &mut out[y * row_len..(y + 1) * row_len];
+        for (o, &sx) in orow.chunks_exact_mut(3).zip(&xt) {
+            o.copy_from_slice(&srow[sx * 3..sx * 3 + 3]);
         }
     }
     RgbImage::from_raw(nw as u32, nh as u32, out).expect("size")
 }
 
 /// imagecorruptions' pixelate: PIL BOX down to `int(side * c)`, NEAREST back up.
+#[inline(always)]
 pub fn pixelate(img: &RgbImage, c: f64) -> RgbImage {
     let (w, h) = (img.width() as usize, img.height() as usize);
     let nw = ((w as f64 * c) as usize).max(1);

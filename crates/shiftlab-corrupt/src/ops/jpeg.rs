@@ -9,6 +9,7 @@
 
 use image::RgbImage;
 
+
 const LUMA: [u16; 64] = [
     16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
     14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113,
@@ -21,6 +22,7 @@ const CHROMA: [u16; 64] = [
 ];
 
 /// libjpeg `jpeg_set_quality(.., force_baseline=TRUE)`.
+#[inline(always)]
 fn quant_table(base: &[u16; 64], quality: u8) -> [f32; 64] {
     let q = quality.clamp(1, 100) as i64;
     let scale = if q < 50 { 5000 / q } else { 200 - q * 2 };
@@ -33,6 +35,7 @@ fn quant_table(base: &[u16; 64], quality: u8) -> [f32; 64] {
 }
 
 /// Orthonormal 8-point DCT-II matrix: C[u][x] = c(u) cos((2x+1) u pi / 16).
+#[inline(always)]
 fn dct_matrix() -> [[f32; 8]; 8] {
     let mut m = [[0f32; 8]; 8];
     for (u, row) in m.iter_mut().enumerate() {
@@ -46,55 +49,80 @@ fn dct_matrix() -> [[f32; 8]; 8] {
 
 /// Quantises and dequantises one component plane (dimensions multiples of 8), in place:
 /// samples -> DCT -> round(F / Q) * Q -> IDCT -> round, clamp to 0..=255.
+/// Loops are written as 8-wide row updates so they vectorise.
+#[inline(always)]
 fn roundtrip_plane(p: &mut [u8], w: usize, h: usize, q: &[f32; 64], c: &[[f32; 8]; 8]) {
+    let mut ct = [[0f32; 8]; 8];
+    for u in 0..8 {
+        for x in 0..8 {
+            ct[x][u] = c[u][x];
+        }
+    }
+    let mut inv_q = [0f32; 64];
+    for (i, v) in inv_q.iter_mut().zip(q) {
+        *i = 1.0 / v;
+    }
     let mut blk = [[0f32; 8]; 8];
     let mut tmp = [[0f32; 8]; 8];
     for by in (0..h).step_by(8) {
         for bx in (0..w).step_by(8) {
             for y in 0..8 {
+                let row = &p[(by + y) * w + bx..(by + y) * w + bx + 8];
                 for x in 0..8 {
-                    blk[y][x] = p[(by + y) * w + bx + x] as f32 - 128.0;
+                    blk[y][x] = row[x] as f32 - 128.0;
                 }
             }
-            // tmp = C * blk ; F = tmp * C^T
+            // tmp = C * blk
             for u in 0..8 {
-                for x in 0..8 {
-                    let mut s = 0.0;
-                    for y in 0..8 {
-                        s += c[u][y] * blk[y][x];
-                    }
-                    tmp[u][x] = s;
-                }
-            }
-            for u in 0..8 {
-                for v in 0..8 {
-                    let mut s = 0.0;
+                let mut acc = [0f32; 8];
+                for y in 0..8 {
+                    let cv = c[u][y];
                     for x in 0..8 {
-                        s += tmp[u][x] * c[v][x];
+                        acc[x] += cv * blk[y][x];
                     }
-                    // libjpeg: sign * floor(|F| / Q + 1/2).
-                    let qv = q[u * 8 + v];
-                    let r = (s.abs() / qv + 0.5).floor() * qv;
-                    blk[u][v] = if s < 0.0 { -r } else { r };
                 }
+                tmp[u] = acc;
             }
-            // inverse: tmp = C^T * F ; out = tmp * C
-            for y in 0..8 {
-                for v in 0..8 {
-                    let mut s = 0.0;
-                    for u in 0..8 {
-                        s += c[u][y] * blk[u][v];
-                    }
-                    tmp[y][v] = s;
-                }
-            }
-            for y in 0..8 {
+            // F = tmp * C^T, quantised and dequantised in place (libjpeg: sign * floor(|F|/Q + 1/2)).
+            for u in 0..8 {
+                let mut acc = [0f32; 8];
                 for x in 0..8 {
-                    let mut s = 0.0;
+                    let t = tmp[u][x];
                     for v in 0..8 {
-                        s += tmp[y][v] * c[v][x];
+                        acc[v] += t * ct[x][v];
                     }
-                    p[(by + y) * w + bx + x] = (s + 128.0).round().clamp(0.0, 255.0) as u8;
+                }
+                // Branch-free so it vectorises: |F|/Q + 1/2 > 0, so truncation is floor.
+                for v in 0..8 {
+                    let s = acc[v];
+                    let r = ((s.abs() * inv_q[u * 8 + v] + 0.5) as i32) as f32 * q[u * 8 + v];
+                    blk[u][v] = r.copysign(s);
+                }
+            }
+            // tmp = C^T * F
+            for y in 0..8 {
+                let mut acc = [0f32; 8];
+                for u in 0..8 {
+                    let cv = c[u][y];
+                    for v in 0..8 {
+                        acc[v] += cv * blk[u][v];
+                    }
+                }
+                tmp[y] = acc;
+            }
+            // out = tmp * C
+            for y in 0..8 {
+                let mut acc = [0f32; 8];
+                for v in 0..8 {
+                    let t = tmp[y][v];
+                    for x in 0..8 {
+                        acc[x] += t * c[v][x];
+                    }
+                }
+                let row = &mut p[(by + y) * w + bx..(by + y) * w + bx + 8];
+                for x in 0..8 {
+                    // Clamp, then round half up (values are non-negative).
+                    row[x] = ((acc[x] + 128.0).clamp(0.0, 255.0) + 0.5) as i32 as u8;
                 }
             }
         }
@@ -106,6 +134,7 @@ const fn fix(x: f64) -> i32 {
 }
 
 /// PIL `img.save(buf, 'JPEG', quality=q)` then `Image.open(buf)`, on the pixels.
+#[inline(always)]
 pub fn jpeg_roundtrip(img: &RgbImage, quality: u8) -> RgbImage {
     let (w, h) = (img.width() as usize, img.height() as usize);
     let raw = img.as_raw();
@@ -120,16 +149,32 @@ pub fn jpeg_roundtrip(img: &RgbImage, quality: u8) -> RgbImage {
     let mut cr = vec![0u8; sw * sh];
     const HALF: i32 = 1 << 15;
     const OFF: i32 = 128 << 16;
-    for y in 0..sh {
-        let sy = y.min(h - 1);
-        for x in 0..sw {
-            let sx = x.min(w - 1);
-            let i = (sy * w + sx) * 3;
-            let (r, g, b) = (raw[i] as i32, raw[i + 1] as i32, raw[i + 2] as i32);
-            let o = y * sw + x;
-            yp[o] = ((fix(0.29900) * r + fix(0.58700) * g + fix(0.11400) * b + HALF) >> 16) as u8;
-            cb[o] = ((-fix(0.16874) * r - fix(0.33126) * g + fix(0.5) * b + OFF + HALF - 1) >> 16) as u8;
-            cr[o] = ((fix(0.5) * r - fix(0.41869) * g - fix(0.08131) * b + OFF + HALF - 1) >> 16) as u8;
+    const YR: i32 = fix(0.29900);
+    const YG: i32 = fix(0.58700);
+    const YB: i32 = fix(0.11400);
+    const CBR: i32 = fix(0.16874);
+    const CBG: i32 = fix(0.33126);
+    const CR_HALF: i32 = fix(0.5);
+    const CRG: i32 = fix(0.41869);
+    const CRB: i32 = fix(0.08131);
+    for y in 0..h {
+        let src = &raw[y * w * 3..(y + 1) * w * 3];
+        let o = y * sw;
+        let (yr, cbr, crr) = (&mut yp[o..o + sw], &mut cb[o..o + sw], &mut cr[o..o + sw]);
+        for (x, px) in src.chunks_exact(3).enumerate() {
+            let (r, g, b) = (px[0] as i32, px[1] as i32, px[2] as i32);
+            yr[x] = ((YR * r + YG * g + YB * b + HALF) >> 16) as u8;
+            cbr[x] = ((-CBR * r - CBG * g + CR_HALF * b + OFF + HALF - 1) >> 16) as u8;
+            crr[x] = ((CR_HALF * r - CRG * g - CRB * b + OFF + HALF - 1) >> 16) as u8;
+        }
+        let (ly, lb, lr) = (yr[w - 1], cbr[w - 1], crr[w - 1]);
+        yr[w..].fill(ly);
+        cbr[w..].fill(lb);
+        crr[w..].fill(lr);
+    }
+    for plane in [&mut yp, &mut cb, &mut cr] {
+        for y in h..sh {
+            plane.copy_within((h - 1) * sw..h * sw, y * sw);
         }
     }
     // h2v2 downsampling with alternating bias 1, 2.
@@ -185,19 +230,26 @@ pub fn jpeg_roundtrip(img: &RgbImage, quality: u8) -> RgbImage {
     let cbu = up(&cbd);
     let cru = up(&crd);
     let ow = 2 * cw;
+    const RCR: i32 = fix(1.40200);
+    const BCB: i32 = fix(1.77200);
+    const GCB: i32 = fix(0.34414);
+    const GCR: i32 = fix(0.71414);
     let mut out = vec![0u8; w * h * 3];
     for y in 0..h {
-        for x in 0..w {
-            let yv = yl[y * yw + x] as i32;
-            let cbv = cbu[y * ow + x] as i32 - 128;
-            let crv = cru[y * ow + x] as i32 - 128;
-            let r = yv + ((fix(1.40200) * crv + HALF) >> 16);
-            let b = yv + ((fix(1.77200) * cbv + HALF) >> 16);
-            let g = yv + ((-fix(0.34414) * cbv + HALF - fix(0.71414) * crv) >> 16);
-            let o = (y * w + x) * 3;
-            out[o] = r.clamp(0, 255) as u8;
-            out[o + 1] = g.clamp(0, 255) as u8;
-            out[o + 2] = b.clamp(0, 255) as u8;
+        let yrow = &yl[y * yw..y * yw + w];
+        let cbrow = &cbu[y * ow..y * ow + w];
+        let crrow = &cru[y * ow..y * ow + w];
+        let orow = &mut out[y * w * 3..(y + 1) * w * 3];
+        for (x, o) in orow.chunks_exact_mut(3).enumerate() {
+            let yv = yrow[x] as i32;
+            let cbv = cbrow[x] as i32 - 128;
+            let crv = crrow[x] as i32 - 128;
+            let r = yv + ((RCR * crv + HALF) >> 16);
+            let b = yv + ((BCB * cbv + HALF) >> 16);
+            let g = yv + ((-GCB * cbv + HALF - GCR * crv) >> 16);
+            o[0] = r.clamp(0, 255) as u8;
+            o[1] = g.clamp(0, 255) as u8;
+            o[2] = b.clamp(0, 255) as u8;
         }
     }
     RgbImage::from_raw(w as u32, h as u32, out).expect("size")

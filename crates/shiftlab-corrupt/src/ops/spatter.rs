@@ -6,20 +6,33 @@ use crate::filters::{gaussian, map_index, trunc01, Border, Plane};
 use crate::params::SpatterParams;
 use crate::rng::Rng;
 
-/// `cv2.blur(src, (3, 3))` on f32 (reflect-101 borders).
+/// `cv2.blur(src, (3, 3))` on f32 (reflect-101 borders): padded, then row and column sums.
+#[inline(always)]
 fn box3(src: &[f32], w: usize, h: usize) -> Vec<f32> {
+    let (pw, ph) = (w + 2, h + 2);
+    let mut pad = vec![0f32; pw * ph];
+    for py in 0..ph {
+        let sy = map_index(py as isize - 1, h, Border::Reflect101);
+        let srow = &src[sy * w..(sy + 1) * w];
+        let prow = &mut pad[py * pw..(py + 1) * pw];
+        prow[1..w + 1].copy_from_slice(srow);
+        prow[0] = srow[map_index(-1, w, Border::Reflect101)];
+        prow[w + 1] = srow[map_index(w as isize, w, Border::Reflect101)];
+    }
+    let mut hs = vec![0f32; w * ph];
+    for py in 0..ph {
+        let prow = &pad[py * pw..(py + 1) * pw];
+        let hrow = &mut hs[py * w..(py + 1) * w];
+        for x in 0..w {
+            hrow[x] = prow[x] + prow[x + 1] + prow[x + 2];
+        }
+    }
     let mut out = vec![0f32; w * h];
     for y in 0..h {
+        let (a, b, c) = (&hs[y * w..(y + 1) * w], &hs[(y + 1) * w..(y + 2) * w], &hs[(y + 2) * w..(y + 3) * w]);
+        let o = &mut out[y * w..(y + 1) * w];
         for x in 0..w {
-            let mut s = 0f32;
-            for dy in -1..=1isize {
-                let sy = map_index(y as isize + dy, h, Border::Reflect101);
-                for dx in -1..=1isize {
-                    let sx = map_index(x as isize + dx, w, Border::Reflect101);
-                    s += src[sy * w + sx];
-                }
-            }
-            out[y * w + x] = s / 9.0;
+            o[x] = (a[x] + b[x] + c[x]) * (1.0 / 9.0);
         }
     }
     out
@@ -27,23 +40,30 @@ fn box3(src: &[f32], w: usize, h: usize) -> Vec<f32> {
 
 /// `cv2.Canny(img, low, high)` (3x3 Sobel with replicated borders, L1 magnitude, OpenCV's
 /// non-maximum suppression and 8-connected hysteresis). Returns true on edges.
+#[inline(always)]
 fn canny(img: &[u8], w: usize, h: usize, low: i32, high: i32) -> Vec<bool> {
-    let px = |x: isize, y: isize| -> i32 {
-        img[map_index(y, h, Border::Nearest) * w + map_index(x, w, Border::Nearest)] as i32
-    };
+    // Replicated 1-pixel border, then the 3x3 Sobel pair.
+    let pw = w + 2;
+    let mut pad = vec![0i32; pw * (h + 2)];
+    for py in 0..h + 2 {
+        let sy = (py as isize - 1).clamp(0, h as isize - 1) as usize;
+        for px in 0..pw {
+            let sx = (px as isize - 1).clamp(0, w as isize - 1) as usize;
+            pad[py * pw + px] = img[sy * w + sx] as i32;
+        }
+    }
     let mut dxs = vec![0i32; w * h];
     let mut dys = vec![0i32; w * h];
     let mut mag = vec![0i32; (w + 2) * (h + 2)];
-    for y in 0..h as isize {
-        for x in 0..w as isize {
-            let dx = (px(x + 1, y - 1) + 2 * px(x + 1, y) + px(x + 1, y + 1))
-                - (px(x - 1, y - 1) + 2 * px(x - 1, y) + px(x - 1, y + 1));
-            let dy = (px(x - 1, y + 1) + 2 * px(x, y + 1) + px(x + 1, y + 1))
-                - (px(x - 1, y - 1) + 2 * px(x, y - 1) + px(x + 1, y - 1));
-            let i = y as usize * w + x as usize;
+    for y in 0..h {
+        let (r0, r1, r2) = (&pad[y * pw..], &pad[(y + 1) * pw..], &pad[(y + 2) * pw..]);
+        for x in 0..w {
+            let dx = (r0[x + 2] + 2 * r1[x + 2] + r2[x + 2]) - (r0[x] + 2 * r1[x] + r2[x]);
+            let dy = (r2[x] + 2 * r2[x + 1] + r2[x + 2]) - (r0[x] + 2 * r0[x + 1] + r0[x + 2]);
+            let i = y * w + x;
             dxs[i] = dx;
             dys[i] = dy;
-            mag[(y as usize + 1) * (w + 2) + x as usize + 1] = dx.abs() + dy.abs();
+            mag[(y + 1) * (w + 2) + x + 1] = dx.abs() + dy.abs();
         }
     }
     // 0: not an edge, 1: weak candidate, 2: edge.
@@ -105,49 +125,62 @@ fn canny(img: &[u8], w: usize, h: usize, low: i32, high: i32) -> Vec<bool> {
 }
 
 /// `cv2.distanceTransform(src, DIST_L2, 5)`: 5x5 chamfer (1, 1.4, 2.1969) distance to the
-/// nearest zero pixel; the outside counts as far away.
+/// nearest zero pixel; the outside counts as far away (a 2-pixel border of "infinity").
+#[inline(always)]
 fn distance_transform(zero: &[bool], w: usize, h: usize) -> Vec<f32> {
     const A: f32 = 1.0;
     const B: f32 = 1.4;
     const C: f32 = 2.1969;
     const INF: f32 = 1e20;
-    let mut d: Vec<f32> = zero.iter().map(|&z| if z { 0.0 } else { INF }).collect();
-    let fwd: [(isize, isize, f32); 8] = [
-        (-1, -2, C),
-        (1, -2, C),
-        (-2, -1, C),
-        (-1, -1, B),
-        (0, -1, A),
-        (1, -1, B),
-        (2, -1, C),
-        (-1, 0, A),
-    ];
-    let pass = |d: &mut Vec<f32>, offs: &[(isize, isize, f32); 8], ys: &mut dyn Iterator<Item = usize>, rev: bool| {
-        for y in ys {
-            let xs: Box<dyn Iterator<Item = usize>> = if rev { Box::new((0..w).rev()) } else { Box::new(0..w) };
-            for x in xs {
-                let mut best = d[y * w + x];
-                for &(ox, oy, c) in offs {
-                    let (nx, ny) = (x as isize + ox, y as isize + oy);
-                    if nx < 0 || ny < 0 || nx >= w as isize || ny >= h as isize {
-                        continue;
-                    }
-                    let v = d[ny as usize * w + nx as usize] + c;
-                    if v < best {
-                        best = v;
-                    }
-                }
-                d[y * w + x] = best;
+    let pw = w + 4;
+    let mut d = vec![INF; pw * (h + 4)];
+    for y in 0..h {
+        for x in 0..w {
+            if zero[y * w + x] {
+                d[(y + 2) * pw + x + 2] = 0.0;
             }
         }
-    };
-    pass(&mut d, &fwd, &mut (0..h), false);
-    let bwd = fwd.map(|(ox, oy, c)| (-ox, -oy, c));
-    pass(&mut d, &bwd, &mut (0..h).rev(), true);
-    d
+    }
+    let pwi = pw as isize;
+    let fwd: [(isize, f32); 8] = [
+        (-2 * pwi - 1, C),
+        (-2 * pwi + 1, C),
+        (-pwi - 2, C),
+        (-pwi - 1, B),
+        (-pwi, A),
+        (-pwi + 1, B),
+        (-pwi + 2, C),
+        (-1, A),
+    ];
+    for y in 2..h + 2 {
+        for x in 2..w + 2 {
+            let i = (y * pw + x) as isize;
+            let mut best = d[i as usize];
+            for &(o, c) in &fwd {
+                best = best.min(d[(i + o) as usize] + c);
+            }
+            d[i as usize] = best;
+        }
+    }
+    for y in (2..h + 2).rev() {
+        for x in (2..w + 2).rev() {
+            let i = (y * pw + x) as isize;
+            let mut best = d[i as usize];
+            for &(o, c) in &fwd {
+                best = best.min(d[(i - o) as usize] + c);
+            }
+            d[i as usize] = best;
+        }
+    }
+    let mut out = vec![0f32; w * h];
+    for y in 0..h {
+        out[y * w..(y + 1) * w].copy_from_slice(&d[(y + 2) * pw + 2..(y + 2) * pw + 2 + w]);
+    }
+    out
 }
 
 /// `cv2.equalizeHist` on u8.
+#[inline(always)]
 fn equalize_hist(src: &mut [u8]) {
     let mut hist = [0usize; 256];
     for &v in src.iter() {
@@ -171,6 +204,7 @@ fn equalize_hist(src: &mut [u8]) {
     }
 }
 
+#[inline(always)]
 pub fn spatter(img: &RgbImage, c: SpatterParams, rng: &mut Rng) -> RgbImage {
     let (loc, scale, sigma, thr, intensity, mode) = c;
     let (w, h) = (img.width() as usize, img.height() as usize);
@@ -195,22 +229,30 @@ pub fn spatter(img: &RgbImage, c: SpatterParams, rng: &mut Rng) -> RgbImage {
         let mut d8: Vec<u8> = box3(&dist, w, h).iter().map(|&v| v as u8).collect();
         equalize_hist(&mut d8);
         const KER: [[i32; 3]; 3] = [[-2, -1, 0], [-1, 1, 1], [0, 1, 2]];
+        let pw = w + 2;
+        let mut pad = vec![0i32; pw * (h + 2)];
+        for py in 0..h + 2 {
+            let sy = map_index(py as isize - 1, h, Border::Reflect101);
+            for px in 0..pw {
+                let sx = map_index(px as isize - 1, w, Border::Reflect101);
+                pad[py * pw + px] = d8[sy * w + sx] as i32;
+            }
+        }
         let mut emb = vec![0f32; w * h];
         for y in 0..h {
             for x in 0..w {
                 let mut s = 0i32;
                 for (ky, krow) in KER.iter().enumerate() {
-                    let sy = map_index(y as isize + ky as isize - 1, h, Border::Reflect101);
-                    for (kx, &kv) in krow.iter().enumerate() {
-                        let sx = map_index(x as isize + kx as isize - 1, w, Border::Reflect101);
-                        s += kv * d8[sy * w + sx] as i32;
+                    let prow = &pad[(y + ky) * pw + x..(y + ky) * pw + x + 3];
+                    for (kv, pv) in krow.iter().zip(prow) {
+                        s += kv * pv;
                     }
                 }
                 emb[y * w + x] = s.clamp(0, 255) as f32;
             }
         }
         // cv2.blur on uint8 keeps uint8 (rounded).
-        let dist2: Vec<f32> = box3(&emb, w, h).iter().map(|&v| v.round()).collect();
+        let dist2: Vec<f32> = box3(&emb, w, h).iter().map(|&v| crate::filters::round_f32(v)).collect();
         let mut m: Vec<f32> = lu8.iter().zip(&dist2).map(|(&l, &d)| l as f32 * d).collect();
         let mx = m.iter().cloned().fold(0f32, f32::max);
         let k = if mx > 0.0 { intensity as f32 / mx } else { 0.0 };

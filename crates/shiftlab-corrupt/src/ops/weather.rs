@@ -9,7 +9,7 @@ use crate::rng::Rng;
 use crate::{CorruptionError, Preset};
 
 /// skimage `rgb2hsv` for one pixel (ties: blue beats green beats red, as in its masks).
-#[inline]
+#[inline(always)]
 pub fn rgb2hsv(r: f64, g: f64, b: f64) -> (f64, f64, f64) {
     let v = r.max(g).max(b);
     let delta = v - r.min(g).min(b);
@@ -27,18 +27,18 @@ pub fn rgb2hsv(r: f64, g: f64, b: f64) -> (f64, f64, f64) {
     if b == v {
         h = 4.0 + (r - g) / delta;
     }
-    // NumPy's `% 1.0`: result takes the divisor's sign.
-    let mut hm = (h / 6.0) % 1.0;
-    if hm != 0.0 && hm < 0.0 {
+    // NumPy's `(h / 6) % 1.0` for h / 6 in [-1/6, 5/6]: x itself, or x + 1 when negative.
+    let mut hm = h / 6.0;
+    if hm < 0.0 {
         hm += 1.0;
     }
     (hm, s, v)
 }
 
 /// skimage `hsv2rgb` for one pixel.
-#[inline]
+#[inline(always)]
 pub fn hsv2rgb(h: f64, s: f64, v: f64) -> (f64, f64, f64) {
-    let hi = (h * 6.0).floor();
+    let hi = crate::filters::floor_f64(h * 6.0);
     let f = h * 6.0 - hi;
     let p = v * (1.0 - s);
     let q = v * (1.0 - f * s);
@@ -53,14 +53,15 @@ pub fn hsv2rgb(h: f64, s: f64, v: f64) -> (f64, f64, f64) {
     }
 }
 
+#[inline(always)]
 fn map_hsv(img: &RgbImage, f: impl Fn(f64, f64, f64) -> (f64, f64, f64)) -> RgbImage {
+    let mut unit = [0f64; 256];
+    for (i, u) in unit.iter_mut().enumerate() {
+        *u = i as f64 / 255.0;
+    }
     let mut raw = img.as_raw().clone();
     for px in raw.chunks_exact_mut(3) {
-        let (h, s, v) = rgb2hsv(
-            px[0] as f64 / 255.0,
-            px[1] as f64 / 255.0,
-            px[2] as f64 / 255.0,
-        );
+        let (h, s, v) = rgb2hsv(unit[px[0] as usize], unit[px[1] as usize], unit[px[2] as usize]);
         let (h, s, v) = f(h, s, v);
         let (r, g, b) = hsv2rgb(h, s, v);
         px[0] = trunc01_f64(r);
@@ -71,17 +72,20 @@ fn map_hsv(img: &RgbImage, f: impl Fn(f64, f64, f64) -> (f64, f64, f64)) -> RgbI
 }
 
 /// HSV value + c, clipped, through skimage's rgb2hsv/hsv2rgb.
+#[inline(always)]
 pub fn brightness(img: &RgbImage, c: f64) -> RgbImage {
     map_hsv(img, |h, s, v| (h, s, (v + c).clamp(0.0, 1.0)))
 }
 
 /// HSV saturation * a + b, clipped. Gray pixels have hue 0, so an offset b tints them red,
 /// exactly as in the reference.
+#[inline(always)]
 pub fn saturate(img: &RgbImage, (a, b): (f64, f64)) -> RgbImage {
     map_hsv(img, |h, s, v| (h, (s * a + b).clamp(0.0, 1.0), v))
 }
 
 /// Diamond-square plasma (imagecorruptions' `plasma_fractal`), values in [0, 1].
+#[inline(always)]
 pub fn plasma_fractal(mapsize: usize, wibbledecay: f64, rng: &mut Rng) -> Vec<f64> {
     let n = mapsize;
     let mut m = vec![0f64; n * n];
@@ -154,6 +158,7 @@ pub fn plasma_fractal(mapsize: usize, wibbledecay: f64, rng: &mut Rng) -> Vec<f6
 
 /// `x + c0 * plasma`, rescaled by max / (max + c0); plasma map side = next power of two of the
 /// longer image side, cropped to the image.
+#[inline(always)]
 pub fn fog(img: &RgbImage, (amp, decay): (f64, f64), rng: &mut Rng) -> RgbImage {
     let (w, h) = (img.width() as usize, img.height() as usize);
     let map_size = w.max(h).next_power_of_two();
@@ -176,6 +181,7 @@ pub fn fog(img: &RgbImage, (amp, decay): (f64, f64), rng: &mut Rng) -> RgbImage 
 
 /// Snow: a zoomed, thresholded normal layer motion-blurred at U(-135, -45) degrees, rounded to
 /// 8 bits, added twice (as is and rotated 180 degrees) to the image lightened towards its gray.
+#[inline(always)]
 pub fn snow(img: &RgbImage, c: SnowParams, rng: &mut Rng) -> RgbImage {
     let (loc, scale, zoom, thr, radius, sigma, blend) = c;
     let (w, h) = (img.width() as usize, img.height() as usize);
@@ -196,7 +202,7 @@ pub fn snow(img: &RgbImage, c: SnowParams, rng: &mut Rng) -> RgbImage {
     // np.round(layer * 255).astype(np.uint8) / 255, cropped to the image.
     let lw = layer.w;
     let snow_at = |x: usize, y: usize| -> f32 {
-        let v = (layer.d[y * lw + x] * 255.0).round_ties_even();
+        let v = crate::filters::round_even_f32(layer.d[y * lw + x] * 255.0);
         (v as i64 as u8) as f32 / 255.0
     };
     let mut raw = img.as_raw().clone();
@@ -220,6 +226,7 @@ pub fn snow(img: &RgbImage, c: SnowParams, rng: &mut Rng) -> RgbImage {
 }
 
 /// Frost: blend with a random crop of one of the first five frost photos.
+#[inline(always)]
 pub fn frost(
     img: &RgbImage,
     preset: Preset,
