@@ -40,7 +40,7 @@ fn reference_dir() -> &'static Path {
             .expect("run the Python reference");
         assert!(
             out.status.success(),
-            "model_reference.py failed:\n{}{}",
+            "model_reference.py failed (no torch in .venv? run scripts/setup-torch-python.sh):\n{}{}",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
