@@ -2,6 +2,23 @@
 
 use image::RgbImage;
 
+/// `[f(p0), f(p1), f(p2)]` over three planes, with the body expanded in place (not a closure):
+/// closures are compiled as separate functions and would miss the caller's AVX2 target feature.
+macro_rules! per_plane {
+    ($planes:expr, |$pl:ident| $body:expr) => {{
+        let mut out = Vec::with_capacity(3);
+        for $pl in $planes.iter() {
+            out.push($body);
+        }
+        let arr: [_; 3] = match out.try_into() {
+            Ok(a) => a,
+            Err(_) => unreachable!("three planes in, three out"),
+        };
+        arr
+    }};
+}
+pub(crate) use per_plane;
+
 /// One channel, row-major.
 #[derive(Clone, Debug)]
 pub struct Plane {

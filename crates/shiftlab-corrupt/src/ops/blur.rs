@@ -3,6 +3,7 @@
 use image::RgbImage;
 
 use crate::filters::{
+    per_plane,
     clipped_zoom, from_planes, gauss_kernel, gaussian, map_index, motion_blur_plane, sep_filter,
     to_planes, trunc01, trunc255, Border, Plane,
 };
@@ -13,7 +14,7 @@ use crate::rng::Rng;
 pub fn gaussian_blur(img: &RgbImage, sigma: f64) -> RgbImage {
     let p = to_planes(img, |v| v as f32 / 255.0);
     let k = gauss_kernel(sigma, 4.0);
-    let out = p.map(|pl| sep_filter(&pl, &k, &k, Border::Nearest));
+    let out = per_plane!(p, |pl| sep_filter(pl, &k, &k, Border::Nearest));
     from_planes(&out, trunc01)
 }
 
@@ -25,7 +26,7 @@ pub fn glass_blur(img: &RgbImage, (sigma, d, iters): (f64, i64, usize), rng: &mu
     let (w, h) = (img.width() as usize, img.height() as usize);
     let k = gauss_kernel(sigma, 4.0);
     let p = to_planes(img, |v| v as f32 / 255.0);
-    let b = p.map(|pl| sep_filter(&pl, &k, &k, Border::Nearest));
+    let b = per_plane!(p, |pl| sep_filter(pl, &k, &k, Border::Nearest));
     // np.uint8(gaussian(...) * 255): truncation.
     let mut x = vec![0u8; w * h * 3];
     for (i, px) in x.chunks_exact_mut(3).enumerate() {
@@ -52,7 +53,7 @@ pub fn glass_blur(img: &RgbImage, (sigma, d, iters): (f64, i64, usize), rng: &mu
     }
     let x = RgbImage::from_raw(w as u32, h as u32, x).expect("same size");
     let p = to_planes(&x, |v| v as f32 / 255.0);
-    let out = p.map(|pl| sep_filter(&pl, &k, &k, Border::Nearest));
+    let out = per_plane!(p, |pl| sep_filter(pl, &k, &k, Border::Nearest));
     from_planes(&out, trunc01)
 }
 
@@ -186,7 +187,7 @@ pub fn defocus_blur(img: &RgbImage, (radius, alias): (f64, f64)) -> RgbImage {
         .map(|i| map_index(i as isize - pad as isize, w, Border::Reflect101))
         .collect();
     let g32: Vec<f32> = kern.g.iter().map(|&v| v as f32).collect();
-    let out = planes.map(|pl| {
+    let out = per_plane!(planes, |pl| {
         // Padded plane and its row prefix sums (f32: errors stay below 1e-3 grey levels).
         let mut padded = vec![0f32; pw * ph];
         let mut pref = vec![0f32; (pw + 1) * ph];
@@ -272,7 +273,7 @@ pub fn defocus_blur(img: &RgbImage, (radius, alias): (f64, f64)) -> RgbImage {
 pub fn motion_blur(img: &RgbImage, (radius, sigma): (i64, f64), rng: &mut Rng) -> RgbImage {
     let angle = rng.uniform_range(-45.0, 45.0);
     let p = to_planes(img, |v| v as f32);
-    let out = p.map(|pl| motion_blur_plane(&pl, radius, sigma, angle));
+    let out = per_plane!(p, |pl| motion_blur_plane(pl, radius, sigma, angle));
     from_planes(&out, |v| trunc255(v as f64))
 }
 
@@ -282,10 +283,10 @@ pub fn zoom_blur(img: &RgbImage, zooms: &[f64]) -> RgbImage {
     let p = to_planes(img, |v| (v as f64 / 255.0) as f32);
     let (w, h) = (p[0].w, p[0].h);
     let n = zooms.len() as f32 + 1.0;
-    let out = p.map(|pl| {
+    let out = per_plane!(p, |pl| {
         let mut acc = Plane::new(w, h);
         for &z in zooms {
-            let zl = clipped_zoom(&pl, z);
+            let zl = clipped_zoom(pl, z);
             let (cw, chh) = (zl.w.min(w), zl.h.min(h));
             for y in 0..chh {
                 let a = &mut acc.d[y * w..y * w + cw];

@@ -2,7 +2,7 @@
 
 use image::RgbImage;
 
-use crate::filters::{gauss_kernel, map_index, sep_filter, to_planes, trunc01, trunc01_f64, Border, Plane};
+use crate::filters::{per_plane, gauss_kernel, map_index, sep_filter, to_planes, trunc01, trunc01_f64, Border, Plane};
 use crate::params::ElasticParams;
 use crate::rng::Rng;
 
@@ -122,7 +122,7 @@ pub fn elastic(img: &RgbImage, p: ElasticParams, rng: &mut Rng) -> RgbImage {
             }
             // warpAffine samples src at M^-1 (dst): map dst points back with the inverse transform.
             let inv = affine_from_points(&pts2, &pts1);
-            planes = planes.map(|pl| {
+            planes = per_plane!(planes, |pl| {
                 let mut out = Plane::new(w, h);
                 for y in 0..h {
                     for x in 0..w {

@@ -129,6 +129,49 @@ fn roundtrip_plane(p: &mut [u8], w: usize, h: usize, q: &[f32; 64], c: &[[f32; 8
     }
 }
 
+/// libjpeg's h2v2 downsampling (2x2 mean, alternating rounding bias 1, 2) of a plane `sw`
+/// wide into `cwp` x `chp`.
+#[inline(always)]
+fn downsample_h2v2(src: &[u8], sw: usize, cwp: usize, chp: usize) -> Vec<u8> {
+    let mut d = vec![0u8; cwp * chp];
+    for y in 0..chp {
+        let (r0, r1) = (&src[2 * y * sw..], &src[(2 * y + 1) * sw..]);
+        let drow = &mut d[y * cwp..(y + 1) * cwp];
+        for (x, dv) in drow.iter_mut().enumerate() {
+            let s = r0[2 * x] as u16 + r0[2 * x + 1] as u16 + r1[2 * x] as u16 + r1[2 * x + 1] as u16;
+            *dv = ((s + 1 + (x as u16 & 1)) >> 2) as u8;
+        }
+    }
+    d
+}
+
+/// libjpeg's "fancy" h2v2 upsampling (triangle filter, edges replicated) of the `cw` x `chh`
+/// valid samples of a plane `cwp` wide; output `2 cw` x `2 chh`.
+#[inline(always)]
+fn upsample_h2v2_fancy(d: &[u8], cw: usize, chh: usize, cwp: usize) -> Vec<u8> {
+    let ow = 2 * cw;
+    let mut out = vec![0u8; ow * 2 * chh];
+    let mut colsum = vec![0i32; cw];
+    for y in 0..chh {
+        for v in 0..2 {
+            let ny = if v == 0 { y.saturating_sub(1) } else { (y + 1).min(chh - 1) };
+            let (r0, r1) = (&d[y * cwp..y * cwp + cw], &d[ny * cwp..ny * cwp + cw]);
+            for ((c, &a), &b) in colsum.iter_mut().zip(r0).zip(r1) {
+                *c = a as i32 * 3 + b as i32;
+            }
+            let orow = &mut out[(2 * y + v) * ow..(2 * y + v + 1) * ow];
+            for x in 0..cw {
+                let this = colsum[x];
+                let last = if x == 0 { this } else { colsum[x - 1] };
+                let next = if x + 1 == cw { this } else { colsum[x + 1] };
+                orow[2 * x] = ((this * 3 + last + 8) >> 4) as u8;
+                orow[2 * x + 1] = ((this * 3 + next + 7) >> 4) as u8;
+            }
+        }
+    }
+    out
+}
+
 const fn fix(x: f64) -> i32 {
     (x * 65536.0 + 0.5) as i32
 }
@@ -177,24 +220,8 @@ pub fn jpeg_roundtrip(img: &RgbImage, quality: u8) -> RgbImage {
             plane.copy_within((h - 1) * sw..h * sw, y * sw);
         }
     }
-    // h2v2 downsampling with alternating bias 1, 2.
-    let down = |src: &[u8]| -> Vec<u8> {
-        let mut d = vec![0u8; cwp * chp];
-        for y in 0..chp {
-            let mut bias = 1u16;
-            for x in 0..cwp {
-                let s = src[2 * y * sw + 2 * x] as u16
-                    + src[2 * y * sw + 2 * x + 1] as u16
-                    + src[(2 * y + 1) * sw + 2 * x] as u16
-                    + src[(2 * y + 1) * sw + 2 * x + 1] as u16;
-                d[y * cwp + x] = ((s + bias) >> 2) as u8;
-                bias ^= 3;
-            }
-        }
-        d
-    };
-    let mut cbd = down(&cb);
-    let mut crd = down(&cr);
+    let mut cbd = downsample_h2v2(&cb, sw, cwp, chp);
+    let mut crd = downsample_h2v2(&cr, sw, cwp, chp);
     let mut yl = vec![0u8; yw * yh];
     for y in 0..yh {
         yl[y * yw..(y + 1) * yw].copy_from_slice(&yp[y * sw..y * sw + yw]);
@@ -204,31 +231,8 @@ pub fn jpeg_roundtrip(img: &RgbImage, quality: u8) -> RgbImage {
     let qc = quant_table(&CHROMA, quality);
     roundtrip_plane(&mut cbd, cwp, chp, &qc, &c);
     roundtrip_plane(&mut crd, cwp, chp, &qc, &c);
-    // Fancy h2v2 upsampling over the cw x chh valid chroma samples (edges replicated).
-    let up = |d: &[u8]| -> Vec<u8> {
-        let ow = 2 * cw;
-        let mut out = vec![0u8; ow * 2 * chh];
-        let mut colsum = vec![0i32; cw];
-        for y in 0..chh {
-            for v in 0..2 {
-                let ny = if v == 0 { y.saturating_sub(1) } else { (y + 1).min(chh - 1) };
-                for x in 0..cw {
-                    colsum[x] = d[y * cwp + x] as i32 * 3 + d[ny * cwp + x] as i32;
-                }
-                let orow = &mut out[(2 * y + v) * ow..(2 * y + v + 1) * ow];
-                for x in 0..cw {
-                    let this = colsum[x];
-                    let last = if x == 0 { this } else { colsum[x - 1] };
-                    let next = if x + 1 == cw { this } else { colsum[x + 1] };
-                    orow[2 * x] = ((this * 3 + last + 8) >> 4) as u8;
-                    orow[2 * x + 1] = ((this * 3 + next + 7) >> 4) as u8;
-                }
-            }
-        }
-        out
-    };
-    let cbu = up(&cbd);
-    let cru = up(&crd);
+    let cbu = upsample_h2v2_fancy(&cbd, cw, chh, cwp);
+    let cru = upsample_h2v2_fancy(&crd, cw, chh, cwp);
     let ow = 2 * cw;
     const RCR: i32 = fix(1.40200);
     const BCB: i32 = fix(1.77200);
