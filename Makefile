@@ -16,6 +16,7 @@ setup:
 ## Set-up for tests: the above plus the Python reference venv (.venv).
 setup-test: setup
 	@bash scripts/setup-python.sh
+	@bash scripts/setup-torch-python.sh
 
 build: setup
 	cargo build --workspace --bins --examples

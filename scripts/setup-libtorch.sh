@@ -18,7 +18,5 @@ if [ "$found" != "$TORCH_VERSION" ]; then
   echo "setup: expected torch $TORCH_VERSION in $DEST/torch/version.py, found '$found'" >&2
   exit 1
 fi
-# Python-only parts are not needed by libtorch users; drop them to save disk.
-rm -rf "$DEST/torch/_inductor" "$DEST/torch/testing" "$DEST/bin" 2>/dev/null || true
 touch "$STAMP"
 echo "setup: libtorch $found ready in $DEST/torch"

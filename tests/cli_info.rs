@@ -69,3 +69,63 @@ fn inspect_of_a_missing_file_names_it() {
         "{stderr}"
     );
 }
+
+/// `inspect` counts (computed with SQL) against pyarrow's own counts of the same file.
+#[test]
+fn inspect_counts_match_pyarrow() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("fm.parquet");
+    let (ok, _, stderr) = shiftlab(&[
+        "ingest",
+        "--format",
+        "fashion-mnist",
+        "--input",
+        "/usr/share/datasets/fashion-mnist",
+        "--output",
+        data.to_str().expect("utf-8"),
+    ]);
+    assert!(ok, "{stderr}");
+    let (ok, stdout, stderr) = shiftlab(&["inspect", data.to_str().expect("utf-8")]);
+    assert!(ok, "{stderr}");
+    let script = r#"
+import sys, pyarrow.parquet as pq
+t = pq.read_table(sys.argv[1], columns=["split", "label"]).to_pandas()
+for split, n in t["split"].value_counts().items():
+    print(f"split {split} {n}")
+for (label, split), n in t.groupby(["label", "split"]).size().items():
+    print(f"class {label} {split} {n}")
+"#;
+    let out = Command::new(root.join(".venv/bin/python"))
+        .args(["-c", script, data.to_str().expect("utf-8")])
+        .output()
+        .expect("python runs (make test sets up .venv)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cells = |line: &str| -> Vec<String> {
+        line.split('|')
+            .map(|c| c.trim().to_string())
+            .filter(|c| !c.is_empty())
+            .collect()
+    };
+    let table: Vec<Vec<String>> = stdout.lines().map(cells).collect();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let found = match f[0] {
+            "split" => table
+                .iter()
+                .any(|r| r.len() == 2 && r[0] == f[1] && r[1] == f[2]),
+            _ => table
+                .iter()
+                .any(|r| r.len() == 4 && r[0] == f[1] && r[2] == f[2] && r[3] == f[3]),
+        };
+        assert!(found, "pyarrow says {line:?}; inspect printed:\n{stdout}");
+    }
+    assert!(
+        stdout.contains("70000 rows") && stdout.contains("Ankle boot"),
+        "{stdout}"
+    );
+}

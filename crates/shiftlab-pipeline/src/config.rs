@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use shiftlab_corrupt::{Corruption, Preset, Severity};
-use shiftlab_model::config::{validate_models, ModelConfig, ModelSpec};
+use shiftlab_model::config::{validate_models, ModelConfig, ModelSpec, Source};
 use shiftlab_model::device::{DeviceSpec, Precision, RuntimeOptions};
 use toml::Spanned;
 
@@ -363,6 +363,18 @@ fn validate(ctx: &Ctx, raw: PipelineFile) -> Result<Pipeline, PipelineError> {
         key: "models".into(),
         message: e.to_string(),
     })?;
+    check_model_files(ctx, &models)?;
+    let dataset_path = raw.source.dataset.get_ref();
+    if !dataset_path.is_file() {
+        return ctx.err(
+            raw.source.dataset.span(),
+            "source.dataset",
+            format!(
+                "{} does not exist (make it with `shiftlab ingest`)",
+                dataset_path.display()
+            ),
+        );
+    }
     if models.is_empty() {
         return ctx.err(0..0, "models", "at least one [[models]] entry is needed");
     }
@@ -419,6 +431,28 @@ fn validate(ctx: &Ctx, raw: PipelineFile) -> Result<Pipeline, PipelineError> {
     };
     pipeline.fingerprint = fingerprint(&pipeline);
     Ok(pipeline)
+}
+
+/// Weights and TorchScript files must exist before a run starts.
+fn check_model_files(ctx: &Ctx, models: &[ModelSpec]) -> Result<(), PipelineError> {
+    for m in models {
+        let file = match &m.source {
+            Source::Native {
+                weights: Some(w), ..
+            } => w,
+            Source::TorchScript { path } => path,
+            Source::Native { weights: None, .. } => continue,
+        };
+        if !file.is_file() {
+            return Err(PipelineError::Config {
+                file: ctx.path.display().to_string(),
+                line: model_line(ctx.text, &format!("'{}'", m.name)),
+                key: "models".into(),
+                message: format!("model '{}': file {} does not exist", m.name, file.display()),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn check_positive(ctx: &Ctx, r: &RuntimeSection) -> Result<(), PipelineError> {

@@ -17,7 +17,7 @@ use tch::{Kind, Tensor};
 
 use crate::config::{Pipeline, Shift};
 use crate::error::PipelineError;
-use crate::probes::{Probe, SampleOutput};
+use crate::probes::{predict_blocked, Probe, SampleOutput};
 use crate::source::{decode, sample_key, Geometry, PixelBatch, Sample, SampleStream};
 use crate::stage::{queue, In, Out, StageCounters, StageStats};
 use crate::tables::{ErrorRows, PredictionRows};

@@ -4,7 +4,7 @@
 //! a slower stage downstream) and starved (waiting for input: a slower stage upstream). The stage
 //! with the largest busy share per worker is the bottleneck.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -20,8 +20,8 @@ pub struct StageCounters {
     blocked_ns: AtomicU64,
     starved_ns: AtomicU64,
     /// Items now inside this stage's input queue or being worked on (for the backpressure test).
-    pub in_flight: AtomicU64,
-    pub max_in_flight: AtomicU64,
+    pub in_flight: AtomicI64,
+    pub max_in_flight: AtomicI64,
 }
 
 /// A snapshot of [`StageCounters`], in seconds.
@@ -59,7 +59,7 @@ impl StageCounters {
             busy_s: s(&self.busy_ns),
             blocked_s: s(&self.blocked_ns),
             starved_s: s(&self.starved_ns),
-            max_in_flight: self.max_in_flight.load(Ordering::Relaxed),
+            max_in_flight: self.max_in_flight.load(Ordering::Relaxed).max(0) as u64,
         }
     }
 }
@@ -123,16 +123,17 @@ pub fn queue<T>(
 
 impl<T> Out<T> {
     /// Sends, waiting while the queue is full; false when the consumer is gone.
+    /// An item counts as in flight from the moment it is queued until the consumer calls
+    /// [`In::done`], so the maximum is at most the queue capacity plus the consumer's workers.
     pub fn send(&self, item: T) -> bool {
         let t = Instant::now();
-        let n = self.consumer.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-        self.consumer.max_in_flight.fetch_max(n, Ordering::SeqCst);
         let ok = self.tx.send(item).is_ok();
         self.producer
             .blocked_ns
             .fetch_add(nanos(t), Ordering::Relaxed);
-        if !ok {
-            self.consumer.in_flight.fetch_sub(1, Ordering::SeqCst);
+        if ok {
+            let n = self.consumer.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            self.consumer.max_in_flight.fetch_max(n, Ordering::SeqCst);
         }
         ok
     }

@@ -105,16 +105,17 @@ impl KnnClassifier {
         let neighbour_labels = neighbour_labels.reshape(top_idx.size());
         let weights = (top_sim / self.config.temperature).exp();
         let rows = queries.size()[0];
-        let zeros = Tensor::zeros([rows, self.classes], (Kind::Float, queries.device()));
+        let zeros = Tensor::zeros([rows, self.classes], (Kind::Double, queries.device()));
         let votes = zeros.f_scatter_add(1, &neighbour_labels, &weights)?;
-        let total = votes.sum_dim_intlist(1, true, Kind::Float);
+        let total = votes.sum_dim_intlist(1, true, Kind::Double);
         Ok(votes / total)
     }
 }
 
-/// Rows scaled to unit L2 norm (float32); zero rows stay zero.
+/// Rows scaled to unit L2 norm, in float64 so that scores do not depend (beyond float32
+/// rounding) on how many rows a call holds or how many threads libtorch uses; zero rows stay zero.
 pub(crate) fn l2_normalize(features: &Tensor) -> Tensor {
-    let x = features.to_kind(Kind::Float);
+    let x = features.to_kind(Kind::Double);
     let norm = x.norm_scalaropt_dim(2, [1], true).clamp_min(1e-12);
     x / norm
 }

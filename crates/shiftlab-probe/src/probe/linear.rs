@@ -64,17 +64,20 @@ impl LinearProbe {
         let (n, d) = matrix_dims(features, "training features")?;
         check_labels(labels, n, classes)?;
         let device = features.device();
-        let x = features.to_kind(Kind::Float);
-        let mean = x.mean_dim(0, true, Kind::Float);
+        // float64 throughout: the fitted weights then agree to float32 precision whatever the
+        // thread count libtorch splits the reductions over.
+        let x = features.to_kind(Kind::Double);
+        let mean = x.mean_dim(0, true, Kind::Double);
         let std = x.std_dim(0, false, true).clamp_min(1e-6);
         let data = Batches {
             z: (&x - &mean) / &std,
             y: labels.to_kind(Kind::Int64).to_device(device),
             batch_size: config.batch_size,
         };
-        let vs = nn::VarStore::new(device);
+        let mut vs = nn::VarStore::new(device);
         let weight = vs.root().zeros("weight", &[classes, d]);
         let bias = vs.root().zeros("bias", &[classes]);
+        vs.double();
         let mut opt = nn::Adam::default()
             .wd(config.weight_decay)
             .build(&vs, config.learning_rate)?;
@@ -100,11 +103,14 @@ impl LinearProbe {
                 "features have {d} dimensions, the probe was trained on {want}"
             )));
         }
-        let x = features
-            .to_kind(Kind::Float)
-            .to_device(self.weight.device());
-        let z = (x - &self.mean) / &self.std;
-        Ok(tch::no_grad(|| z.f_linear(&self.weight, Some(&self.bias)))?)
+        // float64, so logits do not depend (beyond float32 rounding) on the rows per call or
+        // the thread count: the pipeline's results must not change with its batch size.
+        let double = |t: &Tensor| t.to_kind(Kind::Double);
+        let x = double(&features.to_device(self.weight.device()));
+        let z = (x - double(&self.mean)) / double(&self.std);
+        Ok(tch::no_grad(|| {
+            z.f_linear(&double(&self.weight), Some(&double(&self.bias)))
+        })?)
     }
 
     /// Per-sample outputs (confidence = softmax maximum).

@@ -1,0 +1,490 @@
+//! `shiftlab run` end to end on real Fashion-MNIST: row counts read back with pyarrow/pandas and
+//! metrics recomputed independently (tests/python/check_run.py), determinism across thread
+//! counts and batch sizes, resume after an interruption and after a kill, backpressure, and the
+//! errors a user meets (config mistakes with their line, undecodable images, bad labels).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn python() -> PathBuf {
+    let py = root().join(".venv/bin/python");
+    assert!(
+        py.is_file(),
+        "{} is missing: run `make test` (scripts/setup-python.sh)",
+        py.display()
+    );
+    py
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn shiftlab(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_shiftlab"))
+        .current_dir(root())
+        .args(args)
+        .output()
+        .expect("the shiftlab binary runs")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = shiftlab(args);
+    assert!(
+        out.status.success(),
+        "shiftlab {args:?} failed:\n{}",
+        text(&out)
+    );
+    text(&out)
+}
+
+fn fails(args: &[&str]) -> String {
+    let out = shiftlab(args);
+    assert!(
+        !out.status.success(),
+        "shiftlab {args:?} should fail:\n{}",
+        text(&out)
+    );
+    text(&out)
+}
+
+/// Real Fashion-MNIST ingested once for all tests of this file.
+fn fmnist() -> &'static Path {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let dir = root().join("target/test-data");
+        std::fs::create_dir_all(&dir).expect("test data folder");
+        let path = dir.join("fashion-mnist.parquet");
+        if !path.exists() {
+            ok(&[
+                "ingest",
+                "--format",
+                "fashion-mnist",
+                "--input",
+                "/usr/share/datasets/fashion-mnist",
+                "--output",
+                path.to_str().expect("utf-8 path"),
+            ]);
+        }
+        path
+    })
+}
+
+fn check_run(run: &Path, args: &[&str]) {
+    let out = Command::new(python())
+        .arg(root().join("tests/python/check_run.py"))
+        .arg(run)
+        .args(args)
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "check_run.py {} {args:?}:\n{}",
+        run.display(),
+        text(&out)
+    );
+}
+
+/// A pipeline file with two small random-init encoders; `extra` replaces whole sections.
+fn pipeline(
+    dir: &Path,
+    name: &str,
+    dataset: &Path,
+    shifts: &str,
+    runtime: &str,
+    limit: u32,
+) -> PathBuf {
+    let out = dir.join(format!("run-{name}"));
+    let text = format!(
+        r#"[pipeline]
+name = "{name}"
+output = "{out}"
+seed = 3
+
+[source]
+dataset = "{dataset}"
+limit = {limit}
+fit_limit = 120
+
+{shifts}
+
+[[models]]
+name = "r18-a"
+architecture = "resnet18"
+seed = 1
+
+[[models]]
+name = "r18-b"
+architecture = "resnet18"
+seed = 2
+channels = 1
+normalize = {{ mean = [0.286], std = [0.353] }}
+
+[probes.linear]
+epochs = 5
+
+[probes.knn]
+k = 10
+temperature = 0.07
+
+{runtime}
+"#,
+        out = out.display(),
+        dataset = dataset.display(),
+    );
+    let file = dir.join(format!("{name}.toml"));
+    std::fs::write(&file, text).expect("write pipeline");
+    file
+}
+
+const FEW_SHIFTS: &str = r#"[shifts]
+preset = "cifar32"
+corruptions = ["gaussian_noise", "glass_blur", "frost", "elastic_transform", "jpeg_compression"]
+severities = [1, 5]
+resize = 32"#;
+
+fn run_dir(file: &Path) -> PathBuf {
+    let name = file.file_stem().and_then(|s| s.to_str()).expect("name");
+    file.with_file_name(format!("run-{name}"))
+}
+
+#[test]
+fn all_corruptions_all_severities_row_counts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let shifts = "[shifts]\npreset = \"cifar32\"\ncorruptions = \"all\"\nseverities = [1, 2, 3, 4, 5]\nresize = 32";
+    let runtime = "[runtime]\nbatch_size = 6\npart_size = 8";
+    let file = pipeline(dir.path(), "e2e", fmnist(), shifts, runtime, 12);
+    let out = ok(&["run", "--quiet", file.to_str().expect("utf-8")]);
+    assert!(
+        out.contains("clean error") && out.contains("r18-a") && out.contains("outputs:"),
+        "{out}"
+    );
+    // 12 samples x (1 clean + 19 x 5) shifts x 2 models x 2 probes; metrics: 96 x 2 x 2.
+    check_run(
+        &run_dir(&file),
+        &["--predictions", "4608", "--metrics", "384", "--errors", "0"],
+    );
+}
+
+#[test]
+fn same_seed_same_metrics_whatever_threads_and_batch_size() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = pipeline(
+        dir.path(),
+        "det-a",
+        fmnist(),
+        FEW_SHIFTS,
+        "[runtime]\nbatch_size = 7\ncpu_workers = 1\ntorch_threads = 1\nqueue_batches = 1\npart_size = 10",
+        20,
+    );
+    let b = pipeline(
+        dir.path(),
+        "det-b",
+        fmnist(),
+        FEW_SHIFTS,
+        "[runtime]\nbatch_size = 16\ncpu_workers = 2\ntorch_threads = 2\nqueue_batches = 3\npart_size = 10",
+        20,
+    );
+    let c = pipeline(
+        dir.path(),
+        "det-c",
+        fmnist(),
+        FEW_SHIFTS,
+        "[runtime]\nbatch_size = 7\ncpu_workers = 1\ntorch_threads = 1\nqueue_batches = 1\npart_size = 10",
+        20,
+    );
+    for f in [&a, &b, &c] {
+        ok(&["run", "--quiet", f.to_str().expect("utf-8")]);
+    }
+    check_run(&run_dir(&a), &["--predictions", "880"]);
+    check_run(
+        &run_dir(&c),
+        &["--same-metrics", run_dir(&a).to_str().expect("utf-8")],
+    );
+    check_run(
+        &run_dir(&b),
+        &["--same-metrics", run_dir(&a).to_str().expect("utf-8")],
+    );
+}
+
+#[test]
+fn interrupted_and_killed_runs_resume_to_the_same_metrics() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let runtime = "[runtime]\nbatch_size = 5\npart_size = 5";
+    let whole = pipeline(dir.path(), "whole", fmnist(), FEW_SHIFTS, runtime, 30);
+    ok(&["run", "--quiet", whole.to_str().expect("utf-8")]);
+
+    // Stopped after two of six parts, then resumed.
+    let stopped = pipeline(dir.path(), "stopped", fmnist(), FEW_SHIFTS, runtime, 30);
+    let first = ok(&[
+        "run",
+        "--quiet",
+        "--max-parts",
+        "2",
+        stopped.to_str().expect("utf-8"),
+    ]);
+    assert!(
+        first.contains("2 finished now, 4 of 6 missing") && first.contains("metrics: not yet"),
+        "{first}"
+    );
+    let second = ok(&["run", "--quiet", stopped.to_str().expect("utf-8")]);
+    assert!(
+        second.contains("4 finished now, 0 of 6 missing"),
+        "{second}"
+    );
+    check_run(
+        &run_dir(&stopped),
+        &["--same-metrics", run_dir(&whole).to_str().expect("utf-8")],
+    );
+
+    // Killed (SIGKILL) once the first part is recorded: only whole parts remain, and a rerun
+    // finishes the rest.
+    let killed = pipeline(dir.path(), "killed", fmnist(), FEW_SHIFTS, runtime, 30);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shiftlab"))
+        .current_dir(root())
+        .args([
+            "run",
+            "--quiet",
+            "--sink-delay-ms",
+            "40",
+            killed.to_str().expect("utf-8"),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let manifest = run_dir(&killed).join("manifest");
+    let t = Instant::now();
+    while count(&manifest, ".json") < 1 && t.elapsed() < Duration::from_secs(300) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().expect("kill");
+    child.wait().expect("reap");
+    let finished = count(&manifest, ".json");
+    assert!((1..6).contains(&finished), "killed after {finished} parts");
+    assert!(!run_dir(&killed).join("metrics.parquet").exists());
+    let rerun = ok(&["run", "--quiet", killed.to_str().expect("utf-8")]);
+    assert!(rerun.contains("0 of 6 missing"), "{rerun}");
+    check_run(
+        &run_dir(&killed),
+        &["--same-metrics", run_dir(&whole).to_str().expect("utf-8")],
+    );
+}
+
+fn count(dir: &Path, suffix: &str) -> usize {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().ends_with(suffix))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn shards_split_the_work_and_together_give_the_whole() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let runtime = "[runtime]\nbatch_size = 5\npart_size = 5";
+    let whole = pipeline(dir.path(), "w", fmnist(), FEW_SHIFTS, runtime, 15);
+    ok(&["run", "--quiet", whole.to_str().expect("utf-8")]);
+    let sharded = pipeline(dir.path(), "s", fmnist(), FEW_SHIFTS, runtime, 15);
+    let one = ok(&[
+        "run",
+        "--quiet",
+        "--shard",
+        "1/2",
+        sharded.to_str().expect("utf-8"),
+    ]);
+    assert!(one.contains("2 finished now, 1 of 3 missing"), "{one}");
+    let two = ok(&[
+        "run",
+        "--quiet",
+        "--shard",
+        "2/2",
+        sharded.to_str().expect("utf-8"),
+    ]);
+    assert!(two.contains("1 finished now, 0 of 3 missing"), "{two}");
+    check_run(
+        &run_dir(&sharded),
+        &["--same-metrics", run_dir(&whole).to_str().expect("utf-8")],
+    );
+    let bad = fails(&["run", "--shard", "3/2", sharded.to_str().expect("utf-8")]);
+    assert!(
+        bad.contains("--shard") && bad.contains("1 <= K <= N"),
+        "{bad}"
+    );
+}
+
+#[test]
+fn slow_sink_keeps_items_in_flight_within_the_queue_bound() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let runtime = "[runtime]\nbatch_size = 4\nqueue_batches = 2\ncpu_workers = 2\npart_size = 100";
+    let file = pipeline(dir.path(), "slow", fmnist(), FEW_SHIFTS, runtime, 8);
+    ok(&[
+        "run",
+        "--quiet",
+        "--sink-delay-ms",
+        "400",
+        file.to_str().expect("utf-8"),
+    ]);
+    let script = r#"
+import sys, pyarrow.parquet as pq
+t = pq.read_table(sys.argv[1] + "/stages").to_pandas().set_index("stage")
+# queue capacity (2) + the consumer's workers; the shift queue holds 2 x 11 shift jobs.
+bounds = {"decode": 2 + 2, "shift": 2 * 11 + 2, "collate": 2 + 1, "embed": 2 + 1, "probe": 2 + 1, "sink": 2 + 1}
+for stage, bound in bounds.items():
+    got = int(t.loc[stage, "max_in_flight"])
+    assert got <= bound, f"{stage}: {got} items in flight > bound {bound}"
+assert t.loc["sink", "max_in_flight"] >= 2, "the slow sink never had a backlog"
+assert t.loc["probe", "blocked_s"] > 0.5, f"probe stage never waited on the slow sink: {t.loc['probe']}"
+print("backpressure ok", t[["items", "max_in_flight", "blocked_s"]].to_dict())
+"#;
+    let out = Command::new(python())
+        .args(["-c", script, run_dir(&file).to_str().expect("utf-8")])
+        .output()
+        .expect("python");
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+#[test]
+fn config_mistakes_name_the_key_and_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = pipeline(dir.path(), "cfg", fmnist(), FEW_SHIFTS, "", 10);
+    let original = std::fs::read_to_string(&base).expect("read");
+    let variant = |name: &str, from: &str, to: &str| {
+        assert!(original.contains(from), "{from}");
+        let f = dir.path().join(format!("{name}.toml"));
+        std::fs::write(&f, original.replacen(from, to, 1)).expect("write");
+        f
+    };
+    let line_of = |f: &Path, needle: &str| {
+        let t = std::fs::read_to_string(f).expect("read");
+        t.lines().position(|l| l.contains(needle)).expect("needle") + 1
+    };
+
+    let f = variant(
+        "unknown",
+        "fit_limit = 120",
+        "fit_limit = 120\nfit_limt = 3",
+    );
+    let msg = fails(&["validate", f.to_str().expect("utf-8")]);
+    assert!(
+        msg.contains("fit_limt") && msg.contains(&format!(":{}", line_of(&f, "fit_limt"))),
+        "{msg}"
+    );
+
+    let f = variant("severity", "severities = [1, 5]", "severities = [1, 7]");
+    let msg = fails(&["validate", f.to_str().expect("utf-8")]);
+    assert!(
+        msg.contains("shifts.severities") && msg.contains(&format!(":{}", line_of(&f, "[1, 7]"))),
+        "{msg}"
+    );
+
+    let f = variant("corruption", "\"frost\"", "\"frosty\"");
+    let msg = fails(&["validate", f.to_str().expect("utf-8")]);
+    assert!(
+        msg.contains("frosty") && msg.contains("glass_blur") && msg.contains("zoom_blur"),
+        "{msg}"
+    );
+
+    let f = variant("type", "limit = 10", "limit = \"ten\"");
+    let msg = fails(&["validate", f.to_str().expect("utf-8")]);
+    assert!(
+        msg.contains(&format!(":{}", line_of(&f, "\"ten\""))),
+        "{msg}"
+    );
+
+    let f = variant(
+        "weights",
+        "seed = 1\n",
+        "weights = \"no/such/weights.safetensors\"\n",
+    );
+    let msg = fails(&["validate", f.to_str().expect("utf-8")]);
+    assert!(
+        msg.contains("r18-a") && msg.contains("no/such/weights.safetensors"),
+        "{msg}"
+    );
+
+    let f = variant(
+        "dataset",
+        &fmnist().display().to_string(),
+        "/no/such/data.parquet",
+    );
+    let msg = fails(&["run", "--quiet", f.to_str().expect("utf-8")]);
+    assert!(msg.contains("/no/such/data.parquet"), "{msg}");
+
+    ok(&["validate", base.to_str().expect("utf-8")]);
+}
+
+/// A small dataset table with one undecodable image and one label outside the classes,
+/// written by pyarrow from the real Fashion-MNIST rows.
+fn damaged_dataset(dir: &Path) -> PathBuf {
+    let path = dir.join("damaged.parquet");
+    let script = r#"
+import sys, pyarrow as pa, pyarrow.parquet as pq
+src, dst = sys.argv[1], sys.argv[2]
+t = pq.read_table(src)
+test = t.filter(pa.compute.equal(t["split"], "test")).slice(0, 12)
+train = t.filter(pa.compute.equal(t["split"], "train")).slice(0, 120)
+rows = pa.concat_tables([train, test]).to_pylist()
+n = len(train)
+rows[n + 3]["image"]["bytes"] = rows[n + 3]["image"]["bytes"][:40]   # truncated PNG
+rows[n + 5]["label"] = 12                                              # 10 classes
+out = pa.Table.from_pylist(rows, schema=t.schema)
+pq.write_table(out, dst)
+print(rows[n + 3]["id"], rows[n + 5]["id"])
+"#;
+    let out = Command::new(python())
+        .args([
+            "-c",
+            script,
+            fmnist().to_str().expect("utf-8"),
+            path.to_str().expect("utf-8"),
+        ])
+        .output()
+        .expect("python");
+    assert!(out.status.success(), "{}", text(&out));
+    path
+}
+
+#[test]
+fn undecodable_image_and_bad_label_are_recorded_and_skipped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = damaged_dataset(dir.path());
+    let shifts = "[shifts]\npreset = \"cifar32\"\ncorruptions = [\"contrast\"]\nseverities = [3]\nresize = 32";
+    let file = pipeline(
+        dir.path(),
+        "damaged",
+        &data,
+        shifts,
+        "[runtime]\nbatch_size = 4",
+        12,
+    );
+    let out = ok(&["run", "--quiet", file.to_str().expect("utf-8")]);
+    assert!(out.contains("2 input(s) skipped"), "{out}");
+    // 10 good samples x 2 shifts x 2 models x 2 probes.
+    check_run(&run_dir(&file), &["--predictions", "80", "--errors", "2"]);
+    let script = r#"
+import sys, pyarrow.parquet as pq
+e = pq.read_table(sys.argv[1] + "/errors").to_pandas().sort_values("stage")
+print(e.to_dict("records"))
+assert list(e["stage"]) == ["decode", "source"], e
+assert "decode" in e.iloc[0]["reason"] and e.iloc[0]["item"].startswith("test/")
+assert "label 12 outside the probe's 10 classes" in e.iloc[1]["reason"], e.iloc[1]["reason"]
+"#;
+    let out = Command::new(python())
+        .args(["-c", script, run_dir(&file).to_str().expect("utf-8")])
+        .output()
+        .expect("python");
+    assert!(out.status.success(), "{}", text(&out));
+}

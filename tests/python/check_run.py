@@ -1,0 +1,131 @@
+"""Independent checks of a shiftlab run folder with pyarrow and pandas.
+
+Reads every table, checks it against its schema in schemas/, the row counts the caller expects,
+and recomputes the metrics table from the predictions with pandas/numpy (its own code, not
+shiftlab's). Exits non-zero with a message on the first failure.
+
+usage: check_run.py RUN_DIR [--predictions N] [--metrics N] [--errors N]
+                            [--same-metrics OTHER_RUN_DIR] [--error-stage STAGE]
+"""
+
+import argparse
+import json
+import pathlib
+import sys
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+TYPES = {
+    "utf8": pa.string(), "int32": pa.int32(), "int64": pa.int64(), "uint64": pa.uint64(),
+    "float32": pa.float32(), "float64": pa.float64(), "bool": pa.bool_(),
+    "timestamp": pa.timestamp("us", tz="UTC"), "list<int64>": pa.list_(pa.int64()),
+}
+
+
+def fail(msg):
+    print(f"check_run: FAIL: {msg}", file=sys.stderr)
+    sys.exit(1)
+
+
+def read(run, table):
+    path = run / table if (run / table).is_dir() else run / f"{table}.parquet"
+    files = sorted(path.glob("*.parquet")) if path.is_dir() else [path]
+    if not files:
+        fail(f"{table}: no parquet files under {path}")
+    t = pa.concat_tables([pq.read_table(f) for f in files])
+    schema = json.loads((ROOT / "schemas" / f"{table}.json").read_text())
+    names = [f["name"] for f in schema["fields"]]
+    if t.schema.names != names:
+        fail(f"{table}: columns {t.schema.names} != schema {names}")
+    for f in schema["fields"]:
+        want = TYPES[f["type"]]
+        got = t.schema.field(f["name"]).type
+        if got != want and not (pa.types.is_list(got) and pa.types.is_list(want)):
+            fail(f"{table}.{f['name']}: type {got} != {want}")
+    # pandas must read the same files too.
+    df = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+    if len(df) != t.num_rows:
+        fail(f"{table}: pandas read {len(df)} rows, pyarrow {t.num_rows}")
+    return df
+
+
+def ece(conf, correct, bins=15):
+    idx = np.clip(np.ceil(conf.astype(np.float64) * bins).astype(int), 1, bins) - 1
+    total = 0.0
+    for b in range(bins):
+        m = idx == b
+        if m.any():
+            total += m.mean() * abs(correct[m].mean() - conf[m].astype(np.float64).mean())
+    return total
+
+
+def recompute(pred):
+    rows = []
+    for (model, probe, shift, sev), g in pred.groupby(["model", "probe", "shift", "severity"], sort=False):
+        rows.append({
+            "model": model, "probe": probe, "shift": shift, "severity": sev, "n": len(g),
+            "errors": int((~g["correct"]).sum()), "error": float((~g["correct"]).mean()),
+            "top5_error": float((~g["top5_correct"]).mean()),
+            "mean_cosine_to_clean": float(g["cosine_to_clean"].astype(np.float64).mean()),
+            "ece": ece(g["confidence"].to_numpy(), g["correct"].to_numpy()),
+        })
+    return pd.DataFrame(rows)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("run")
+    ap.add_argument("--predictions", type=int)
+    ap.add_argument("--metrics", type=int)
+    ap.add_argument("--errors", type=int)
+    ap.add_argument("--error-stage")
+    ap.add_argument("--same-metrics")
+    a = ap.parse_args()
+    run = pathlib.Path(a.run)
+    leftovers = [p for p in run.rglob("*") if p.name.endswith(".tmp")]
+    if leftovers:
+        fail(f"temporary files left behind: {leftovers}")
+    pred = read(run, "predictions")
+    metrics = read(run, "metrics")
+    errors = read(run, "errors")
+    runs = read(run, "runs")
+    stages = read(run, "stages")
+    for name, df, want in [("predictions", pred, a.predictions), ("metrics", metrics, a.metrics),
+                           ("errors", errors, a.errors)]:
+        if want is not None and len(df) != want:
+            fail(f"{name}: {len(df)} rows, expected {want}")
+    if a.error_stage and set(errors["stage"]) != {a.error_stage}:
+        fail(f"errors stages {set(errors['stage'])}, expected {a.error_stage}")
+    if len(runs) < 1 or len(stages) < 1:
+        fail("runs and stages tables must have rows")
+    dup = pred.duplicated(["sample_id", "model", "probe", "shift", "severity"]).sum()
+    if dup:
+        fail(f"{dup} duplicate prediction rows")
+    ours = recompute(pred)
+    key = ["model", "probe", "shift", "severity"]
+    merged = metrics.merge(ours, on=key, suffixes=("", "_ref"))
+    if len(merged) != len(metrics) or len(merged) != len(ours):
+        fail(f"metrics groups differ: {len(metrics)} written, {len(ours)} recomputed")
+    for col in ["n", "errors"]:
+        bad = merged[merged[col] != merged[f"{col}_ref"]]
+        if len(bad):
+            fail(f"metrics.{col} differs from the recomputation:\n{bad[key + [col, col + '_ref']]}")
+    for col in ["error", "top5_error", "mean_cosine_to_clean", "ece"]:
+        diff = (merged[col] - merged[f"{col}_ref"]).abs().max()
+        if diff > 1e-6:
+            fail(f"metrics.{col} differs from the recomputation by {diff}")
+    if a.same_metrics:
+        other = read(pathlib.Path(a.same_metrics), "metrics")
+        cols = [c for c in metrics.columns if c != "run"]
+        if not metrics[cols].equals(other[cols]):
+            diff = metrics[cols].compare(other[cols])
+            fail(f"metrics differ from {a.same_metrics}:\n{diff}")
+    print(f"check_run: ok: {run}: {len(pred)} predictions, {len(metrics)} metrics, {len(errors)} errors")
+
+
+if __name__ == "__main__":
+    main()
