@@ -17,7 +17,7 @@ use tch::{Kind, Tensor};
 
 use crate::config::{Pipeline, Shift};
 use crate::error::PipelineError;
-use crate::probes::{predict_blocked, Probe, SampleOutput};
+use crate::probes::{Probe, SampleOutput};
 use crate::source::{decode, sample_key, Geometry, PixelBatch, Sample, SampleStream};
 use crate::stage::{queue, In, Out, StageCounters, StageStats};
 use crate::tables::{ErrorRows, PredictionRows};
@@ -63,7 +63,7 @@ pub enum SinkMsg {
     Declare { part: u32, chunks: u32, extra: u32 },
     Item {
         part: u32,
-        rows: PredictionRows,
+        rows: Box<PredictionRows>,
         errors: ErrorRows,
     },
 }
@@ -293,7 +293,7 @@ impl PartState {
             extra = 1;
             sink.send(SinkMsg::Item {
                 part,
-                rows: PredictionRows::default(),
+                rows: Box::default(),
                 errors: std::mem::take(&mut self.errors),
             });
         }
@@ -526,7 +526,7 @@ fn probe_stage(
         counters.add_busy(t);
         tx.send(SinkMsg::Item {
             part: batch.part,
-            rows,
+            rows: Box::new(rows),
             errors: batch.errors,
         });
         rx.done();

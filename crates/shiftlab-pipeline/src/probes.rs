@@ -19,51 +19,6 @@ pub trait Probe: Send {
     fn predict(&self, features: &Tensor, labels: &Tensor) -> Result<Vec<SampleOutput>, String>;
 }
 
-/// Rows per probe call. Every call has exactly this shape (the last block zero-padded), so the
-/// kernels libtorch picks, and with them each row's rounding, never depend on the batch size.
-pub const PROBE_BLOCK: i64 = 64;
-
-/// [`Probe::predict`] in fixed-shape blocks (see [`PROBE_BLOCK`]).
-pub fn predict_blocked(
-    probe: &dyn Probe,
-    features: &Tensor,
-    labels: &Tensor,
-) -> Result<Vec<SampleOutput>, String> {
-    let n = features.size().first().copied().unwrap_or(0);
-    let mut out = Vec::with_capacity(n as usize);
-    for start in (0..n).step_by(PROBE_BLOCK as usize) {
-        let len = PROBE_BLOCK.min(n - start);
-        let mut x = features.narrow(0, start, len);
-        let mut y = labels.narrow(0, start, len);
-        if len < PROBE_BLOCK {
-            x = Tensor::cat(
-                &[
-                    x,
-                    features.narrow(0, start, 1).repeat([PROBE_BLOCK - len, 1]),
-                ],
-                0,
-            );
-            y = Tensor::cat(
-                &[y, labels.narrow(0, start, 1).repeat([PROBE_BLOCK - len])],
-                0,
-            );
-        }
-        let mut block = probe.predict(&x, &y)?;
-        block.truncate(len as usize);
-        out.extend(block);
-    }
-    Ok(out)
-}
-
-/// Runs `f` with one libtorch thread, so fitting does not depend on the thread count.
-fn single_threaded<T>(f: impl FnOnce() -> T) -> T {
-    let threads = tch::get_num_threads();
-    tch::set_num_threads(1);
-    let r = f();
-    tch::set_num_threads(threads);
-    r
-}
-
 struct Linear(LinearProbe);
 struct Knn(KnnClassifier);
 struct Head(LinearHead);
