@@ -8,7 +8,10 @@ use std::time::Instant;
 
 /// CPU time of the calling thread, seconds (immune to other processes on a shared machine).
 fn thread_cpu() -> f64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: clock_gettime writes into the timespec we own.
     unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
     ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
@@ -18,7 +21,9 @@ use shiftlab_corrupt::{corrupt, corrupt_batch, Corruption, FrostAssets, Preset, 
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let path = args.next().ok_or("usage: corrupt_bench IMAGE.png [MIN_SECONDS]")?;
+    let path = args
+        .next()
+        .ok_or("usage: corrupt_bench IMAGE.png [MIN_SECONDS]")?;
     let min_s: f64 = args.next().map(|s| s.parse()).transpose()?.unwrap_or(0.3);
     // Optional: only these corruptions (comma-separated), and no batch part (for profiling).
     let only: Option<Vec<Corruption>> = args
@@ -57,7 +62,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Batch throughput: 16 copies per corruption x severity, all 19 x 5.
     let images: Vec<_> = (0..16).map(|_| img.clone()).collect();
     let keys: Vec<u64> = (0..16).collect();
-    let all = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let all = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     let mut threads = vec![1, 2];
     if all > 2 {
         threads.push(all);

@@ -9,7 +9,9 @@ use rayon::prelude::*;
 use shiftlab_corrupt::{corrupt, Corruption, FrostAssets, Preset, Severity};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let path = std::env::args().nth(1).ok_or("usage: corrupt_dump JOBS.tsv (or - for stdin)")?;
+    let path = std::env::args()
+        .nth(1)
+        .ok_or("usage: corrupt_dump JOBS.tsv (or - for stdin)")?;
     let mut text = String::new();
     if path == "-" {
         std::io::stdin().read_to_string(&mut text)?;
@@ -33,16 +35,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let c: Corruption = f[1].parse()?;
         let s: Severity = f[2].parse()?;
         let seed: u64 = f[3].parse()?;
-        let preset = if f.len() > 5 { Preset::from_name(f[5])? } else { Preset::Imagenet224 };
+        let preset = if f.len() > 5 {
+            Preset::from_name(f[5])?
+        } else {
+            Preset::Imagenet224
+        };
         if !inputs.contains_key(f[0]) {
             inputs.insert(f[0].to_string(), image::open(f[0])?.to_rgb8());
         }
         jobs.push((f[0].to_string(), c, s, seed, f[4].to_string(), preset));
     }
-    jobs.par_iter().try_for_each(|(inp, c, s, seed, out, preset)| -> Result<(), String> {
-        let img = &inputs[inp];
-        let r = corrupt(img, *c, *s, *preset, *seed, 0, &assets).map_err(|e| e.to_string())?;
-        r.save(out).map_err(|e| format!("{out}: {e}"))
-    })?;
+    jobs.par_iter()
+        .try_for_each(|(inp, c, s, seed, out, preset)| -> Result<(), String> {
+            let img = &inputs[inp];
+            let r = corrupt(img, *c, *s, *preset, *seed, 0, &assets).map_err(|e| e.to_string())?;
+            r.save(out).map_err(|e| format!("{out}: {e}"))
+        })?;
     Ok(())
 }

@@ -367,9 +367,20 @@ mod tests {
         // n = 4: abcd
         let m = |i, b| map_index(i, 4, b);
         assert_eq!([m(-1, Border::Nearest), m(5, Border::Nearest)], [0, 3]);
-        assert_eq!([m(-1, Border::Reflect), m(-2, Border::Reflect), m(4, Border::Reflect)], [0, 1, 3]);
         assert_eq!(
-            [m(-1, Border::Reflect101), m(-2, Border::Reflect101), m(4, Border::Reflect101)],
+            [
+                m(-1, Border::Reflect),
+                m(-2, Border::Reflect),
+                m(4, Border::Reflect)
+            ],
+            [0, 1, 3]
+        );
+        assert_eq!(
+            [
+                m(-1, Border::Reflect101),
+                m(-2, Border::Reflect101),
+                m(4, Border::Reflect101)
+            ],
             [1, 2, 2]
         );
     }

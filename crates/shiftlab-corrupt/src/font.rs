@@ -54,7 +54,14 @@ pub fn text_width(text: &str, scale: u32) -> u32 {
 }
 
 /// Draws `text` with its top-left corner at (x, y), clipped to the image.
-pub fn draw_text(img: &mut image::RgbImage, x: u32, y: u32, text: &str, scale: u32, color: [u8; 3]) {
+pub fn draw_text(
+    img: &mut image::RgbImage,
+    x: u32,
+    y: u32,
+    text: &str,
+    scale: u32,
+    color: [u8; 3],
+) {
     let (w, h) = img.dimensions();
     for (i, ch) in text.chars().enumerate() {
         let g = glyph(ch);

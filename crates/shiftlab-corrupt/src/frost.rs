@@ -1,11 +1,11 @@
 //! The frost photos (from the `imagecorruptions` wheel) and their resizing/cropping.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use image::RgbImage;
 
-use crate::rng::Rng;
 use crate::{params, CorruptionError, Preset};
 
 /// The five frost photos the reference chooses from (frost1.png .. frost5.jpg; the sixth is
@@ -16,7 +16,13 @@ pub struct FrostAssets {
     /// Photos pre-shrunk for tiny64 (x0.3) and cifar32 (x0.2), made on first use.
     tiny: OnceLock<Vec<RgbImage>>,
     cifar: OnceLock<Vec<RgbImage>>,
+    /// Photos enlarged for a given image size, (preset, photo, width, height) -> photo: the
+    /// bicubic resize is deterministic, so it is done once per size rather than per image.
+    resized: Mutex<HashMap<(Preset, usize, usize, usize), Arc<RgbImage>>>,
 }
+
+/// At most this many enlarged photos are kept (the cache is emptied when it is full).
+const RESIZED_CACHE: usize = 40;
 
 /// File names inside the frost directory, in the reference's order.
 pub const FROST_FILES: [&str; 5] = [
@@ -81,6 +87,22 @@ impl FrostAssets {
         let v = set.get_or_init(|| self.photos.iter().map(|p| resize_linear_fx(p, f)).collect());
         Ok(&v[idx])
     }
+
+    /// The photo as the frost corruption crops it for a `w` x `h` image (see [`fit_and_crop`]).
+    pub(crate) fn fitted(&self, preset: Preset, idx: usize, w: usize, h: usize) -> Result<Arc<RgbImage>, CorruptionError> {
+        let key = (preset, idx, w, h);
+        if let Some(p) = self.resized.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return Ok(p.clone());
+        }
+        let photo = self.photo(preset, idx)?;
+        let fitted = Arc::new(fit_photo(photo, w, h, preset));
+        let mut cache = self.resized.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= RESIZED_CACHE {
+            cache.clear();
+        }
+        cache.insert(key, fitted.clone());
+        Ok(fitted)
+    }
 }
 
 /// `cv2.resize(img, (0, 0), fx=f, fy=f)` with INTER_LINEAR (half-pixel centres, replicate).
@@ -115,7 +137,8 @@ fn resize_linear_fx(src: &RgbImage, f: f64) -> RgbImage {
                 let p = |xx: usize, yy: usize| raw[(yy * sw + xx) * 3 + c] as f32;
                 let top = p(x0, y0) * (1.0 - tx) + p(x1, y0) * tx;
                 let bot = p(x0, y1) * (1.0 - tx) + p(x1, y1) * tx;
-                out[(y * dw + x) * 3 + c] = (top * (1.0 - ty) + bot * ty).round().clamp(0.0, 255.0) as u8;
+                out[(y * dw + x) * 3 + c] =
+                    (top * (1.0 - ty) + bot * ty).round().clamp(0.0, 255.0) as u8;
             }
         }
     }
@@ -136,9 +159,9 @@ fn cubic_weights(t: f32) -> [f32; 4] {
 /// imagecorruptions' frost sizing: if the photo is smaller than the image in a dimension, scale
 /// it up to fit; for imagenet224 always scale by a further 1.1 (bicubic, `cv2.resize` INTER_CUBIC).
 /// The small presets (whose photos are pre-shrunk, as make_cifar_c.py does) only resize when the
-/// photo does not fit. Then a random crop of the image's size; returns its RGB bytes.
+/// photo does not fit.
 #[inline(always)]
-pub(crate) fn fit_and_crop(photo: &RgbImage, w: usize, h: usize, preset: Preset, rng: &mut Rng) -> Vec<u8> {
+fn fit_photo(photo: &RgbImage, w: usize, h: usize, preset: Preset) -> RgbImage {
     let (fw, fh) = (photo.width() as usize, photo.height() as usize);
     let (hf, wf) = (h as f64, w as f64);
     let (fhf, fwf) = (fh as f64, fw as f64);
@@ -152,28 +175,20 @@ pub(crate) fn fit_and_crop(photo: &RgbImage, w: usize, h: usize, preset: Preset,
     } else {
         (hf / fhf).max(wf / fwf)
     };
-    let resize = !(fits && preset != Preset::Imagenet224);
-    if resize {
-        sf *= 1.1;
+    if fits && preset != Preset::Imagenet224 {
+        return photo.clone();
     }
-    let (nw, nh) = if resize {
-        ((fwf * sf).ceil() as usize, (fhf * sf).ceil() as usize)
-    } else {
-        (fw, fh)
-    };
-    let y0 = if nh > h { rng.randint(0, (nh - h) as i64) as usize } else { 0 };
-    let x0 = if nw > w { rng.randint(0, (nw - w) as i64) as usize } else { 0 };
-    let raw = photo.as_raw();
-    let mut out = vec![0u8; w * h * 3];
-    if !resize {
-        for y in 0..h {
-            let s = ((y0 + y) * fw + x0) * 3;
-            out[y * w * 3..(y + 1) * w * 3].copy_from_slice(&raw[s..s + w * 3]);
-        }
-        return out;
-    }
-    // Bicubic resize evaluated only on the crop window (separable: rows, then columns).
-    let (sx, sy) = (fwf / nw as f64, fhf / nh as f64);
+    sf *= 1.1;
+    let (nw, nh) = ((fwf * sf).ceil() as usize, (fhf * sf).ceil() as usize);
+    resize_cubic(photo, nw, nh)
+}
+
+/// `cv2.resize(.., (nw, nh), interpolation=INTER_CUBIC)`: half-pixel centres, A = -0.75,
+/// replicated borders; separable (rows, then columns), rounded to u8.
+#[inline(always)]
+fn resize_cubic(photo: &RgbImage, nw: usize, nh: usize) -> RgbImage {
+    let (fw, fh) = (photo.width() as usize, photo.height() as usize);
+    let (sx, sy) = (fw as f64 / nw as f64, fh as f64 / nh as f64);
     let taps = |d: usize, scale: f64, n: usize| -> ([usize; 4], [f32; 4]) {
         let f = (d as f64 + 0.5) * scale - 0.5;
         let i = crate::filters::floor_f64(f);
@@ -182,31 +197,33 @@ pub(crate) fn fit_and_crop(photo: &RgbImage, w: usize, h: usize, preset: Preset,
         let idx = [-1i64, 0, 1, 2].map(|o| (i + o).clamp(0, n as i64 - 1) as usize);
         (idx, cubic_weights(t))
     };
-    let xt: Vec<_> = (x0..x0 + w).map(|d| taps(d, sx, fw)).collect();
-    let yt: Vec<_> = (y0..y0 + h).map(|d| taps(d, sy, fh)).collect();
-    let (rmin, rmax) = yt.iter().fold((usize::MAX, 0), |(a, b), (ix, _)| (a.min(ix[0]), b.max(ix[3])));
-    let rows = rmax - rmin + 1;
-    let mut tmp = vec![0f32; rows * w * 3];
-    for r in 0..rows {
-        let srow = &raw[(rmin + r) * fw * 3..(rmin + r + 1) * fw * 3];
-        for (x, (ix, wx)) in xt.iter().enumerate() {
+    let xt: Vec<_> = (0..nw).map(|d| taps(d, sx, fw)).collect();
+    let yt: Vec<_> = (0..nh).map(|d| taps(d, sy, fh)).collect();
+    let raw = photo.as_raw();
+    // Horizontal pass on every source row.
+    let rl = nw * 3;
+    let mut tmp = vec![0f32; fh * rl];
+    for r in 0..fh {
+        let srow = &raw[r * fw * 3..(r + 1) * fw * 3];
+        let trow = &mut tmp[r * rl..(r + 1) * rl];
+        for (o, (ix, wx)) in trow.chunks_exact_mut(3).zip(&xt) {
             for c in 0..3 {
                 let mut s = 0f32;
                 for k in 0..4 {
                     s += wx[k] * srow[ix[k] * 3 + c] as f32;
                 }
-                tmp[(r * w + x) * 3 + c] = s;
+                o[c] = s;
             }
         }
     }
+    let mut out = vec![0u8; nh * rl];
     for (y, (iy, wy)) in yt.iter().enumerate() {
-        for i in 0..w * 3 {
-            let mut s = 0f32;
-            for k in 0..4 {
-                s += wy[k] * tmp[(iy[k] - rmin) * w * 3 + i];
-            }
-            out[y * w * 3 + i] = crate::filters::round_f32(s).clamp(0.0, 255.0) as u8;
+        let orow = &mut out[y * rl..(y + 1) * rl];
+        let rows = iy.map(|r| &tmp[r * rl..(r + 1) * rl]);
+        for (i, o) in orow.iter_mut().enumerate() {
+            let s = wy[0] * rows[0][i] + wy[1] * rows[1][i] + wy[2] * rows[2][i] + wy[3] * rows[3][i];
+            *o = crate::filters::round_f32(s).clamp(0.0, 255.0) as u8;
         }
     }
-    out
+    RgbImage::from_raw(nw as u32, nh as u32, out).expect("size")
 }

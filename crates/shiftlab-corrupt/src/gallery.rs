@@ -52,7 +52,14 @@ pub fn gallery(
     draw_text(&mut out, PAD, PAD, &label, 1, black);
     for (ri, c) in Corruption::ALL.iter().enumerate() {
         let y0 = header_h + ri as u32 * (th + PAD);
-        draw_text(&mut out, PAD, y0 + th.saturating_sub(7 * SCALE) / 2, c.name(), SCALE, black);
+        draw_text(
+            &mut out,
+            PAD,
+            y0 + th.saturating_sub(7 * SCALE) / 2,
+            c.name(),
+            SCALE,
+            black,
+        );
         image::imageops::replace(&mut out, image, label_w as i64, y0 as i64);
         for si in 0..5 {
             let tile = &tiles[ri * 5 + si];

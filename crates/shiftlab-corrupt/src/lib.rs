@@ -228,7 +228,9 @@ impl FromStr for Corruption {
         Corruption::ALL
             .into_iter()
             .find(|c| c.name() == norm)
-            .ok_or_else(|| CorruptionError::UnknownCorruption { name: s.to_string() })
+            .ok_or_else(|| CorruptionError::UnknownCorruption {
+                name: s.to_string(),
+            })
     }
 }
 
@@ -294,7 +296,13 @@ impl FromStr for Preset {
 pub struct Severity(u8);
 
 impl Severity {
-    pub const ALL: [Severity; 5] = [Severity(1), Severity(2), Severity(3), Severity(4), Severity(5)];
+    pub const ALL: [Severity; 5] = [
+        Severity(1),
+        Severity(2),
+        Severity(3),
+        Severity(4),
+        Severity(5),
+    ];
 
     pub fn new(s: i64) -> Result<Severity, CorruptionError> {
         if (1..=5).contains(&s) {
@@ -317,7 +325,10 @@ impl Severity {
 impl FromStr for Severity {
     type Err = CorruptionError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let v: i64 = s.trim().parse().map_err(|_| CorruptionError::BadSeverity(-1))?;
+        let v: i64 = s
+            .trim()
+            .parse()
+            .map_err(|_| CorruptionError::BadSeverity(-1))?;
         Severity::new(v)
     }
 }
@@ -501,7 +512,17 @@ pub fn corrupt_jobs(
     assets: &FrostAssets,
 ) -> Result<Vec<RgbImage>, CorruptionError> {
     jobs.par_iter()
-        .map(|j| corrupt(j.image, j.corruption, j.severity, preset, seed, j.key, assets))
+        .map(|j| {
+            corrupt(
+                j.image,
+                j.corruption,
+                j.severity,
+                preset,
+                seed,
+                j.key,
+                assets,
+            )
+        })
         .collect()
 }
 

@@ -24,7 +24,10 @@ fn names_are_unique_and_parse() {
         assert_eq!(c.name().parse::<Corruption>().unwrap(), c);
         assert_eq!(c.to_string(), c.name());
     }
-    assert_eq!("Motion-Blur".parse::<Corruption>().unwrap(), Corruption::MotionBlur);
+    assert_eq!(
+        "Motion-Blur".parse::<Corruption>().unwrap(),
+        Corruption::MotionBlur
+    );
     names.sort();
     names.dedup();
     assert_eq!(names.len(), 19);
@@ -36,7 +39,10 @@ fn names_are_unique_and_parse() {
 
 #[test]
 fn unknown_name_lists_valid_names() {
-    let err = "gausian_noise".parse::<Corruption>().unwrap_err().to_string();
+    let err = "gausian_noise"
+        .parse::<Corruption>()
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("gausian_noise"), "{err}");
     for c in Corruption::ALL {
         assert!(err.contains(c.name()), "{err} lacks {}", c.name());
@@ -48,7 +54,11 @@ fn severity_and_preset_errors() {
     assert!(Severity::new(0).is_err());
     assert!(Severity::new(6).is_err());
     assert_eq!(Severity::new(3).unwrap().get(), 3);
-    assert!("7".parse::<Severity>().unwrap_err().to_string().contains("1..=5"));
+    assert!("7"
+        .parse::<Severity>()
+        .unwrap_err()
+        .to_string()
+        .contains("1..=5"));
     assert!("x".parse::<Severity>().is_err());
     assert_eq!(Preset::from_name("CIFAR32").unwrap(), Preset::Cifar32);
     assert_eq!("tiny64".parse::<Preset>().unwrap(), Preset::Tiny64);
@@ -59,26 +69,49 @@ fn severity_and_preset_errors() {
 #[test]
 fn too_small_is_an_error() {
     let img = test_image(31, 64);
-    let e = corrupt(&img, Corruption::Fog, Severity::new(1).unwrap(), Preset::Cifar32, 0, 0, &FrostAssets::none())
-        .unwrap_err()
-        .to_string();
+    let e = corrupt(
+        &img,
+        Corruption::Fog,
+        Severity::new(1).unwrap(),
+        Preset::Cifar32,
+        0,
+        0,
+        &FrostAssets::none(),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("31x64") && e.contains("32x32"), "{e}");
 }
 
 #[test]
 fn frost_without_assets_is_an_error() {
     let img = test_image(32, 32);
-    let e = corrupt(&img, Corruption::Frost, Severity::new(1).unwrap(), Preset::Cifar32, 0, 0, &FrostAssets::none())
+    let e = corrupt(
+        &img,
+        Corruption::Frost,
+        Severity::new(1).unwrap(),
+        Preset::Cifar32,
+        0,
+        0,
+        &FrostAssets::none(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("make setup"), "{e}");
+    let e = FrostAssets::load("/nonexistent/frost")
         .unwrap_err()
         .to_string();
-    assert!(e.contains("make setup"), "{e}");
-    let e = FrostAssets::load("/nonexistent/frost").unwrap_err().to_string();
-    assert!(e.contains("/nonexistent/frost/frost1.png") && e.contains("make setup"), "{e}");
+    assert!(
+        e.contains("/nonexistent/frost/frost1.png") && e.contains("make setup"),
+        "{e}"
+    );
 }
 
 #[test]
 fn zoom_factor_counts_follow_arange() {
-    let n: Vec<usize> = (0..5).map(|s| params::zoom_blur(Preset::Imagenet224, s).len()).collect();
+    let n: Vec<usize> = (0..5)
+        .map(|s| params::zoom_blur(Preset::Imagenet224, s).len())
+        .collect();
     assert_eq!(n, vec![12, 16, 11, 13, 11]);
 }
 
@@ -103,7 +136,12 @@ fn larger_than_preset_works() {
     // Fog map becomes 512; frost photos must be enlarged for 700 px wide images.
     let a = assets();
     let img = test_image(700, 250);
-    for c in [Corruption::Fog, Corruption::Frost, Corruption::ZoomBlur, Corruption::Snow] {
+    for c in [
+        Corruption::Fog,
+        Corruption::Frost,
+        Corruption::ZoomBlur,
+        Corruption::Snow,
+    ] {
         for p in Preset::ALL {
             let out = corrupt(&img, c, Severity::new(5).unwrap(), p, 0, 0, &a).unwrap();
             assert_eq!(out.dimensions(), (700, 250));
@@ -116,7 +154,16 @@ fn corruptions_change_the_image() {
     let a = assets();
     let img = test_image(64, 64);
     for c in Corruption::ALL {
-        let out = corrupt(&img, c, Severity::new(5).unwrap(), Preset::Imagenet224, 0, 0, &a).unwrap();
+        let out = corrupt(
+            &img,
+            c,
+            Severity::new(5).unwrap(),
+            Preset::Imagenet224,
+            0,
+            0,
+            &a,
+        )
+        .unwrap();
         let mad: f64 = out
             .as_raw()
             .iter()
@@ -161,7 +208,10 @@ fn batch_equals_single_for_any_thread_count_and_batch_size() {
             .map(|(im, &k)| corrupt(im, c, s, Preset::Imagenet224, 3, k, &a).unwrap())
             .collect();
         for threads in [1, 2] {
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
             let batch = pool
                 .install(|| corrupt_batch(&images, &keys, c, s, Preset::Imagenet224, 3, &a))
                 .unwrap();
@@ -172,7 +222,17 @@ fn batch_equals_single_for_any_thread_count_and_batch_size() {
                 let end = if *chunk == 0 { 3 } else { 5 };
                 let start = if *chunk == 0 { 0 } else { 3 };
                 let r = pool
-                    .install(|| corrupt_batch(&images[start..end], &keys[start..end], c, s, Preset::Imagenet224, 3, &a))
+                    .install(|| {
+                        corrupt_batch(
+                            &images[start..end],
+                            &keys[start..end],
+                            c,
+                            s,
+                            Preset::Imagenet224,
+                            3,
+                            &a,
+                        )
+                    })
                     .unwrap();
                 parts.push((start, r));
             }
@@ -181,7 +241,16 @@ fn batch_equals_single_for_any_thread_count_and_batch_size() {
             assert_eq!(joined, single, "{c} in split batches");
         }
     }
-    let e = corrupt_batch(&images, &keys[..2], Corruption::Fog, s, Preset::Imagenet224, 0, &a).unwrap_err();
+    let e = corrupt_batch(
+        &images,
+        &keys[..2],
+        Corruption::Fog,
+        s,
+        Preset::Imagenet224,
+        0,
+        &a,
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("5 images but 2 keys"));
 }
 
@@ -192,13 +261,31 @@ fn grayscale_in_grayscale_out() {
     let gray = DynamicImage::ImageRgb8(rgb).to_luma8();
     let dynimg = DynamicImage::ImageLuma8(gray);
     for c in Corruption::ALL {
-        let out = corrupt_dynamic(&dynimg, c, Severity::new(2).unwrap(), Preset::Cifar32, 0, 1, &a).unwrap();
+        let out = corrupt_dynamic(
+            &dynimg,
+            c,
+            Severity::new(2).unwrap(),
+            Preset::Cifar32,
+            0,
+            1,
+            &a,
+        )
+        .unwrap();
         assert!(matches!(out, DynamicImage::ImageLuma8(_)), "{c}");
         assert_eq!((out.width(), out.height()), (50, 45));
     }
     // Colour stays colour; gray replicated to RGB gives the same result as the RGB call.
     let rgba = DynamicImage::ImageRgba8(image::RgbaImage::new(40, 40));
-    let out = corrupt_dynamic(&rgba, Corruption::Contrast, Severity::new(2).unwrap(), Preset::Cifar32, 0, 1, &a).unwrap();
+    let out = corrupt_dynamic(
+        &rgba,
+        Corruption::Contrast,
+        Severity::new(2).unwrap(),
+        Preset::Cifar32,
+        0,
+        1,
+        &a,
+    )
+    .unwrap();
     assert!(matches!(out, DynamicImage::ImageRgb8(_)));
 }
 
@@ -207,12 +294,30 @@ fn contrast_matches_hand_computation() {
     // Uniform image: contrast keeps it (mean = value); brightness raises V.
     let img = RgbImage::from_pixel(32, 32, Rgb([100, 50, 200]));
     let a = FrostAssets::none();
-    let out = corrupt(&img, Corruption::Contrast, Severity::new(1).unwrap(), Preset::Imagenet224, 0, 0, &a).unwrap();
+    let out = corrupt(
+        &img,
+        Corruption::Contrast,
+        Severity::new(1).unwrap(),
+        Preset::Imagenet224,
+        0,
+        0,
+        &a,
+    )
+    .unwrap();
     let p = out.get_pixel(3, 3).0;
     for (o, i) in p.iter().zip([100u8, 50, 200]) {
         assert!((*o as i32 - i as i32).abs() <= 1, "{p:?}");
     }
-    let out = corrupt(&img, Corruption::Brightness, Severity::new(1).unwrap(), Preset::Imagenet224, 0, 0, &a).unwrap();
+    let out = corrupt(
+        &img,
+        Corruption::Brightness,
+        Severity::new(1).unwrap(),
+        Preset::Imagenet224,
+        0,
+        0,
+        &a,
+    )
+    .unwrap();
     // V = 200/255 + 0.1 -> scale all channels by (V + .1) / V.
     let k = (200.0 / 255.0 + 0.1) / (200.0 / 255.0);
     let p = out.get_pixel(0, 0).0;
@@ -243,8 +348,12 @@ fn avx2_build_is_bit_identical_to_baseline() {
                     let seed = rng::stream_seed(1, 2, c.index() as u64, s.get() as u64);
                     let x = apply(&img, c, s, p, &mut rng::Rng::new(seed), &a).unwrap();
                     // SAFETY: AVX2 detected above.
-                    let y = unsafe { apply_avx2(&img, c, s, p, &mut rng::Rng::new(seed), &a) }.unwrap();
-                    assert!(x == y, "{c} {s} {p} {w}x{h}: AVX2 and baseline builds differ");
+                    let y =
+                        unsafe { apply_avx2(&img, c, s, p, &mut rng::Rng::new(seed), &a) }.unwrap();
+                    assert!(
+                        x == y,
+                        "{c} {s} {p} {w}x{h}: AVX2 and baseline builds differ"
+                    );
                 }
             }
         }

@@ -45,10 +45,16 @@ fn corrupt_png_and_jpeg_to_png() {
     }
     // Grayscale stays grayscale.
     let gray = dir.path().join("gray.png");
-    image::DynamicImage::ImageRgb8(img).to_luma8().save(&gray).unwrap();
+    image::DynamicImage::ImageRgb8(img)
+        .to_luma8()
+        .save(&gray)
+        .unwrap();
     let out = dir.path().join("gray_out.png");
     run_corrupt(&args(gray, out.clone(), "fog", 5)).unwrap();
-    assert!(matches!(image::open(&out).unwrap(), image::DynamicImage::ImageLuma8(_)));
+    assert!(matches!(
+        image::open(&out).unwrap(),
+        image::DynamicImage::ImageLuma8(_)
+    ));
 }
 
 #[test]
@@ -57,13 +63,20 @@ fn corrupt_errors_are_clear() {
     let png = dir.path().join("in.png");
     image::RgbImage::new(40, 40).save(&png).unwrap();
     let out = dir.path().join("o.png");
-    let e = run_corrupt(&args(png.clone(), out.clone(), "fogg", 1)).unwrap_err().to_string();
+    let e = run_corrupt(&args(png.clone(), out.clone(), "fogg", 1))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("valid names") && e.contains("zoom_blur"), "{e}");
-    let e = run_corrupt(&args(png.clone(), out.clone(), "fog", 9)).unwrap_err().to_string();
+    let e = run_corrupt(&args(png.clone(), out.clone(), "fog", 9))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("1..=5"), "{e}");
     let small = dir.path().join("small.png");
     image::RgbImage::new(20, 40).save(&small).unwrap();
-    let e = format!("{:#}", run_corrupt(&args(small, out.clone(), "fog", 1)).unwrap_err());
+    let e = format!(
+        "{:#}",
+        run_corrupt(&args(small, out.clone(), "fog", 1)).unwrap_err()
+    );
     assert!(e.contains("20x40") && e.contains("32x32"), "{e}");
     let mut a = args(png, out.clone(), "frost", 1);
     a.frost_dir = Some(dir.path().join("nope"));
@@ -76,7 +89,9 @@ fn corrupt_errors_are_clear() {
 fn gallery_writes_png() {
     let dir = tempfile::tempdir().unwrap();
     let png = dir.path().join("in.png");
-    image::RgbImage::from_fn(32, 32, |x, y| image::Rgb([x as u8 * 8, y as u8 * 8, 128])).save(&png).unwrap();
+    image::RgbImage::from_fn(32, 32, |x, y| image::Rgb([x as u8 * 8, y as u8 * 8, 128]))
+        .save(&png)
+        .unwrap();
     let out = dir.path().join("grid.png");
     run_gallery(&GalleryArgs {
         input: png,

@@ -3,9 +3,8 @@
 use image::RgbImage;
 
 use crate::filters::{
-    per_plane,
-    clipped_zoom, from_planes, gauss_kernel, gaussian, map_index, motion_blur_plane, sep_filter,
-    to_planes, trunc01, trunc255, Border, Plane,
+    clipped_zoom, from_planes, gauss_kernel, gaussian, map_index, motion_blur_plane, per_plane,
+    sep_filter, to_planes, trunc01, trunc255, Border, Plane,
 };
 use crate::rng::Rng;
 
@@ -85,7 +84,11 @@ struct DiskKernel {
 
 impl DiskKernel {
     fn new(radius: f64, alias: f64) -> DiskKernel {
-        let (r, ks) = if radius <= 8.0 { (8i64, 3usize) } else { (radius as i64, 5) };
+        let (r, ks) = if radius <= 8.0 {
+            (8i64, 3usize)
+        } else {
+            (radius as i64, 5)
+        };
         let n = (2 * r + 1) as usize;
         let r2 = radius * radius;
         let mut disk = vec![0f64; n * n];
@@ -157,7 +160,8 @@ impl DiskKernel {
                     0.0
                 };
                 let c = e - full[y as usize * m + x as usize];
-                if c.abs() > 1e-12 {
+                // Entries below 1e-7 change no output by more than ~0.003 grey levels in all.
+                if c.abs() > 1e-7 {
                     corr.push((y - gr - r, x - gr - r, c));
                 }
             }
@@ -188,9 +192,10 @@ pub fn defocus_blur(img: &RgbImage, (radius, alias): (f64, f64)) -> RgbImage {
         .collect();
     let g32: Vec<f32> = kern.g.iter().map(|&v| v as f32).collect();
     let out = per_plane!(planes, |pl| {
-        // Padded plane and its row prefix sums (f32: errors stay below 1e-3 grey levels).
+        // Padded plane and its column prefix sums PV[r][x] = sum of rows < r (row-wise vector
+        // adds; f32 errors stay below 1e-3 grey levels).
         let mut padded = vec![0f32; pw * ph];
-        let mut pref = vec![0f32; (pw + 1) * ph];
+        let mut pv = vec![0f32; pw * (ph + 1)];
         for py in 0..ph {
             let sy = map_index(py as isize - pad as isize, h, Border::Reflect101);
             let srow = pl.row(sy);
@@ -198,33 +203,31 @@ pub fn defocus_blur(img: &RgbImage, (radius, alias): (f64, f64)) -> RgbImage {
             for (p, &sx) in prow.iter_mut().zip(&xmap) {
                 *p = srow[sx];
             }
-            let acc = &mut pref[py * (pw + 1)..(py + 1) * (pw + 1)];
-            let mut s = 0f32;
-            acc[0] = 0.0;
-            for (i, &v) in prow.iter().enumerate() {
-                s += v;
-                acc[i + 1] = s;
+            let (done, next) = pv.split_at_mut((py + 1) * pw);
+            let last = &done[py * pw..];
+            for ((n, &l), &p) in next[..pw].iter_mut().zip(last).zip(prow.iter()) {
+                *n = l + p;
             }
         }
-        // A = image * disk on the output grown by gr on each side.
+        // A = image * disk on the output grown by gr on each side: the disk is a sum of
+        // vertical runs (column dx spans rows -hv..=hv; the disk is symmetric, so hv = the
+        // row half-widths), each a difference of two prefix rows.
         let (aw, ah) = (w + 2 * gr, h + 2 * gr);
         let mut a = Plane::new(aw, ah);
         let r = kern.r as usize;
+        let inv = kern.inv_n as f32;
         for ay in 0..ah {
             let arow = &mut a.d[ay * aw..(ay + 1) * aw];
-            // padded coordinates of A's (0,0) are (gr + ?): A(ay, ax) centres at padded (ay + r, ax + r).
-            for (ri, run) in kern.runs.iter().enumerate() {
-                let Some(hw) = *run else { continue };
-                let hw = hw as usize;
-                let py = ay + ri; // ay + r + (ri - r)
-                let prow = &pref[py * (pw + 1)..(py + 1) * (pw + 1)];
-                let hi = &prow[r + hw + 1..r + hw + 1 + aw];
-                let lo = &prow[r - hw..r - hw + aw];
-                for ((av, &a), &b) in arow.iter_mut().zip(hi).zip(lo) {
-                    *av += a - b;
+            for (ci, run) in kern.runs.iter().enumerate() {
+                let Some(hv) = *run else { continue };
+                let hv = hv as usize;
+                // A(ay, ax) is centred at padded (ay + r, ax + r); column ax + ci.
+                let hi = &pv[(ay + r + hv + 1) * pw + ci..(ay + r + hv + 1) * pw + ci + aw];
+                let lo = &pv[(ay + r - hv) * pw + ci..(ay + r - hv) * pw + ci + aw];
+                for ((av, &x), &y) in arow.iter_mut().zip(hi).zip(lo) {
+                    *av += x - y;
                 }
             }
-            let inv = kern.inv_n as f32;
             for av in arow.iter_mut() {
                 *av *= inv;
             }

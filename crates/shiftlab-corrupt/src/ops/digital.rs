@@ -2,7 +2,9 @@
 
 use image::RgbImage;
 
-use crate::filters::{per_plane, gauss_kernel, map_index, sep_filter, to_planes, trunc01, trunc01_f64, Border, Plane};
+use crate::filters::{
+    gauss_kernel, map_index, per_plane, sep_filter, to_planes, trunc01, trunc01_f64, Border, Plane,
+};
 use crate::params::ElasticParams;
 use crate::rng::Rng;
 
@@ -44,13 +46,25 @@ fn taps(c: f32, n: usize) -> (usize, usize, f32) {
     if i >= 0 && i + 1 < n as isize {
         (i as usize, i as usize + 1, t)
     } else {
-        (map_index(i, n, Border::Reflect), map_index(i + 1, n, Border::Reflect), t)
+        (
+            map_index(i, n, Border::Reflect),
+            map_index(i + 1, n, Border::Reflect),
+            t,
+        )
     }
 }
 
 /// Uniform noise, gaussian-smoothed (scipy, mode 'reflect', truncate 3), times alpha.
 #[inline(always)]
-fn displacement(w: usize, h: usize, amp: f64, sy: f64, sx: f64, alpha: f64, rng: &mut Rng) -> Plane {
+fn displacement(
+    w: usize,
+    h: usize,
+    amp: f64,
+    sy: f64,
+    sx: f64,
+    alpha: f64,
+    rng: &mut Rng,
+) -> Plane {
     let mut p = Plane::new(w, h);
     for v in &mut p.d {
         *v = rng.uniform_range(-amp, amp) as f32;
@@ -69,7 +83,8 @@ fn displacement(w: usize, h: usize, amp: f64, sy: f64, sx: f64, alpha: f64, rng:
 fn affine_from_points(a: &[[f64; 2]; 3], b: &[[f64; 2]; 3]) -> [[f64; 3]; 2] {
     // Rows of M satisfy [x y 1] . m = x' (and y'); Cramer's rule on the 3x3 system.
     let det3 = |m: [[f64; 3]; 3]| {
-        m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
+        m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1])
+            - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
             + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0])
     };
     let base = [
@@ -106,7 +121,11 @@ pub fn elastic(img: &RgbImage, p: ElasticParams, rng: &mut Rng) -> RgbImage {
             let dy = displacement(w, h, amp, sy, sx, alpha, rng);
             (dx, dy)
         }
-        ElasticParams::Orig { alpha, sigma, affine } => {
+        ElasticParams::Orig {
+            alpha,
+            sigma,
+            affine,
+        } => {
             let cs = [(h / 2) as f64, (w / 2) as f64];
             let ss = (h.min(w) / 3) as f64;
             let pts1 = [
@@ -132,7 +151,10 @@ pub fn elastic(img: &RgbImage, p: ElasticParams, rng: &mut Rng) -> RgbImage {
                         let (tx, ty) = ((sx - x0) as f32, (sy - y0) as f32);
                         let (x0, y0) = (x0 as isize, y0 as isize);
                         let g = |xx: isize, yy: isize| {
-                            pl.at(map_index(xx, w, Border::Reflect101), map_index(yy, h, Border::Reflect101))
+                            pl.at(
+                                map_index(xx, w, Border::Reflect101),
+                                map_index(yy, h, Border::Reflect101),
+                            )
                         };
                         let top = g(x0, y0) * (1.0 - tx) + g(x0 + 1, y0) * tx;
                         let bot = g(x0, y0 + 1) * (1.0 - tx) + g(x0 + 1, y0 + 1) * tx;
@@ -162,57 +184,55 @@ pub fn elastic(img: &RgbImage, p: ElasticParams, rng: &mut Rng) -> RgbImage {
     RgbImage::from_raw(w as u32, h as u32, raw).expect("size")
 }
 
-/// PIL's resampling coefficients (`precompute_coeffs` + `normalize_coeffs_8bpc`) for BOX.
+/// PIL's resampling coefficients (`precompute_coeffs` + `normalize_coeffs_8bpc`) for BOX:
+/// per output sample the first input index and `ksize` fixed-point weights (zero-padded).
 #[inline(always)]
-fn pil_box_coeffs(in_size: usize, out_size: usize) -> (Vec<(usize, usize)>, Vec<Vec<i32>>) {
+fn pil_box_coeffs(in_size: usize, out_size: usize) -> (Vec<usize>, Vec<i32>, usize) {
     const PRECISION_BITS: i32 = 32 - 8 - 2;
     let scale = in_size as f64 / out_size as f64;
     let filterscale = scale.max(1.0);
     let support = 0.5 * filterscale;
-    let mut bounds = Vec::with_capacity(out_size);
-    let mut coeffs = Vec::with_capacity(out_size);
+    let ksize = support.ceil() as usize * 2 + 1;
+    let mut starts = Vec::with_capacity(out_size);
+    let mut coeffs = vec![0i32; out_size * ksize];
+    let mut k = vec![0f64; ksize];
     for xx in 0..out_size {
         let center = (xx as f64 + 0.5) * scale;
         let ss = 1.0 / filterscale;
         let xmin = ((center - support + 0.5) as i64).max(0) as usize;
         let xmax = ((center + support + 0.5) as i64).min(in_size as i64) as usize;
         let n = xmax - xmin;
-        let mut k: Vec<f64> = (0..n)
-            .map(|x| {
-                let v = (x as f64 + xmin as f64 - center + 0.5) * ss;
-                if v > -0.5 && v <= 0.5 {
-                    1.0
-                } else {
-                    0.0
-                }
-            })
-            .collect();
-        let ww: f64 = k.iter().sum();
-        if ww != 0.0 {
-            for v in &mut k {
-                *v /= ww;
-            }
+        let mut ww = 0.0;
+        for (x, kv) in k.iter_mut().enumerate().take(n) {
+            let v = (x as f64 + xmin as f64 - center + 0.5) * ss;
+            *kv = if v > -0.5 && v <= 0.5 { 1.0 } else { 0.0 };
+            ww += *kv;
         }
-        let ki: Vec<i32> = k
-            .iter()
-            .map(|&v| {
-                let s = v * (1i64 << PRECISION_BITS) as f64;
-                if v < 0.0 {
-                    (-0.5 + s) as i32
-                } else {
-                    (0.5 + s) as i32
-                }
-            })
-            .collect();
-        bounds.push((xmin, n));
-        coeffs.push(ki);
+        for (x, &kv) in k.iter().enumerate().take(n) {
+            let kv = if ww != 0.0 { kv / ww } else { kv };
+            let sc = kv * (1i64 << PRECISION_BITS) as f64;
+            coeffs[xx * ksize + x] = if kv < 0.0 {
+                (-0.5 + sc) as i32
+            } else {
+                (0.5 + sc) as i32
+            };
+        }
+        // Keep the window inside the input: shift it left if it would run past the end
+        // (the extra weights are zero).
+        let start = xmin.min(in_size.saturating_sub(ksize));
+        if start != xmin {
+            let shift = xmin - start;
+            let row = &mut coeffs[xx * ksize..(xx + 1) * ksize];
+            row.rotate_right(shift);
+        }
+        starts.push(start);
     }
-    (bounds, coeffs)
+    (starts, coeffs, ksize)
 }
 
 #[inline(always)]
-fn pil_clip8(v: i64) -> u8 {
-    const PRECISION_BITS: i64 = 32 - 8 - 2;
+fn pil_clip8(v: i32) -> u8 {
+    const PRECISION_BITS: i32 = 32 - 8 - 2;
     if v >= (1 << PRECISION_BITS << 8) {
         255
     } else if v <= 0 {
@@ -222,26 +242,31 @@ fn pil_clip8(v: i64) -> u8 {
     }
 }
 
-/// `PIL.Image.resize(size, Image.BOX)` on RGB8: horizontal pass, then vertical, 8-bit between.
+/// `PIL.Image.resize(size, Image.BOX)` on RGB8: horizontal pass, then vertical, 8-bit between;
+/// PIL's 32-bit fixed-point arithmetic (22 fractional bits, rounding offset 2^21).
 #[inline(always)]
 pub fn pil_resize_box(img: &RgbImage, nw: usize, nh: usize) -> RgbImage {
     let (w, h) = (img.width() as usize, img.height() as usize);
     let raw = img.as_raw();
-    let half: i64 = 1 << (32 - 8 - 2 - 1);
-    // Horizontal.
+    const HALF: i32 = 1 << (32 - 8 - 2 - 1);
     let tmp: Vec<u8> = if nw != w {
-        let (b, k) = pil_box_coeffs(w, nw);
+        let (starts, k, ks) = pil_box_coeffs(w, nw);
         let mut t = vec![0u8; nw * h * 3];
         for y in 0..h {
-            for x in 0..nw {
-                let (xmin, n) = b[x];
-                for c in 0..3 {
-                    let mut ss = half;
-                    for i in 0..n {
-                        ss += raw[(y * w + xmin + i) * 3 + c] as i64 * k[x][i] as i64;
-                    }
-                    t[(y * nw + x) * 3 + c] = pil_clip8(ss);
+            let srow = &raw[y * w * 3..(y + 1) * w * 3];
+            let trow = &mut t[y * nw * 3..(y + 1) * nw * 3];
+            for (x, o) in trow.chunks_exact_mut(3).enumerate() {
+                let kk = &k[x * ks..(x + 1) * ks];
+                let src = &srow[starts[x] * 3..(starts[x] + ks) * 3];
+                let (mut r, mut g, mut b) = (HALF, HALF, HALF);
+                for (&kv, px) in kk.iter().zip(src.chunks_exact(3)) {
+                    r += px[0] as i32 * kv;
+                    g += px[1] as i32 * kv;
+                    b += px[2] as i32 * kv;
                 }
+                o[0] = pil_clip8(r);
+                o[1] = pil_clip8(g);
+                o[2] = pil_clip8(b);
             }
         }
         t
@@ -249,16 +274,24 @@ pub fn pil_resize_box(img: &RgbImage, nw: usize, nh: usize) -> RgbImage {
         raw.clone()
     };
     let out: Vec<u8> = if nh != h {
-        let (b, k) = pil_box_coeffs(h, nh);
-        let mut o = vec![0u8; nw * nh * 3];
+        let (starts, k, ks) = pil_box_coeffs(h, nh);
+        let rl = nw * 3;
+        let mut o = vec![0u8; rl * nh];
+        let mut acc = vec![0i32; rl];
         for y in 0..nh {
-            let (ymin, n) = b[y];
-            for i3 in 0..nw * 3 {
-                let mut ss = half;
-                for i in 0..n {
-                    ss += tmp[(ymin + i) * nw * 3 + i3] as i64 * k[y][i] as i64;
+            acc.fill(HALF);
+            for i in 0..ks {
+                let kv = k[y * ks + i];
+                if kv == 0 {
+                    continue;
                 }
-                o[y * nw * 3 + i3] = pil_clip8(ss);
+                let trow = &tmp[(starts[y] + i) * rl..(starts[y] + i + 1) * rl];
+                for (a, &t) in acc.iter_mut().zip(trow) {
+                    *a += t as i32 * kv;
+                }
+            }
+            for (ov, &a) in o[y * rl..(y + 1) * rl].iter_mut().zip(&acc) {
+                *ov = pil_clip8(a);
             }
         }
         o
@@ -278,7 +311,11 @@ pub fn pil_resize_nearest(img: &RgbImage, nw: usize, nh: usize) -> RgbImage {
         let mut o = a * 0.5;
         (0..n_out)
             .map(|_| {
-                let i = if o < 0.0 { 0 } else { (o as usize).min(n_in - 1) };
+                let i = if o < 0.0 {
+                    0
+                } else {
+                    (o as usize).min(n_in - 1)
+                };
                 o += a;
                 i
             })

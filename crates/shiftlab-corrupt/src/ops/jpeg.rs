@@ -9,7 +9,6 @@
 
 use image::RgbImage;
 
-
 const LUMA: [u16; 64] = [
     16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
     14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113,
@@ -34,95 +33,173 @@ fn quant_table(base: &[u16; 64], quality: u8) -> [f32; 64] {
     t
 }
 
-/// Orthonormal 8-point DCT-II matrix: C[u][x] = c(u) cos((2x+1) u pi / 16).
+#[cfg(test)]
+/// Orthonormal 8-point DCT-II matrix (test oracle for the AAN DCTs): C[u][x] = c(u) cos((2x+1) u pi / 16).
 #[inline(always)]
 fn dct_matrix() -> [[f32; 8]; 8] {
     let mut m = [[0f32; 8]; 8];
     for (u, row) in m.iter_mut().enumerate() {
-        let cu = if u == 0 { (1.0f64 / 8.0).sqrt() } else { (2.0f64 / 8.0).sqrt() };
+        let cu = if u == 0 {
+            (1.0f64 / 8.0).sqrt()
+        } else {
+            (2.0f64 / 8.0).sqrt()
+        };
         for (x, v) in row.iter_mut().enumerate() {
-            *v = (cu * (((2 * x + 1) as f64 * u as f64 * std::f64::consts::PI) / 16.0).cos()) as f32;
+            *v =
+                (cu * (((2 * x + 1) as f64 * u as f64 * std::f64::consts::PI) / 16.0).cos()) as f32;
         }
     }
     m
 }
 
-/// Quantises and dequantises one component plane (dimensions multiples of 8), in place:
-/// samples -> DCT -> round(F / Q) * Q -> IDCT -> round, clamp to 0..=255.
-/// Loops are written as 8-wide row updates so they vectorise.
+/// libjpeg's AAN scale factors: the float AAN DCT's output k is the true coefficient times
+/// `8 * AAN[u] * AAN[v]` (forward) and expects input pre-scaled by `AAN[u] * AAN[v]` (inverse).
+const AAN: [f32; 8] = [
+    1.0,
+    1.387_039_8,
+    1.306_563,
+    1.175_875_6,
+    1.0,
+    0.785_694_96,
+    0.541_196_1,
+    0.275_899_38,
+];
+
+type Rows = [[f32; 8]; 8];
+
+/// One pass of libjpeg's float AAN forward DCT (jfdctflt.c) over the row index, done on all 8
+/// columns at once (each line is one 8-wide vector operation).
 #[inline(always)]
-fn roundtrip_plane(p: &mut [u8], w: usize, h: usize, q: &[f32; 64], c: &[[f32; 8]; 8]) {
-    let mut ct = [[0f32; 8]; 8];
-    for u in 0..8 {
-        for x in 0..8 {
-            ct[x][u] = c[u][x];
+fn fdct_pass(d: &Rows) -> Rows {
+    let mut o = [[0f32; 8]; 8];
+    for x in 0..8 {
+        let tmp0 = d[0][x] + d[7][x];
+        let tmp7 = d[0][x] - d[7][x];
+        let tmp1 = d[1][x] + d[6][x];
+        let tmp6 = d[1][x] - d[6][x];
+        let tmp2 = d[2][x] + d[5][x];
+        let tmp5 = d[2][x] - d[5][x];
+        let tmp3 = d[3][x] + d[4][x];
+        let tmp4 = d[3][x] - d[4][x];
+        let tmp10 = tmp0 + tmp3;
+        let tmp13 = tmp0 - tmp3;
+        let tmp11 = tmp1 + tmp2;
+        let tmp12 = tmp1 - tmp2;
+        o[0][x] = tmp10 + tmp11;
+        o[4][x] = tmp10 - tmp11;
+        let z1 = (tmp12 + tmp13) * 0.707_106_77;
+        o[2][x] = tmp13 + z1;
+        o[6][x] = tmp13 - z1;
+        let tmp10 = tmp4 + tmp5;
+        let tmp11 = tmp5 + tmp6;
+        let tmp12 = tmp6 + tmp7;
+        let z5 = (tmp10 - tmp12) * 0.382_683_43;
+        let z2 = 0.541_196_1 * tmp10 + z5;
+        let z4 = 1.306_563 * tmp12 + z5;
+        let z3 = tmp11 * 0.707_106_77;
+        let z11 = tmp7 + z3;
+        let z13 = tmp7 - z3;
+        o[5][x] = z13 + z2;
+        o[3][x] = z13 - z2;
+        o[1][x] = z11 + z4;
+        o[7][x] = z11 - z4;
+    }
+    o
+}
+
+/// One pass of libjpeg's float AAN inverse DCT (jidctflt.c) over the row index, 8 columns at once.
+#[inline(always)]
+fn idct_pass(d: &Rows) -> Rows {
+    let mut o = [[0f32; 8]; 8];
+    for x in 0..8 {
+        let tmp10 = d[0][x] + d[4][x];
+        let tmp11 = d[0][x] - d[4][x];
+        let tmp13 = d[2][x] + d[6][x];
+        let tmp12 = (d[2][x] - d[6][x]) * 1.414_213_5 - tmp13;
+        let tmp0 = tmp10 + tmp13;
+        let tmp3 = tmp10 - tmp13;
+        let tmp1 = tmp11 + tmp12;
+        let tmp2 = tmp11 - tmp12;
+        let z13 = d[5][x] + d[3][x];
+        let z10 = d[5][x] - d[3][x];
+        let z11 = d[1][x] + d[7][x];
+        let z12 = d[1][x] - d[7][x];
+        let tmp7 = z11 + z13;
+        let tmp11 = (z11 - z13) * 1.414_213_5;
+        let z5 = (z10 + z12) * 1.847_759;
+        let tmp10 = z5 - z12 * 1.082_392_2;
+        let tmp12 = z5 - z10 * 2.613_126;
+        let tmp6 = tmp12 - tmp7;
+        let tmp5 = tmp11 - tmp6;
+        let tmp4 = tmp10 - tmp5;
+        o[0][x] = tmp0 + tmp7;
+        o[7][x] = tmp0 - tmp7;
+        o[1][x] = tmp1 + tmp6;
+        o[6][x] = tmp1 - tmp6;
+        o[2][x] = tmp2 + tmp5;
+        o[5][x] = tmp2 - tmp5;
+        o[3][x] = tmp3 + tmp4;
+        o[4][x] = tmp3 - tmp4;
+    }
+    o
+}
+
+#[inline(always)]
+fn transpose(m: &Rows) -> Rows {
+    let mut t = [[0f32; 8]; 8];
+    for (i, row) in m.iter().enumerate() {
+        for (j, &v) in row.iter().enumerate() {
+            t[j][i] = v;
         }
     }
-    let mut inv_q = [0f32; 64];
-    for (i, v) in inv_q.iter_mut().zip(q) {
-        *i = 1.0 / v;
+    t
+}
+
+/// Quantises and dequantises one component plane (dimensions multiples of 8), in place:
+/// samples -> DCT -> round(F / Q) -> * Q -> IDCT -> round, clamp to 0..=255.
+/// Uses libjpeg's float AAN DCTs (jfdctflt.c / jidctflt.c), vectorised over 8 columns.
+#[inline(always)]
+fn roundtrip_plane(p: &mut [u8], w: usize, h: usize, q: &[f32; 64]) {
+    // After fdct_pass, transpose, fdct_pass the block holds F^T scaled: entry [v][u].
+    // Forward multiplier 1 / (8 Q[u][v] AAN[u] AAN[v]); inverse Q[u][v] AAN[u] AAN[v] / 8
+    // (libjpeg's final descale by 8 folded in).
+    let mut fwd = [[0f32; 8]; 8];
+    let mut inv = [[0f32; 8]; 8];
+    for v in 0..8 {
+        for u in 0..8 {
+            let qv = q[u * 8 + v];
+            let s = AAN[u] * AAN[v];
+            fwd[v][u] = 1.0 / (8.0 * qv * s);
+            inv[v][u] = qv * s / 8.0;
+        }
     }
     let mut blk = [[0f32; 8]; 8];
-    let mut tmp = [[0f32; 8]; 8];
     for by in (0..h).step_by(8) {
         for bx in (0..w).step_by(8) {
-            for y in 0..8 {
+            for (y, brow) in blk.iter_mut().enumerate() {
                 let row = &p[(by + y) * w + bx..(by + y) * w + bx + 8];
-                for x in 0..8 {
-                    blk[y][x] = row[x] as f32 - 128.0;
+                for (b, &v) in brow.iter_mut().zip(row) {
+                    *b = v as f32 - 128.0;
                 }
             }
-            // tmp = C * blk
-            for u in 0..8 {
-                let mut acc = [0f32; 8];
-                for y in 0..8 {
-                    let cv = c[u][y];
-                    for x in 0..8 {
-                        acc[x] += cv * blk[y][x];
-                    }
-                }
-                tmp[u] = acc;
-            }
-            // F = tmp * C^T, quantised and dequantised in place (libjpeg: sign * floor(|F|/Q + 1/2)).
-            for u in 0..8 {
-                let mut acc = [0f32; 8];
-                for x in 0..8 {
-                    let t = tmp[u][x];
-                    for v in 0..8 {
-                        acc[v] += t * ct[x][v];
-                    }
-                }
-                // Branch-free so it vectorises: |F|/Q + 1/2 > 0, so truncation is floor.
-                for v in 0..8 {
-                    let s = acc[v];
-                    let r = ((s.abs() * inv_q[u * 8 + v] + 0.5) as i32) as f32 * q[u * 8 + v];
-                    blk[u][v] = r.copysign(s);
-                }
-            }
-            // tmp = C^T * F
-            for y in 0..8 {
-                let mut acc = [0f32; 8];
+            let mut f = fdct_pass(&transpose(&fdct_pass(&blk)));
+            // Branch-free so it vectorises: |F|/Q + 1/2 > 0, so truncation is floor.
+            for v in 0..8 {
                 for u in 0..8 {
-                    let cv = c[u][y];
-                    for v in 0..8 {
-                        acc[v] += cv * blk[u][v];
-                    }
+                    let s = f[v][u];
+                    // SAFETY: finite and far inside i32 (|F| <= 8 * 1024 * 8 before scaling).
+                    let k = unsafe { (s.abs() * fwd[v][u] + 0.5).to_int_unchecked::<i32>() } as f32;
+                    f[v][u] = (k * inv[v][u]).copysign(s);
                 }
-                tmp[y] = acc;
             }
-            // out = tmp * C
-            for y in 0..8 {
-                let mut acc = [0f32; 8];
-                for v in 0..8 {
-                    let t = tmp[y][v];
-                    for x in 0..8 {
-                        acc[x] += t * c[v][x];
-                    }
-                }
+            let out = idct_pass(&transpose(&idct_pass(&f)));
+            for (y, orow) in out.iter().enumerate() {
                 let row = &mut p[(by + y) * w + bx..(by + y) * w + bx + 8];
-                for x in 0..8 {
+                for (r, &v) in row.iter_mut().zip(orow) {
                     // Clamp, then round half up (values are non-negative).
-                    row[x] = ((acc[x] + 128.0).clamp(0.0, 255.0) + 0.5) as i32 as u8;
+                    // SAFETY: clamped to [0.5, 255.5], finite (built from bytes).
+                    *r = unsafe { ((v + 128.0).clamp(0.0, 255.0) + 0.5).to_int_unchecked::<i32>() }
+                        as u8;
                 }
             }
         }
@@ -138,7 +215,8 @@ fn downsample_h2v2(src: &[u8], sw: usize, cwp: usize, chp: usize) -> Vec<u8> {
         let (r0, r1) = (&src[2 * y * sw..], &src[(2 * y + 1) * sw..]);
         let drow = &mut d[y * cwp..(y + 1) * cwp];
         for (x, dv) in drow.iter_mut().enumerate() {
-            let s = r0[2 * x] as u16 + r0[2 * x + 1] as u16 + r1[2 * x] as u16 + r1[2 * x + 1] as u16;
+            let s =
+                r0[2 * x] as u16 + r0[2 * x + 1] as u16 + r1[2 * x] as u16 + r1[2 * x + 1] as u16;
             *dv = ((s + 1 + (x as u16 & 1)) >> 2) as u8;
         }
     }
@@ -154,18 +232,28 @@ fn upsample_h2v2_fancy(d: &[u8], cw: usize, chh: usize, cwp: usize) -> Vec<u8> {
     let mut colsum = vec![0i32; cw];
     for y in 0..chh {
         for v in 0..2 {
-            let ny = if v == 0 { y.saturating_sub(1) } else { (y + 1).min(chh - 1) };
+            let ny = if v == 0 {
+                y.saturating_sub(1)
+            } else {
+                (y + 1).min(chh - 1)
+            };
             let (r0, r1) = (&d[y * cwp..y * cwp + cw], &d[ny * cwp..ny * cwp + cw]);
             for ((c, &a), &b) in colsum.iter_mut().zip(r0).zip(r1) {
                 *c = a as i32 * 3 + b as i32;
             }
             let orow = &mut out[(2 * y + v) * ow..(2 * y + v + 1) * ow];
-            for x in 0..cw {
+            let at = |x: usize| colsum[x.min(cw - 1)];
+            orow[0] = ((at(0) * 4 + 8) >> 4) as u8;
+            orow[1] = ((at(0) * 3 + at(1) + 7) >> 4) as u8;
+            for (x, o) in orow.chunks_exact_mut(2).enumerate().take(cw - 1).skip(1) {
                 let this = colsum[x];
-                let last = if x == 0 { this } else { colsum[x - 1] };
-                let next = if x + 1 == cw { this } else { colsum[x + 1] };
-                orow[2 * x] = ((this * 3 + last + 8) >> 4) as u8;
-                orow[2 * x + 1] = ((this * 3 + next + 7) >> 4) as u8;
+                o[0] = ((this * 3 + colsum[x - 1] + 8) >> 4) as u8;
+                o[1] = ((this * 3 + colsum[x + 1] + 7) >> 4) as u8;
+            }
+            if cw > 1 {
+                let x = cw - 1;
+                orow[2 * x] = ((colsum[x] * 3 + colsum[x - 1] + 8) >> 4) as u8;
+                orow[2 * x + 1] = ((colsum[x] * 4 + 7) >> 4) as u8;
             }
         }
     }
@@ -226,11 +314,10 @@ pub fn jpeg_roundtrip(img: &RgbImage, quality: u8) -> RgbImage {
     for y in 0..yh {
         yl[y * yw..(y + 1) * yw].copy_from_slice(&yp[y * sw..y * sw + yw]);
     }
-    let c = dct_matrix();
-    roundtrip_plane(&mut yl, yw, yh, &quant_table(&LUMA, quality), &c);
+    roundtrip_plane(&mut yl, yw, yh, &quant_table(&LUMA, quality));
     let qc = quant_table(&CHROMA, quality);
-    roundtrip_plane(&mut cbd, cwp, chp, &qc, &c);
-    roundtrip_plane(&mut crd, cwp, chp, &qc, &c);
+    roundtrip_plane(&mut cbd, cwp, chp, &qc);
+    roundtrip_plane(&mut crd, cwp, chp, &qc);
     let cbu = upsample_h2v2_fancy(&cbd, cw, chh, cwp);
     let cru = upsample_h2v2_fancy(&crd, cw, chh, cwp);
     let ow = 2 * cw;
@@ -257,4 +344,52 @@ pub fn jpeg_roundtrip(img: &RgbImage, quality: u8) -> RgbImage {
         }
     }
     RgbImage::from_raw(w as u32, h as u32, out).expect("size")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aan_dct_matches_the_exact_dct() {
+        let c = dct_matrix();
+        let mut blk = [[0f32; 8]; 8];
+        for (y, row) in blk.iter_mut().enumerate() {
+            for (x, v) in row.iter_mut().enumerate() {
+                *v = ((x * 37 + y * 91 + x * y * 13) % 255) as f32 - 128.0;
+            }
+        }
+        let f = fdct_pass(&transpose(&fdct_pass(&blk)));
+        for u in 0..8 {
+            for v in 0..8 {
+                let mut exact = 0f64;
+                for y in 0..8 {
+                    for x in 0..8 {
+                        exact += c[u][y] as f64 * c[v][x] as f64 * blk[y][x] as f64;
+                    }
+                }
+                let got = f[v][u] as f64 / (8.0 * AAN[u] as f64 * AAN[v] as f64);
+                assert!((got - exact).abs() < 1e-2, "F[{u}][{v}] {got} vs {exact}");
+            }
+        }
+        // Inverse of the scaled coefficients returns the block.
+        let mut g = f;
+        for v in 0..8 {
+            for u in 0..8 {
+                g[v][u] /= 64.0 * AAN[u] * AAN[v];
+                g[v][u] *= AAN[u] * AAN[v] / 8.0 * 8.0;
+            }
+        }
+        let back = idct_pass(&transpose(&idct_pass(&g)));
+        for y in 0..8 {
+            for x in 0..8 {
+                assert!(
+                    (back[y][x] - blk[y][x]).abs() < 1e-2,
+                    "({y},{x}) {} vs {}",
+                    back[y][x],
+                    blk[y][x]
+                );
+            }
+        }
+    }
 }

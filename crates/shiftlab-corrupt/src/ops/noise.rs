@@ -18,7 +18,11 @@ fn unit_lut() -> [f64; 256] {
 #[inline(always)]
 fn map_values(img: &RgbImage, mut f: impl FnMut(u8, f64) -> u8) -> RgbImage {
     let lut = unit_lut();
-    let raw: Vec<u8> = img.as_raw().iter().map(|&v| f(v, lut[v as usize])).collect();
+    let raw: Vec<u8> = img
+        .as_raw()
+        .iter()
+        .map(|&v| f(v, lut[v as usize]))
+        .collect();
     RgbImage::from_raw(img.width(), img.height(), raw).expect("same size")
 }
 
@@ -141,7 +145,10 @@ mod tests {
             }
             let m = s / n as f64;
             let v = s2 / n as f64 - m * m;
-            assert!((m - lam).abs() < 5.0 * (lam / n as f64).sqrt() + 1e-9, "lam {lam}: mean {m}");
+            assert!(
+                (m - lam).abs() < 5.0 * (lam / n as f64).sqrt() + 1e-9,
+                "lam {lam}: mean {m}"
+            );
             if lam > 0.0 {
                 assert!((v / lam - 1.0).abs() < 0.05, "lam {lam}: var {v}");
             }

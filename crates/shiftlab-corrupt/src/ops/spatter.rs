@@ -29,7 +29,11 @@ fn box3(src: &[f32], w: usize, h: usize) -> Vec<f32> {
     }
     let mut out = vec![0f32; w * h];
     for y in 0..h {
-        let (a, b, c) = (&hs[y * w..(y + 1) * w], &hs[(y + 1) * w..(y + 2) * w], &hs[(y + 2) * w..(y + 3) * w]);
+        let (a, b, c) = (
+            &hs[y * w..(y + 1) * w],
+            &hs[(y + 1) * w..(y + 2) * w],
+            &hs[(y + 2) * w..(y + 3) * w],
+        );
         let o = &mut out[y * w..(y + 1) * w];
         for x in 0..w {
             o[x] = (a[x] + b[x] + c[x]) * (1.0 / 9.0);
@@ -187,7 +191,9 @@ fn equalize_hist(src: &mut [u8]) {
         hist[v as usize] += 1;
     }
     let total = src.len();
-    let Some(i0) = hist.iter().position(|&c| c > 0) else { return };
+    let Some(i0) = hist.iter().position(|&c| c > 0) else {
+        return;
+    };
     if hist[i0] == total {
         src.fill(i0 as u8);
         return;
@@ -222,7 +228,11 @@ pub fn spatter(img: &RgbImage, c: SpatterParams, rng: &mut Rng) -> RgbImage {
     let mut raw = img.as_raw().clone();
     if mode == 0 {
         // Water.
-        let lu8: Vec<u8> = liquid.d.iter().map(|&v| ((v * 255.0) as i64 & 255) as u8).collect();
+        let lu8: Vec<u8> = liquid
+            .d
+            .iter()
+            .map(|&v| ((v * 255.0) as i64 & 255) as u8)
+            .collect();
         let edges = canny(&lu8, w, h, 50, 150);
         let dist = distance_transform(&edges, w, h);
         let dist: Vec<f32> = dist.iter().map(|&v| v.min(20.0)).collect();
@@ -252,8 +262,15 @@ pub fn spatter(img: &RgbImage, c: SpatterParams, rng: &mut Rng) -> RgbImage {
             }
         }
         // cv2.blur on uint8 keeps uint8 (rounded).
-        let dist2: Vec<f32> = box3(&emb, w, h).iter().map(|&v| crate::filters::round_f32(v)).collect();
-        let mut m: Vec<f32> = lu8.iter().zip(&dist2).map(|(&l, &d)| l as f32 * d).collect();
+        let dist2: Vec<f32> = box3(&emb, w, h)
+            .iter()
+            .map(|&v| crate::filters::round_f32(v))
+            .collect();
+        let mut m: Vec<f32> = lu8
+            .iter()
+            .zip(&dist2)
+            .map(|(&l, &d)| l as f32 * d)
+            .collect();
         let mx = m.iter().cloned().fold(0f32, f32::max);
         let k = if mx > 0.0 { intensity as f32 / mx } else { 0.0 };
         for v in &mut m {

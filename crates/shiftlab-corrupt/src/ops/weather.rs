@@ -61,7 +61,11 @@ fn map_hsv(img: &RgbImage, f: impl Fn(f64, f64, f64) -> (f64, f64, f64)) -> RgbI
     }
     let mut raw = img.as_raw().clone();
     for px in raw.chunks_exact_mut(3) {
-        let (h, s, v) = rgb2hsv(unit[px[0] as usize], unit[px[1] as usize], unit[px[2] as usize]);
+        let (h, s, v) = rgb2hsv(
+            unit[px[0] as usize],
+            unit[px[1] as usize],
+            unit[px[2] as usize],
+        );
         let (h, s, v) = f(h, s, v);
         let (r, g, b) = hsv2rgb(h, s, v);
         px[0] = trunc01_f64(r);
@@ -236,11 +240,19 @@ pub fn frost(
 ) -> Result<RgbImage, CorruptionError> {
     let (w, h) = (img.width() as usize, img.height() as usize);
     let idx = rng.randint(0, 5) as usize;
-    let photo = assets.photo(preset, idx)?;
-    let crop = crate::frost::fit_and_crop(photo, w, h, preset, rng);
+    let photo = assets.fitted(preset, idx, w, h)?;
+    let (pw, ph) = (photo.width() as usize, photo.height() as usize);
+    // Random crop: rows first, as the reference draws them (no draw when there is no slack).
+    let y0 = if ph > h { rng.randint(0, (ph - h) as i64) as usize } else { 0 };
+    let x0 = if pw > w { rng.randint(0, (pw - w) as i64) as usize } else { 0 };
+    let praw = photo.as_raw();
     let mut raw = img.as_raw().clone();
-    for (v, &f) in raw.iter_mut().zip(crop.iter()) {
-        *v = trunc255(a * *v as f64 + b * f as f64);
+    for y in 0..h {
+        let frow = &praw[((y0 + y) * pw + x0) * 3..((y0 + y) * pw + x0 + w) * 3];
+        let orow = &mut raw[y * w * 3..(y + 1) * w * 3];
+        for (v, &f) in orow.iter_mut().zip(frow) {
+            *v = trunc255(a * *v as f64 + b * f as f64);
+        }
     }
     Ok(RgbImage::from_raw(w as u32, h as u32, raw).expect("same size"))
 }
