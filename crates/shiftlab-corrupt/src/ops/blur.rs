@@ -3,7 +3,7 @@
 use image::RgbImage;
 
 use crate::filters::{
-    clipped_zoom, from_planes, gauss_kernel, gaussian, map_index, motion_blur_plane, per_plane,
+    axpy, clipped_zoom, from_planes, gauss_kernel, zip3_8, gaussian, map_index, motion_blur_plane, per_plane,
     sep_filter, to_planes, trunc01, trunc255, Border, Plane,
 };
 use crate::rng::Rng;
@@ -204,10 +204,7 @@ pub fn defocus_blur(img: &RgbImage, (radius, alias): (f64, f64)) -> RgbImage {
                 *p = srow[sx];
             }
             let (done, next) = pv.split_at_mut((py + 1) * pw);
-            let last = &done[py * pw..];
-            for ((n, &l), &p) in next[..pw].iter_mut().zip(last).zip(prow.iter()) {
-                *n = l + p;
-            }
+            zip3_8(&mut next[..pw], &done[py * pw..], prow, |_, l, p| l + p);
         }
         // A = image * disk on the output grown by gr on each side: the disk is a sum of
         // vertical runs (column dx spans rows -hv..=hv; the disk is symmetric, so hv = the
@@ -224,9 +221,7 @@ pub fn defocus_blur(img: &RgbImage, (radius, alias): (f64, f64)) -> RgbImage {
                 // A(ay, ax) is centred at padded (ay + r, ax + r); column ax + ci.
                 let hi = &pv[(ay + r + hv + 1) * pw + ci..(ay + r + hv + 1) * pw + ci + aw];
                 let lo = &pv[(ay + r - hv) * pw + ci..(ay + r - hv) * pw + ci + aw];
-                for ((av, &x), &y) in arow.iter_mut().zip(hi).zip(lo) {
-                    *av += x - y;
-                }
+                zip3_8(arow, hi, lo, |a, x, y| a + (x - y));
             }
             for av in arow.iter_mut() {
                 *av *= inv;
@@ -239,18 +234,13 @@ pub fn defocus_blur(img: &RgbImage, (radius, alias): (f64, f64)) -> RgbImage {
             let arow = &a.d[y * aw..(y + 1) * aw];
             let t = &mut tmp[y * w..(y + 1) * w];
             for (k, &gv) in g32.iter().enumerate() {
-                for (tv, &av) in t.iter_mut().zip(&arow[k..k + w]) {
-                    *tv += gv * av;
-                }
+                axpy(t, gv, &arow[k..k + w]);
             }
         }
         for y in 0..h {
             let o = &mut out.d[y * w..(y + 1) * w];
             for (k, &gv) in g32.iter().enumerate() {
-                let trow = &tmp[(y + k) * w..(y + k + 1) * w];
-                for (ov, &tv) in o.iter_mut().zip(trow) {
-                    *ov += gv * tv;
-                }
+                axpy(o, gv, &tmp[(y + k) * w..(y + k + 1) * w]);
             }
         }
         for &(dy, dx, c) in &kern.corr {
@@ -260,9 +250,7 @@ pub fn defocus_blur(img: &RgbImage, (radius, alias): (f64, f64)) -> RgbImage {
                 let prow = &padded[py * pw..(py + 1) * pw];
                 let x0 = (pad as i64 + dx) as usize;
                 let o = &mut out.d[y * w..(y + 1) * w];
-                for (ov, &pv) in o.iter_mut().zip(&prow[x0..x0 + w]) {
-                    *ov += c * pv;
-                }
+                axpy(o, c, &prow[x0..x0 + w]);
             }
         }
         out
@@ -292,15 +280,11 @@ pub fn zoom_blur(img: &RgbImage, zooms: &[f64]) -> RgbImage {
             let zl = clipped_zoom(pl, z);
             let (cw, chh) = (zl.w.min(w), zl.h.min(h));
             for y in 0..chh {
-                let a = &mut acc.d[y * w..y * w + cw];
-                for (av, &zv) in a.iter_mut().zip(&zl.d[y * zl.w..y * zl.w + cw]) {
-                    *av += zv;
-                }
+                let zrow = &zl.d[y * zl.w..y * zl.w + cw];
+                zip3_8(&mut acc.d[y * w..y * w + cw], zrow, zrow, |a, z, _| a + z);
             }
         }
-        for (av, &xv) in acc.d.iter_mut().zip(&pl.d) {
-            *av = (xv + *av) / n;
-        }
+        zip3_8(&mut acc.d, &pl.d, &pl.d, |a, x, _| (x + a) / n);
         acc
     });
     from_planes(&out, trunc01)
@@ -310,4 +294,24 @@ pub fn zoom_blur(img: &RgbImage, zooms: &[f64]) -> RgbImage {
 #[inline(always)]
 pub fn blur_plane(p: &Plane, sigma: f64) -> Plane {
     gaussian(p, sigma, Border::Nearest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn disk_kernel_and_correction() {
+        for (r, a) in [(3.0, 0.1), (4.0, 0.5), (6.0, 0.5), (8.0, 0.5), (10.0, 0.5), (1.5, 0.1)] {
+            let k = DiskKernel::new(r, a);
+            let n: usize = k.runs.iter().flatten().map(|&hw| 2 * hw as usize + 1).sum();
+            assert!((n as f64 * k.inv_n - 1.0).abs() < 1e-12);
+            // cv2's reflect-101 blur of the kernel does not conserve its sum: the correction
+            // carries that (small) excess, as the reference kernel does.
+            let c: f64 = k.corr.iter().map(|c| c.2).sum();
+            assert!(c.abs() < 0.05, "r {r}: correction mass {c}");
+            // Only the kernels that reach the grid's border need a correction.
+            assert_eq!(k.corr.is_empty(), r < 8.0, "r {r}: {} taps", k.corr.len());
+        }
+    }
 }
