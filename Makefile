@@ -25,8 +25,11 @@ build: setup
 demo: build
 	@mkdir -p data
 	$(SHIFTLAB) info
-	$(SHIFTLAB) ingest --format fashion-mnist --input $(FMNIST) --output $(DATASET)
+	@if [ -f $(DATASET) ]; then echo "$(DATASET) exists (remove it to ingest again)"; \
+	else $(SHIFTLAB) ingest --format fashion-mnist --input $(FMNIST) --output $(DATASET); fi
 	$(SHIFTLAB) inspect $(DATASET)
+	$(SHIFTLAB) validate pipelines/fashion-mnist-c.toml
+	$(SHIFTLAB) run pipelines/fashion-mnist-c.toml
 
 lint:
 	cargo fmt --all -- --check

@@ -121,11 +121,13 @@ fit_limit = 120
 [[models]]
 name = "r18-a"
 architecture = "resnet18"
+input_size = 32
 seed = 1
 
 [[models]]
 name = "r18-b"
 architecture = "resnet18"
+input_size = 32
 seed = 2
 channels = 1
 normalize = {{ mean = [0.286], std = [0.353] }}

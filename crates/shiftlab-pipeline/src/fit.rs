@@ -28,6 +28,23 @@ pub fn fit_probes(
     dataset_classes: i64,
     progress: bool,
 ) -> Result<FittedProbes, PipelineError> {
+    if p.probes.linear.is_none() && p.probes.knn.is_none() {
+        // Only fixed heads: nothing to fit, no fit-split pass.
+        let per_model = encoders
+            .iter()
+            .map(|enc| {
+                let empty = FitSet {
+                    features: Tensor::zeros([0, enc.dim()], (Kind::Float, tch::Device::Cpu)),
+                    labels: Tensor::zeros([0], (Kind::Int64, tch::Device::Cpu)),
+                };
+                crate::probes::build(p, enc, &empty, dataset_classes)
+            })
+            .collect::<Result<_, _>>()?;
+        return Ok(FittedProbes {
+            per_model,
+            num_classes: dataset_classes,
+        });
+    }
     let sets = fit_sets(p, encoders, cache_dir, progress)?;
     let fit_classes = sets
         .first()
