@@ -75,7 +75,10 @@ pub fn from_planes(p: &[Plane; 3], f: impl Fn(f32) -> u8) -> RgbImage {
 /// The reference's final step for a value in [0, 1]: `np.uint8(np.clip(x, 0, 1) * 255)`.
 #[inline(always)]
 pub fn trunc01(v: f32) -> u8 {
-    (v.clamp(0.0, 1.0) * 255.0) as u8
+    // max/min (not clamp) so NaN becomes 0 and the value is always in range.
+    let v = v.max(0.0).min(1.0) * 255.0;
+    // SAFETY: v is finite and in [0, 255].
+    unsafe { v.to_int_unchecked::<i32>() as u8 }
 }
 
 /// `np.uint8(np.clip(x, 0, 1) * 255)` in f64.

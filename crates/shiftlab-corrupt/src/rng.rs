@@ -103,6 +103,43 @@ impl Rng {
         }
     }
 
+    /// Fills `out` with standard normals: the same ziggurat in f32 with 24-bit uniforms, two
+    /// candidates per 64-bit draw; the rare wedge/tail cases finish in f64 as in [`Rng::normal`]
+    /// (a rejected wedge restarts with a complete fresh sample, as the method prescribes).
+    pub fn fill_normal_f32(&mut self, out: &mut [f32]) {
+        let z = zig();
+        let z32 = zig32();
+        let mut i = 0;
+        let n = out.len();
+        while i < n {
+            let bits = self.next_u64();
+            for half in [bits as u32, (bits >> 32) as u32] {
+                if i == n {
+                    break;
+                }
+                let layer = (half & 0x7F) as usize;
+                let u = (half >> 8) as f32 * (2.0 / 16_777_216.0) - 1.0;
+                out[i] = if u.abs() < z32.r[layer] {
+                    u * z32.x[layer]
+                } else if (u.abs() as f64) < z.r[layer] {
+                    (u as f64 * z.x[layer]) as f32
+                } else if layer == 0 {
+                    self.normal_tail(u < 0.0) as f32
+                } else {
+                    let x = u as f64 * z.x[layer];
+                    let f0 = (-0.5 * (z.x[layer] * z.x[layer] - x * x)).exp();
+                    let f1 = (-0.5 * (z.x[layer + 1] * z.x[layer + 1] - x * x)).exp();
+                    if f1 + self.uniform() * (f0 - f1) < 1.0 {
+                        x as f32
+                    } else {
+                        self.normal() as f32
+                    }
+                };
+                i += 1;
+            }
+        }
+    }
+
     #[cold]
     fn normal_tail(&mut self, negative: bool) -> f64 {
         loop {
@@ -199,6 +236,28 @@ fn zig() -> &'static Zig {
     })
 }
 
+struct Zig32 {
+    x: [f32; ZIG_C + 1],
+    r: [f32; ZIG_C],
+}
+
+fn zig32() -> &'static Zig32 {
+    static Z: std::sync::OnceLock<Zig32> = std::sync::OnceLock::new();
+    Z.get_or_init(|| {
+        let z = zig();
+        let mut x = [0f32; ZIG_C + 1];
+        let mut r = [0f32; ZIG_C];
+        for i in 0..=ZIG_C {
+            x[i] = z.x[i] as f32;
+        }
+        for i in 0..ZIG_C {
+            // Rounded down so the fast test never accepts outside the f64 layer.
+            r[i] = (z.r[i] as f32).min(f32::from_bits((z.r[i] as f32).to_bits().saturating_sub(1)));
+        }
+        Zig32 { x, r }
+    })
+}
+
 /// log Gamma(x) by the Stirling series used in NumPy's `random_loggam`.
 fn loggam(x: f64) -> f64 {
     const A: [f64; 10] = [
@@ -272,6 +331,24 @@ mod tests {
         assert!((pa - 0.0027).abs() < 0.0003, "{pa}");
         assert!((pb - 2.33e-4).abs() < 0.5e-4, "{pb}");
         assert!((k4 / n as f64 - 3.0).abs() < 0.05);
+    }
+
+    #[test]
+    fn normal_f32_moments_and_tails() {
+        let mut r = Rng::new(8);
+        let mut buf = vec![0f32; 2_000_001];
+        r.fill_normal_f32(&mut buf);
+        let n = buf.len() as f64;
+        let m: f64 = buf.iter().map(|&z| z as f64).sum::<f64>() / n;
+        let v: f64 = buf.iter().map(|&z| (z as f64 - m).powi(2)).sum::<f64>() / n;
+        let k4: f64 = buf.iter().map(|&z| (z as f64).powi(4)).sum::<f64>() / n;
+        let pa = buf.iter().filter(|z| z.abs() > 3.0).count() as f64 / n;
+        let pb = buf.iter().filter(|&&z| z > 3.5).count() as f64 / n;
+        assert!(m.abs() < 0.003, "{m}");
+        assert!((v - 1.0).abs() < 0.005, "{v}");
+        assert!((k4 - 3.0).abs() < 0.05, "{k4}");
+        assert!((pa - 0.0027).abs() < 0.0003, "{pa}");
+        assert!((pb - 2.33e-4).abs() < 0.5e-4, "{pb}");
     }
 
     #[test]

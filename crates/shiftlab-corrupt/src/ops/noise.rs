@@ -26,57 +26,87 @@ fn map_values(img: &RgbImage, mut f: impl FnMut(u8, f64) -> u8) -> RgbImage {
     RgbImage::from_raw(img.width(), img.height(), raw).expect("same size")
 }
 
-/// `clip(x + N(0, c), 0, 1)`.
+/// `np.uint8(clip(x, 0, 1) * 255)` in f32, branch-free (NaN maps to 0).
+#[inline(always)]
+fn trunc01_fast(x: f32) -> u8 {
+    let v = x.max(0.0).min(1.0) * 255.0;
+    // SAFETY: v is finite and in [0, 255] (max/min discard NaN).
+    unsafe { v.to_int_unchecked::<i32>() as u8 }
+}
+
+/// Applies `f(x, z)` with z ~ N(0, 1) to every value x = v / 255 (normals drawn in bulk).
+#[inline(always)]
+fn with_normals(img: &RgbImage, rng: &mut Rng, f: impl Fn(f32, f32) -> f32) -> RgbImage {
+    let src = img.as_raw();
+    let mut z = vec![0f32; src.len()];
+    rng.fill_normal_f32(&mut z);
+    let mut raw = vec![0u8; src.len()];
+    for ((o, &v), &zv) in raw.iter_mut().zip(src).zip(&z) {
+        *o = trunc01_fast(f(v as f32 * (1.0 / 255.0), zv));
+    }
+    RgbImage::from_raw(img.width(), img.height(), raw).expect("same size")
+}
+
+/// `clip(x + N(0, c), 0, 1)` (in f32: the noise dwarfs the rounding).
 #[inline(always)]
 pub fn gaussian_noise(img: &RgbImage, c: f64, rng: &mut Rng) -> RgbImage {
-    map_values(img, |_, x| trunc01_f64(x + rng.normal() * c))
+    let c = c as f32;
+    with_normals(img, rng, |x, z| x + z * c)
 }
 
 /// `clip(x + x * N(0, c), 0, 1)`.
 #[inline(always)]
 pub fn speckle_noise(img: &RgbImage, c: f64, rng: &mut Rng) -> RgbImage {
-    map_values(img, |_, x| trunc01_f64(x + x * (rng.normal() * c)))
+    let c = c as f32;
+    with_normals(img, rng, |x, z| x + x * (z * c))
 }
 
-/// Inversion table for one Poisson mean: the CDF and a guide table (Chen & Asau 1974).
+/// Inversion table for one Poisson mean: the CDF in 32-bit fixed point and a guide table
+/// (Chen & Asau 1974) indexed by the top bits of the uniform.
 struct PoissonTable {
-    cdf: Vec<f64>,
+    cdf: Vec<u32>,
     guide: Vec<u32>,
+    shift: u32,
 }
 
 impl PoissonTable {
     fn new(lam: f64) -> PoissonTable {
         let mut p = (-lam).exp();
         let mut c = p;
-        let mut cdf = vec![c];
+        let scale = 4_294_967_296.0;
+        let mut cdf = vec![(c * scale).min(u32::MAX as f64) as u32];
         let mut k = 0u32;
-        while (c < 1.0 - 1e-16 || (k as f64) < lam) && k < 100_000 {
+        while (c * scale < u32::MAX as f64 || (k as f64) < lam) && k < 100_000 {
             k += 1;
             p *= lam / k as f64;
             c += p;
-            cdf.push(c);
+            cdf.push((c * scale).min(u32::MAX as f64) as u32);
             if p == 0.0 && (k as f64) > lam {
                 break;
             }
         }
-        let g = cdf.len();
+        let bits = (cdf.len().next_power_of_two().trailing_zeros()).max(1);
+        let g = 1usize << bits;
         let mut guide = Vec::with_capacity(g);
         let mut k = 0usize;
         for j in 0..g {
-            let t = j as f64 / g as f64;
-            while k + 1 < cdf.len() && cdf[k] <= t {
+            let t = (j as u64) << (32 - bits);
+            while k + 1 < cdf.len() && (cdf[k] as u64) <= t {
                 k += 1;
             }
             guide.push(k as u32);
         }
-        PoissonTable { cdf, guide }
+        PoissonTable {
+            cdf,
+            guide,
+            shift: 32 - bits,
+        }
     }
 
-    /// Smallest k with u < CDF(k) (the last k if rounding leaves u above the table).
+    /// Smallest k with u < CDF(k), u a 32-bit uniform (the last k if u is above the table).
     #[inline(always)]
-    fn sample(&self, u: f64) -> u32 {
-        let g = self.guide.len();
-        let mut k = self.guide[((u * g as f64) as usize).min(g - 1)] as usize;
+    fn sample(&self, u: u32) -> u32 {
+        let mut k = self.guide[(u >> self.shift) as usize] as usize;
         let last = self.cdf.len() - 1;
         while k < last && self.cdf[k] <= u {
             k += 1;
@@ -86,21 +116,39 @@ impl PoissonTable {
 }
 
 /// `clip(poisson(x * lam) / lam, 0, 1)`. A pixel's mean is one of 256 values (x = v / 255), so
-/// each distinct mean gets an inversion table (exact inversion up to f64 rounding of the CDF);
-/// means above 700 (where exp(-mean) underflows) use [`Rng::poisson`] (PTRS).
+/// each distinct mean gets an inversion table (exact inversion at 32-bit resolution: two
+/// draws per 64-bit random number); means above 700 (where exp(-mean) underflows) use
+/// [`Rng::poisson`] (PTRS).
 #[inline(always)]
 pub fn shot_noise(img: &RgbImage, lam: f64, rng: &mut Rng) -> RgbImage {
+    let src = img.as_raw();
     let mut tables: Vec<Option<PoissonTable>> = (0..256).map(|_| None).collect();
-    map_values(img, |v, x| {
-        let mean = x * lam;
+    let mut out_lut: Vec<u8> = Vec::new();
+    let mut raw = vec![0u8; src.len()];
+    let mut spare: Option<u32> = None;
+    for (o, &v) in raw.iter_mut().zip(src) {
+        let mean = v as f64 / 255.0 * lam;
         let k = if mean > 700.0 {
             rng.poisson(mean)
         } else {
             let t = tables[v as usize].get_or_insert_with(|| PoissonTable::new(mean));
-            t.sample(rng.uniform())
-        };
-        trunc01_f64(k as f64 / lam)
-    })
+            let u = match spare.take() {
+                Some(u) => u,
+                None => {
+                    let b = rng.next_u64();
+                    spare = Some((b >> 32) as u32);
+                    b as u32
+                }
+            };
+            t.sample(u)
+        } as usize;
+        if k >= out_lut.len() {
+            let n = out_lut.len();
+            out_lut.extend((n..=k + 64).map(|j| trunc01_f64(j as f64 / lam)));
+        }
+        *o = out_lut[k];
+    }
+    RgbImage::from_raw(img.width(), img.height(), raw).expect("same size")
 }
 
 /// skimage `random_noise(mode='s&p', amount=c)`: each value independently flips with
@@ -139,7 +187,7 @@ mod tests {
             let n = 100_000;
             let (mut s, mut s2) = (0.0, 0.0);
             for _ in 0..n {
-                let k = t.sample(r.uniform()) as f64;
+                let k = t.sample(r.next_u64() as u32) as f64;
                 s += k;
                 s2 += k * k;
             }

@@ -215,8 +215,10 @@ pub fn spatter(img: &RgbImage, c: SpatterParams, rng: &mut Rng) -> RgbImage {
     let (loc, scale, sigma, thr, intensity, mode) = c;
     let (w, h) = (img.width() as usize, img.height() as usize);
     let mut liquid = Plane::new(w, h);
+    rng.fill_normal_f32(&mut liquid.d);
+    let (loc, scale) = (loc as f32, scale as f32);
     for v in &mut liquid.d {
-        *v = (loc + scale * rng.normal()) as f32;
+        *v = loc + scale * *v;
     }
     let mut liquid = gaussian(&liquid, sigma, Border::Nearest);
     let thr32 = thr as f32;

@@ -190,8 +190,10 @@ pub fn snow(img: &RgbImage, c: SnowParams, rng: &mut Rng) -> RgbImage {
     let (loc, scale, zoom, thr, radius, sigma, blend) = c;
     let (w, h) = (img.width() as usize, img.height() as usize);
     let mut layer = Plane::new(w, h);
+    rng.fill_normal_f32(&mut layer.d);
+    let (loc, scale) = (loc as f32, scale as f32);
     for v in &mut layer.d {
-        *v = (loc + scale * rng.normal()) as f32;
+        *v = loc + scale * *v;
     }
     let mut layer = clipped_zoom(&layer, zoom);
     let thr = thr as f32;
