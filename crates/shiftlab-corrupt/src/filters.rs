@@ -84,13 +84,17 @@ pub fn trunc01(v: f32) -> u8 {
 /// `np.uint8(np.clip(x, 0, 1) * 255)` in f64.
 #[inline(always)]
 pub fn trunc01_f64(v: f64) -> u8 {
-    (v.clamp(0.0, 1.0) * 255.0) as u8
+    let v = v.max(0.0).min(1.0) * 255.0;
+    // SAFETY: finite and in [0, 255] (max/min discard NaN).
+    unsafe { v.to_int_unchecked::<i32>() as u8 }
 }
 
 /// `np.uint8(np.clip(x, 0, 255))` (truncating).
 #[inline(always)]
 pub fn trunc255(v: f64) -> u8 {
-    v.clamp(0.0, 255.0) as u8
+    let v = v.max(0.0).min(255.0);
+    // SAFETY: finite and in [0, 255] (max/min discard NaN).
+    unsafe { v.to_int_unchecked::<i32>() as u8 }
 }
 
 // Rounding without libm calls: baseline x86-64 has no SSE4.1 `roundss`, so `f32::floor` and

@@ -169,14 +169,17 @@ pub fn fog(img: &RgbImage, (amp, decay): (f64, f64), rng: &mut Rng) -> RgbImage 
     let plasma = plasma_fractal(map_size, decay, rng);
     let max_val = img.as_raw().iter().copied().max().unwrap_or(0) as f64 / 255.0;
     let scale = max_val / (max_val + amp);
+    let mut unit = [0f64; 256];
+    for (i, u) in unit.iter_mut().enumerate() {
+        *u = i as f64 / 255.0;
+    }
     let mut raw = img.as_raw().clone();
     for y in 0..h {
-        for x in 0..w {
-            let add = amp * plasma[y * map_size + x];
-            let i = (y * w + x) * 3;
-            for v in &mut raw[i..i + 3] {
-                let xv = *v as f64 / 255.0 + add;
-                *v = trunc01_f64(xv * scale);
+        let prow = &plasma[y * map_size..y * map_size + w];
+        for (px, &pv) in raw[y * w * 3..(y + 1) * w * 3].chunks_exact_mut(3).zip(prow) {
+            let add = amp * pv;
+            for v in px.iter_mut() {
+                *v = trunc01_f64((unit[*v as usize] + add) * scale);
             }
         }
     }
@@ -207,25 +210,26 @@ pub fn snow(img: &RgbImage, c: SnowParams, rng: &mut Rng) -> RgbImage {
     let layer = motion_blur_plane(&layer, radius, sigma, angle);
     // np.round(layer * 255).astype(np.uint8) / 255, cropped to the image.
     let lw = layer.w;
-    let snow_at = |x: usize, y: usize| -> f32 {
-        let v = crate::filters::round_even_f32(layer.d[y * lw + x] * 255.0);
-        (v as i64 as u8) as f32 / 255.0
-    };
+    let mut q = vec![0f32; w * h];
+    for y in 0..h {
+        for (x, qv) in q[y * w..(y + 1) * w].iter_mut().enumerate() {
+            let v = crate::filters::round_even_f32(layer.d[y * lw + x] * 255.0);
+            *qv = (v as i64 as u8) as f32 / 255.0;
+        }
+    }
+    // The layer plus itself rotated by 180 degrees.
+    let snow2: Vec<f32> = (0..w * h).map(|i| q[i] + q[w * h - 1 - i]).collect();
     let mut raw = img.as_raw().clone();
     let blend32 = blend as f32;
-    for y in 0..h {
-        for x in 0..w {
-            let i = (y * w + x) * 3;
-            let r = raw[i] as f32 / 255.0;
-            let g = raw[i + 1] as f32 / 255.0;
-            let b = raw[i + 2] as f32 / 255.0;
-            // cv2 RGB2GRAY on float32.
-            let gray = 0.299 * r + 0.587 * g + 0.114 * b;
-            let s = snow_at(x, y) + snow_at(w - 1 - x, h - 1 - y);
-            for (k, &xv) in [r, g, b].iter().enumerate() {
-                let v = blend32 * xv + (1.0 - blend32) * xv.max(gray * 1.5 + 0.5);
-                raw[i + k] = (((v + s).clamp(0.0, 1.0)) * 255.0) as u8;
-            }
+    for (px, &s) in raw.chunks_exact_mut(3).zip(&snow2) {
+        let r = px[0] as f32 / 255.0;
+        let g = px[1] as f32 / 255.0;
+        let b = px[2] as f32 / 255.0;
+        // cv2 RGB2GRAY on float32.
+        let lift = (0.299 * r + 0.587 * g + 0.114 * b) * 1.5 + 0.5;
+        for (o, xv) in px.iter_mut().zip([r, g, b]) {
+            let v = blend32 * xv + (1.0 - blend32) * xv.max(lift);
+            *o = crate::filters::trunc01(v + s);
         }
     }
     RgbImage::from_raw(w as u32, h as u32, raw).expect("same size")
