@@ -230,6 +230,8 @@ fn upsample_h2v2_fancy(d: &[u8], cw: usize, chh: usize, cwp: usize) -> Vec<u8> {
     let ow = 2 * cw;
     let mut out = vec![0u8; ow * 2 * chh];
     let mut colsum = vec![0i32; cw];
+    let mut even = vec![0u8; cw];
+    let mut odd = vec![0u8; cw];
     for y in 0..chh {
         for v in 0..2 {
             let ny = if v == 0 {
@@ -242,18 +244,21 @@ fn upsample_h2v2_fancy(d: &[u8], cw: usize, chh: usize, cwp: usize) -> Vec<u8> {
                 *c = a as i32 * 3 + b as i32;
             }
             let orow = &mut out[(2 * y + v) * ow..(2 * y + v + 1) * ow];
-            let at = |x: usize| colsum[x.min(cw - 1)];
-            orow[0] = ((at(0) * 4 + 8) >> 4) as u8;
-            orow[1] = ((at(0) * 3 + at(1) + 7) >> 4) as u8;
-            for (x, o) in orow.chunks_exact_mut(2).enumerate().take(cw - 1).skip(1) {
-                let this = colsum[x];
-                o[0] = ((this * 3 + colsum[x - 1] + 8) >> 4) as u8;
-                o[1] = ((this * 3 + colsum[x + 1] + 7) >> 4) as u8;
-            }
+            // Even outputs lean left, odd ones right; edges use the sample itself.
+            let last = cw - 1;
+            even[0] = ((colsum[0] * 4 + 8) >> 4) as u8;
+            odd[last] = ((colsum[last] * 4 + 7) >> 4) as u8;
             if cw > 1 {
-                let x = cw - 1;
-                orow[2 * x] = ((colsum[x] * 3 + colsum[x - 1] + 8) >> 4) as u8;
-                orow[2 * x + 1] = ((colsum[x] * 4 + 7) >> 4) as u8;
+                for ((e, &t), &l) in even[1..].iter_mut().zip(&colsum[1..]).zip(&colsum[..last]) {
+                    *e = ((t * 3 + l + 8) >> 4) as u8;
+                }
+                for ((o, &t), &n) in odd[..last].iter_mut().zip(&colsum[..last]).zip(&colsum[1..]) {
+                    *o = ((t * 3 + n + 7) >> 4) as u8;
+                }
+            }
+            for ((o, &e), &d) in orow.chunks_exact_mut(2).zip(&even).zip(&odd) {
+                o[0] = e;
+                o[1] = d;
             }
         }
     }
@@ -292,11 +297,11 @@ pub fn jpeg_roundtrip(img: &RgbImage, quality: u8) -> RgbImage {
         let src = &raw[y * w * 3..(y + 1) * w * 3];
         let o = y * sw;
         let (yr, cbr, crr) = (&mut yp[o..o + sw], &mut cb[o..o + sw], &mut cr[o..o + sw]);
-        for (x, px) in src.chunks_exact(3).enumerate() {
+        for (((px, yv), bv), rv) in src.chunks_exact(3).zip(yr.iter_mut()).zip(cbr.iter_mut()).zip(crr.iter_mut()) {
             let (r, g, b) = (px[0] as i32, px[1] as i32, px[2] as i32);
-            yr[x] = ((YR * r + YG * g + YB * b + HALF) >> 16) as u8;
-            cbr[x] = ((-CBR * r - CBG * g + CR_HALF * b + OFF + HALF - 1) >> 16) as u8;
-            crr[x] = ((CR_HALF * r - CRG * g - CRB * b + OFF + HALF - 1) >> 16) as u8;
+            *yv = ((YR * r + YG * g + YB * b + HALF) >> 16) as u8;
+            *bv = ((-CBR * r - CBG * g + CR_HALF * b + OFF + HALF - 1) >> 16) as u8;
+            *rv = ((CR_HALF * r - CRG * g - CRB * b + OFF + HALF - 1) >> 16) as u8;
         }
         let (ly, lb, lr) = (yr[w - 1], cbr[w - 1], crr[w - 1]);
         yr[w..].fill(ly);
@@ -331,10 +336,10 @@ pub fn jpeg_roundtrip(img: &RgbImage, quality: u8) -> RgbImage {
         let cbrow = &cbu[y * ow..y * ow + w];
         let crrow = &cru[y * ow..y * ow + w];
         let orow = &mut out[y * w * 3..(y + 1) * w * 3];
-        for (x, o) in orow.chunks_exact_mut(3).enumerate() {
-            let yv = yrow[x] as i32;
-            let cbv = cbrow[x] as i32 - 128;
-            let crv = crrow[x] as i32 - 128;
+        for (((o, &yv), &cbv), &crv) in orow.chunks_exact_mut(3).zip(yrow).zip(cbrow).zip(crrow) {
+            let yv = yv as i32;
+            let cbv = cbv as i32 - 128;
+            let crv = crv as i32 - 128;
             let r = yv + ((RCR * crv + HALF) >> 16);
             let b = yv + ((BCB * cbv + HALF) >> 16);
             let g = yv + ((-GCB * cbv + HALF - GCR * crv) >> 16);
