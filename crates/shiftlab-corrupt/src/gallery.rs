@@ -16,7 +16,31 @@ pub fn gallery(
     seed: u64,
     assets: &FrostAssets,
 ) -> Result<RgbImage, CorruptionError> {
-    let (tw, th) = image.dimensions();
+    gallery_thumbnails(image, preset, seed, assets, None)
+}
+
+/// [`gallery`] with every tile (corrupted at full size) shrunk to at most `tile` pixels on its
+/// longer side, for compact overviews. `None` keeps full-size tiles.
+pub fn gallery_thumbnails(
+    image: &RgbImage,
+    preset: Preset,
+    seed: u64,
+    assets: &FrostAssets,
+    tile: Option<u32>,
+) -> Result<RgbImage, CorruptionError> {
+    let shrink = |img: &RgbImage| -> RgbImage {
+        match tile {
+            Some(t) if img.width().max(img.height()) > t => {
+                let (w, h) = img.dimensions();
+                let s = t as f64 / w.max(h) as f64;
+                let (nw, nh) = (((w as f64 * s).round() as u32).max(1), ((h as f64 * s).round() as u32).max(1));
+                image::imageops::resize(img, nw, nh, image::imageops::FilterType::Triangle)
+            }
+            _ => img.clone(),
+        }
+    };
+    let clean = shrink(image);
+    let (tw, th) = clean.dimensions();
     let jobs: Vec<Job<'_>> = Corruption::ALL
         .iter()
         .flat_map(|&c| {
@@ -28,7 +52,7 @@ pub fn gallery(
             })
         })
         .collect();
-    let tiles = corrupt_jobs(&jobs, preset, seed, assets)?;
+    let tiles: Vec<RgbImage> = corrupt_jobs(&jobs, preset, seed, assets)?.iter().map(shrink).collect();
     let label_w = Corruption::ALL
         .iter()
         .map(|c| text_width(c.name(), SCALE))
@@ -60,7 +84,7 @@ pub fn gallery(
             SCALE,
             black,
         );
-        image::imageops::replace(&mut out, image, label_w as i64, y0 as i64);
+        image::imageops::replace(&mut out, &clean, label_w as i64, y0 as i64);
         for si in 0..5 {
             let tile = &tiles[ri * 5 + si];
             let x0 = label_w + (si as u32 + 1) * (tw + PAD);

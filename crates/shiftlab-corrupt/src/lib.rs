@@ -35,7 +35,7 @@ pub mod params;
 pub mod rng;
 
 pub use frost::FrostAssets;
-pub use gallery::gallery;
+pub use gallery::{gallery, gallery_thumbnails};
 
 /// The smallest width and height accepted (the same limit as `imagecorruptions.corrupt`).
 pub const MIN_SIDE: u32 = 32;
