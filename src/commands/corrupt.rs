@@ -105,7 +105,12 @@ pub fn run_corrupt(args: &CorruptArgs) -> Result<()> {
     };
     let img = read_image(&args.input)?;
     let out = corrupt_dynamic(&img, corruption, severity, preset, args.seed, 0, &assets)
-        .with_context(|| format!("{corruption} severity {severity} on {}", args.input.display()))?;
+        .with_context(|| {
+            format!(
+                "{corruption} severity {severity} on {}",
+                args.input.display()
+            )
+        })?;
     write_png_atomic(&out, &args.output)
 }
 

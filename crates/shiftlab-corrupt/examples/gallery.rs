@@ -9,7 +9,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (Some(input), Some(output)) = (args.next(), args.next()) else {
         return Err("usage: gallery IN.png OUT.png [PRESET] [SEED]".into());
     };
-    let preset = args.next().map(|p| Preset::from_name(&p)).transpose()?.unwrap_or_default();
+    let preset = args
+        .next()
+        .map(|p| Preset::from_name(&p))
+        .transpose()?
+        .unwrap_or_default();
     let seed: u64 = args.next().map(|s| s.parse()).transpose()?.unwrap_or(0);
     let tile: Option<u32> = args.next().map(|s| s.parse()).transpose()?;
     let img = image::open(&input)?.to_rgb8();

@@ -74,6 +74,7 @@ pub fn from_planes(p: &[Plane; 3], f: impl Fn(f32) -> u8) -> RgbImage {
 
 /// The reference's final step for a value in [0, 1]: `np.uint8(np.clip(x, 0, 1) * 255)`.
 #[inline(always)]
+#[allow(clippy::manual_clamp)] // max/min, unlike clamp, map NaN into range
 pub fn trunc01(v: f32) -> u8 {
     // max/min (not clamp) so NaN becomes 0 and the value is always in range.
     let v = v.max(0.0).min(1.0) * 255.0;
@@ -83,6 +84,7 @@ pub fn trunc01(v: f32) -> u8 {
 
 /// `np.uint8(np.clip(x, 0, 1) * 255)` in f64.
 #[inline(always)]
+#[allow(clippy::manual_clamp)] // max/min, unlike clamp, map NaN into range
 pub fn trunc01_f64(v: f64) -> u8 {
     let v = v.max(0.0).min(1.0) * 255.0;
     // SAFETY: finite and in [0, 255] (max/min discard NaN).
@@ -91,6 +93,7 @@ pub fn trunc01_f64(v: f64) -> u8 {
 
 /// `np.uint8(np.clip(x, 0, 255))` (truncating).
 #[inline(always)]
+#[allow(clippy::manual_clamp)] // max/min, unlike clamp, map NaN into range
 pub fn trunc255(v: f64) -> u8 {
     let v = v.max(0.0).min(255.0);
     // SAFETY: finite and in [0, 255] (max/min discard NaN).
@@ -229,7 +232,12 @@ pub fn zip3_8(out: &mut [f32], a: &[f32], b: &[f32], f: impl Fn(f32, f32, f32) -
         }
         o.copy_from_slice(&ov);
     }
-    for ((o, &a), &b) in oc.into_remainder().iter_mut().zip(ac.remainder()).zip(bc.remainder()) {
+    for ((o, &a), &b) in oc
+        .into_remainder()
+        .iter_mut()
+        .zip(ac.remainder())
+        .zip(bc.remainder())
+    {
         *o = f(*o, a, b);
     }
 }

@@ -18,8 +18,11 @@ pub struct FrostAssets {
     cifar: OnceLock<Vec<RgbImage>>,
     /// Photos enlarged for a given image size, (preset, photo, width, height) -> photo: the
     /// bicubic resize is deterministic, so it is done once per size rather than per image.
-    resized: Mutex<HashMap<(Preset, usize, usize, usize), Arc<RgbImage>>>,
+    resized: Mutex<HashMap<FittedKey, Arc<RgbImage>>>,
 }
+
+/// (preset, photo index, image width, image height)
+type FittedKey = (Preset, usize, usize, usize);
 
 /// At most this many enlarged photos are kept (the cache is emptied when it is full).
 const RESIZED_CACHE: usize = 40;
@@ -89,9 +92,20 @@ impl FrostAssets {
     }
 
     /// The photo as the frost corruption crops it for a `w` x `h` image (see [`fit_and_crop`]).
-    pub(crate) fn fitted(&self, preset: Preset, idx: usize, w: usize, h: usize) -> Result<Arc<RgbImage>, CorruptionError> {
+    pub(crate) fn fitted(
+        &self,
+        preset: Preset,
+        idx: usize,
+        w: usize,
+        h: usize,
+    ) -> Result<Arc<RgbImage>, CorruptionError> {
         let key = (preset, idx, w, h);
-        if let Some(p) = self.resized.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        if let Some(p) = self
+            .resized
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
             return Ok(p.clone());
         }
         let photo = self.photo(preset, idx)?;
@@ -221,7 +235,8 @@ fn resize_cubic(photo: &RgbImage, nw: usize, nh: usize) -> RgbImage {
         let orow = &mut out[y * rl..(y + 1) * rl];
         let rows = iy.map(|r| &tmp[r * rl..(r + 1) * rl]);
         for (i, o) in orow.iter_mut().enumerate() {
-            let s = wy[0] * rows[0][i] + wy[1] * rows[1][i] + wy[2] * rows[2][i] + wy[3] * rows[3][i];
+            let s =
+                wy[0] * rows[0][i] + wy[1] * rows[1][i] + wy[2] * rows[2][i] + wy[3] * rows[3][i];
             *o = crate::filters::round_f32(s).clamp(0.0, 255.0) as u8;
         }
     }

@@ -33,7 +33,10 @@ pub fn gallery_thumbnails(
             Some(t) if img.width().max(img.height()) > t => {
                 let (w, h) = img.dimensions();
                 let s = t as f64 / w.max(h) as f64;
-                let (nw, nh) = (((w as f64 * s).round() as u32).max(1), ((h as f64 * s).round() as u32).max(1));
+                let (nw, nh) = (
+                    ((w as f64 * s).round() as u32).max(1),
+                    ((h as f64 * s).round() as u32).max(1),
+                );
                 image::imageops::resize(img, nw, nh, image::imageops::FilterType::Triangle)
             }
             _ => img.clone(),
@@ -52,7 +55,10 @@ pub fn gallery_thumbnails(
             })
         })
         .collect();
-    let tiles: Vec<RgbImage> = corrupt_jobs(&jobs, preset, seed, assets)?.iter().map(shrink).collect();
+    let tiles: Vec<RgbImage> = corrupt_jobs(&jobs, preset, seed, assets)?
+        .iter()
+        .map(shrink)
+        .collect();
     let label_w = Corruption::ALL
         .iter()
         .map(|c| text_width(c.name(), SCALE))

@@ -258,7 +258,8 @@ fn zig32() -> &'static Zig32 {
     })
 }
 
-/// log Gamma(x) by the Stirling series used in NumPy's `random_loggam`.
+/// log Gamma(x) by the Stirling series used in NumPy's `random_loggam` (its constants verbatim).
+#[allow(clippy::excessive_precision)]
 fn loggam(x: f64) -> f64 {
     const A: [f64; 10] = [
         8.333333333333333e-02,

@@ -3,8 +3,8 @@
 use image::RgbImage;
 
 use crate::filters::{
-    axpy, clipped_zoom, from_planes, gauss_kernel, zip3_8, gaussian, map_index, motion_blur_plane, per_plane,
-    sep_filter, to_planes, trunc01, trunc255, Border, Plane,
+    axpy, clipped_zoom, from_planes, gauss_kernel, gaussian, map_index, motion_blur_plane,
+    per_plane, sep_filter, to_planes, trunc01, trunc255, zip3_8, Border, Plane,
 };
 use crate::rng::Rng;
 
@@ -302,7 +302,14 @@ mod tests {
 
     #[test]
     fn disk_kernel_and_correction() {
-        for (r, a) in [(3.0, 0.1), (4.0, 0.5), (6.0, 0.5), (8.0, 0.5), (10.0, 0.5), (1.5, 0.1)] {
+        for (r, a) in [
+            (3.0, 0.1),
+            (4.0, 0.5),
+            (6.0, 0.5),
+            (8.0, 0.5),
+            (10.0, 0.5),
+            (1.5, 0.1),
+        ] {
             let k = DiskKernel::new(r, a);
             let n: usize = k.runs.iter().flatten().map(|&hw| 2 * hw as usize + 1).sum();
             assert!((n as f64 * k.inv_n - 1.0).abs() < 1e-12);

@@ -115,7 +115,7 @@ fn idct_pass(d: &Rows) -> Rows {
         let tmp10 = d[0][x] + d[4][x];
         let tmp11 = d[0][x] - d[4][x];
         let tmp13 = d[2][x] + d[6][x];
-        let tmp12 = (d[2][x] - d[6][x]) * 1.414_213_5 - tmp13;
+        let tmp12 = (d[2][x] - d[6][x]) * std::f32::consts::SQRT_2 - tmp13;
         let tmp0 = tmp10 + tmp13;
         let tmp3 = tmp10 - tmp13;
         let tmp1 = tmp11 + tmp12;
@@ -125,7 +125,7 @@ fn idct_pass(d: &Rows) -> Rows {
         let z11 = d[1][x] + d[7][x];
         let z12 = d[1][x] - d[7][x];
         let tmp7 = z11 + z13;
-        let tmp11 = (z11 - z13) * 1.414_213_5;
+        let tmp11 = (z11 - z13) * std::f32::consts::SQRT_2;
         let z5 = (z10 + z12) * 1.847_759;
         let tmp10 = z5 - z12 * 1.082_392_2;
         let tmp12 = z5 - z10 * 2.613_126;
@@ -252,7 +252,11 @@ fn upsample_h2v2_fancy(d: &[u8], cw: usize, chh: usize, cwp: usize) -> Vec<u8> {
                 for ((e, &t), &l) in even[1..].iter_mut().zip(&colsum[1..]).zip(&colsum[..last]) {
                     *e = ((t * 3 + l + 8) >> 4) as u8;
                 }
-                for ((o, &t), &n) in odd[..last].iter_mut().zip(&colsum[..last]).zip(&colsum[1..]) {
+                for ((o, &t), &n) in odd[..last]
+                    .iter_mut()
+                    .zip(&colsum[..last])
+                    .zip(&colsum[1..])
+                {
                     *o = ((t * 3 + n + 7) >> 4) as u8;
                 }
             }
@@ -297,7 +301,12 @@ pub fn jpeg_roundtrip(img: &RgbImage, quality: u8) -> RgbImage {
         let src = &raw[y * w * 3..(y + 1) * w * 3];
         let o = y * sw;
         let (yr, cbr, crr) = (&mut yp[o..o + sw], &mut cb[o..o + sw], &mut cr[o..o + sw]);
-        for (((px, yv), bv), rv) in src.chunks_exact(3).zip(yr.iter_mut()).zip(cbr.iter_mut()).zip(crr.iter_mut()) {
+        for (((px, yv), bv), rv) in src
+            .chunks_exact(3)
+            .zip(yr.iter_mut())
+            .zip(cbr.iter_mut())
+            .zip(crr.iter_mut())
+        {
             let (r, g, b) = (px[0] as i32, px[1] as i32, px[2] as i32);
             *yv = ((YR * r + YG * g + YB * b + HALF) >> 16) as u8;
             *bv = ((-CBR * r - CBG * g + CR_HALF * b + OFF + HALF - 1) >> 16) as u8;

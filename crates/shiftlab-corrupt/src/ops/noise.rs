@@ -28,6 +28,7 @@ fn map_values(img: &RgbImage, mut f: impl FnMut(u8, f64) -> u8) -> RgbImage {
 
 /// `np.uint8(clip(x, 0, 1) * 255)` in f32, branch-free (NaN maps to 0).
 #[inline(always)]
+#[allow(clippy::manual_clamp)] // max/min, unlike clamp, map NaN into range
 fn trunc01_fast(x: f32) -> u8 {
     let v = x.max(0.0).min(1.0) * 255.0;
     // SAFETY: v is finite and in [0, 255] (max/min discard NaN).

@@ -176,7 +176,10 @@ pub fn fog(img: &RgbImage, (amp, decay): (f64, f64), rng: &mut Rng) -> RgbImage 
     let mut raw = img.as_raw().clone();
     for y in 0..h {
         let prow = &plasma[y * map_size..y * map_size + w];
-        for (px, &pv) in raw[y * w * 3..(y + 1) * w * 3].chunks_exact_mut(3).zip(prow) {
+        for (px, &pv) in raw[y * w * 3..(y + 1) * w * 3]
+            .chunks_exact_mut(3)
+            .zip(prow)
+        {
             let add = amp * pv;
             for v in px.iter_mut() {
                 *v = trunc01_f64((unit[*v as usize] + add) * scale);
@@ -249,8 +252,16 @@ pub fn frost(
     let photo = assets.fitted(preset, idx, w, h)?;
     let (pw, ph) = (photo.width() as usize, photo.height() as usize);
     // Random crop: rows first, as the reference draws them (no draw when there is no slack).
-    let y0 = if ph > h { rng.randint(0, (ph - h) as i64) as usize } else { 0 };
-    let x0 = if pw > w { rng.randint(0, (pw - w) as i64) as usize } else { 0 };
+    let y0 = if ph > h {
+        rng.randint(0, (ph - h) as i64) as usize
+    } else {
+        0
+    };
+    let x0 = if pw > w {
+        rng.randint(0, (pw - w) as i64) as usize
+    } else {
+        0
+    };
     let praw = photo.as_raw();
     let mut raw = img.as_raw().clone();
     for y in 0..h {
