@@ -40,6 +40,8 @@ enum Command {
     Run(commands::pipeline::RunArgs),
     /// Robustness metrics (CE, mCE, relative mCE) from an external table of errors.
     Metrics(commands::metrics::MetricsArgs),
+    /// SQL over run folders, with metric views (robustness, mCE, drift).
+    Query(commands::query::QueryArgs),
 }
 
 fn main() -> ExitCode {
@@ -70,6 +72,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Validate(args) => commands::pipeline::run_validate(&args),
         Command::Run(args) => commands::pipeline::run_run(&args),
         Command::Metrics(args) => commands::metrics::run_metrics(&args),
+        Command::Query(args) => commands::query::run_query(&args),
     }
 }
 

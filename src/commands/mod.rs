@@ -2,3 +2,4 @@ pub mod corrupt;
 pub mod ingest;
 pub mod metrics;
 pub mod pipeline;
+pub mod query;

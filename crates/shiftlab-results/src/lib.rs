@@ -4,8 +4,17 @@
 //! by the command line are the numbers anyone can re-derive with `shiftlab query`.
 
 pub mod inspect;
+pub mod output;
+pub mod run;
+pub mod select;
+pub mod session;
+pub mod views;
 
 pub use inspect::{inspect_dataset, DatasetReport};
+pub use output::{format_batches, write_atomic, OutputFormat};
+pub use run::{RunDir, RunInfo};
+pub use select::select_ids;
+pub use session::RunSession;
 
 /// Errors of the results layer.
 #[derive(Debug, thiserror::Error)]
@@ -16,7 +25,8 @@ pub enum ResultsError {
     Sql(#[from] datafusion::error::DataFusionError),
     #[error("arrow: {0}")]
     Arrow(#[from] datafusion::arrow::error::ArrowError),
+    #[error("SQL failed: {message}\n\n{context}")]
+    Query { message: String, context: String },
+    #[error("{path}: cannot write: {cause}")]
+    Write { path: String, cause: String },
 }
-
-pub mod select;
-pub use select::select_ids;

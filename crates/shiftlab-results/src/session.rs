@@ -1,0 +1,216 @@
+//! A DataFusion session over one or more run folders: each run table is the union of the runs'
+//! files, beside the embedded AlexNet reference, a `run_info` table from each `run.json`, and
+//! the metric views of [`crate::views`].
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    ArrayRef, BooleanArray, Float64Array, RecordBatch, StringArray, UInt64Array,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::prelude::{SessionConfig, SessionContext};
+use shiftlab_probe::AlexNetTable;
+
+use crate::run::{RunDir, RUN_TABLES};
+use crate::{views, ResultsError};
+
+/// An open session and what the user should know about its runs.
+pub struct RunSession {
+    pub ctx: SessionContext,
+    pub runs: Vec<RunDir>,
+    /// Missing parts, absent tables: printed as warnings, and with any SQL error.
+    pub notes: Vec<String>,
+}
+
+impl RunSession {
+    /// Opens the run folders and registers every table and view they allow.
+    pub async fn open(dirs: &[PathBuf]) -> Result<Self, ResultsError> {
+        let runs = dirs
+            .iter()
+            .map(|d| RunDir::open(d))
+            .collect::<Result<Vec<_>, _>>()?;
+        let config = SessionConfig::new().with_information_schema(true);
+        let ctx = SessionContext::new_with_config(config);
+        ctx.register_batch("alexnet_errors", alexnet_batch()?)?;
+        ctx.register_batch("run_info", run_info_batch(&runs)?)?;
+        let mut notes: Vec<String> = runs.iter().flat_map(RunDir::notes).collect();
+        notes.extend(duplicate_names(&runs));
+        for table in RUN_TABLES {
+            let files: Vec<PathBuf> = runs.iter().flat_map(|r| r.table_files(table)).collect();
+            if files.is_empty() {
+                if !runs.is_empty() {
+                    notes.push(format!("table {table} is absent: no run has {table} files"));
+                }
+                continue;
+            }
+            register_files(&ctx, table, &files).await?;
+        }
+        if ctx.table_exist("metrics")? {
+            for (_, sql) in views::VIEWS {
+                ctx.sql(sql).await?;
+            }
+        }
+        Ok(Self { ctx, runs, notes })
+    }
+
+    /// Runs one SQL statement; a failure carries DataFusion's message, the notes and the
+    /// tables with their columns, so the user can fix the query without another command.
+    pub async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>, ResultsError> {
+        let result = async { self.ctx.sql(sql).await?.collect().await }.await;
+        match result {
+            Ok(batches) => Ok(batches),
+            Err(e) => Err(ResultsError::Query {
+                message: e.to_string(),
+                context: self.describe().await,
+            }),
+        }
+    }
+
+    /// "Tables:" then one line per table or view with its columns, then the notes.
+    pub async fn describe(&self) -> String {
+        let mut out = String::from("Available tables and views:\n");
+        for name in self.table_names() {
+            let columns = match self.ctx.table(name.as_str()).await {
+                Ok(df) => df
+                    .schema()
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().clone())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                Err(e) => format!("(cannot read: {e})"),
+            };
+            out.push_str(&format!("  {name}({columns})\n"));
+        }
+        for n in &self.notes {
+            out.push_str(&format!("Note: {n}\n"));
+        }
+        out
+    }
+
+    /// Tables and views of the default schema, sorted.
+    pub fn table_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .ctx
+            .catalog("datafusion")
+            .and_then(|c| c.schema("public"))
+            .map(|s| s.table_names())
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+}
+
+/// Registers `files` (Parquet, possibly from several runs) as one table.
+async fn register_files(
+    ctx: &SessionContext,
+    table: &str,
+    files: &[PathBuf],
+) -> Result<(), ResultsError> {
+    let urls = files
+        .iter()
+        .map(|f| ListingTableUrl::parse(f.to_string_lossy()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let options =
+        ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    let config = ListingTableConfig::new_with_multi_paths(urls)
+        .with_listing_options(options)
+        .infer_schema(&ctx.state())
+        .await?;
+    ctx.register_table(table, Arc::new(ListingTable::try_new(config)?))?;
+    Ok(())
+}
+
+/// Two runs with the same pipeline name cannot be told apart by the `run` column.
+fn duplicate_names(runs: &[RunDir]) -> Vec<String> {
+    let mut notes = Vec::new();
+    for (i, r) in runs.iter().enumerate() {
+        if runs[..i].iter().any(|o| o.info.name == r.info.name) {
+            notes.push(format!(
+                "two runs are named {:?}: their rows share the same `run` value",
+                r.info.name
+            ));
+        }
+    }
+    notes
+}
+
+/// `data-ref/alexnet_errors.csv` as a table, with the same columns as the file.
+fn alexnet_batch() -> Result<RecordBatch, ResultsError> {
+    let table = AlexNetTable::embedded();
+    let entries = table.entries();
+    let level = |s: usize| -> ArrayRef {
+        let values = entries.iter().map(|e| e.severities.map(|v| v[s]));
+        Arc::new(Float64Array::from_iter(values.chain([None])))
+    };
+    let names = entries
+        .iter()
+        .map(|e| e.corruption.as_str())
+        .chain(["clean"]);
+    let bench = entries
+        .iter()
+        .map(|e| Some(e.benchmark))
+        .chain([Some(false)]);
+    let means = entries.iter().map(|e| e.mean).chain([table.clean_error()]);
+    let verified = entries.iter().map(|e| Some(e.verified)).chain([Some(true)]);
+    let mut fields = vec![
+        Field::new("corruption", DataType::Utf8, false),
+        Field::new("benchmark_15", DataType::Boolean, false),
+    ];
+    let mut columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter_values(names)),
+        Arc::new(BooleanArray::from_iter(bench)),
+    ];
+    for s in 0..5 {
+        fields.push(Field::new(format!("s{}", s + 1), DataType::Float64, true));
+        columns.push(level(s));
+    }
+    fields.push(Field::new("mean", DataType::Float64, false));
+    columns.push(Arc::new(Float64Array::from_iter_values(means)));
+    fields.push(Field::new("verified", DataType::Boolean, false));
+    columns.push(Arc::new(BooleanArray::from_iter(verified)));
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns,
+    )?)
+}
+
+/// One row per run folder, from its `run.json` and manifest.
+fn run_info_batch(runs: &[RunDir]) -> Result<RecordBatch, ResultsError> {
+    let text = |f: fn(&RunDir) -> String| -> ArrayRef {
+        Arc::new(StringArray::from_iter_values(runs.iter().map(f)))
+    };
+    let number = |f: fn(&RunDir) -> u64| -> ArrayRef {
+        Arc::new(UInt64Array::from_iter_values(runs.iter().map(f)))
+    };
+    let schema = Schema::new(vec![
+        Field::new("run", DataType::Utf8, false),
+        Field::new("path", DataType::Utf8, false),
+        Field::new("preset", DataType::Utf8, false),
+        Field::new("fingerprint", DataType::Utf8, false),
+        Field::new("models", DataType::Utf8, false),
+        Field::new("shifts", DataType::UInt64, false),
+        Field::new("parts_total", DataType::UInt64, false),
+        Field::new("parts_missing", DataType::UInt64, false),
+        Field::new("complete", DataType::Boolean, false),
+    ]);
+    let columns = vec![
+        text(|r| r.info.name.clone()),
+        text(|r| r.path.display().to_string()),
+        text(|r| r.info.preset.clone()),
+        text(|r| r.info.fingerprint.clone()),
+        text(|r| r.info.models.join(",")),
+        number(|r| r.info.shifts),
+        number(|r| r.info.parts_total),
+        number(|r| r.missing_parts.len() as u64),
+        Arc::new(BooleanArray::from_iter(
+            runs.iter().map(|r| Some(r.is_complete())),
+        )),
+    ];
+    Ok(RecordBatch::try_new(Arc::new(schema), columns)?)
+}

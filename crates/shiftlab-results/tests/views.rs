@@ -1,0 +1,319 @@
+//! The metric views against hand-computed values and against `shiftlab_probe`'s Rust formulas,
+//! on synthetic run folders whose errors are chosen: AlexNet's own errors give mCE 100, half of
+//! them 50; non-`imagenet224` runs give no mCE; half-finished runs say what is missing.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, AsArray, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Schema};
+use datafusion::parquet::arrow::ArrowWriter;
+use shiftlab_probe::corruptions::{BENCHMARK_15, EXTRA_4};
+use shiftlab_probe::metrics::{mce, mean_error, relative_mce};
+use shiftlab_probe::{AlexNetTable, CorruptionSet, ModelErrors};
+use shiftlab_results::RunSession;
+
+/// One model's errors: clean, and per corruption the 5 severities.
+struct Synthetic {
+    model: &'static str,
+    clean: f64,
+    errors: Vec<(&'static str, [f64; 5])>,
+}
+
+fn alexnet_errors(scale: f64) -> Vec<(&'static str, [f64; 5])> {
+    let table = AlexNetTable::embedded();
+    BENCHMARK_15
+        .iter()
+        .chain(EXTRA_4.iter())
+        .map(|c| {
+            let e = table.get(c).expect("AlexNet has every corruption");
+            let s = e.severities.unwrap_or([e.mean; 5]);
+            (*c, s.map(|v| v * scale))
+        })
+        .collect()
+}
+
+/// Errors with no pattern a wrong formula could agree with by chance.
+fn irregular_errors() -> Vec<(&'static str, [f64; 5])> {
+    BENCHMARK_15
+        .iter()
+        .chain(EXTRA_4.iter())
+        .enumerate()
+        .map(|(i, c)| {
+            let s = std::array::from_fn(|s| 0.1 + ((i * 7 + s * 13) % 17) as f64 * 0.05);
+            (*c, s)
+        })
+        .collect()
+}
+
+fn group(c: &str) -> &'static str {
+    if c.contains("noise") {
+        "noise"
+    } else if c.contains("blur") {
+        "blur"
+    } else {
+        "digital"
+    }
+}
+
+/// model, shift, shift_group, severity, error.
+type Row = (String, String, String, i32, f64);
+
+fn metrics_batch(run: &str, models: &[Synthetic]) -> RecordBatch {
+    let mut rows: Vec<Row> = Vec::new();
+    for m in models {
+        rows.push((m.model.into(), "clean".into(), "clean".into(), 0, m.clean));
+        for (c, errs) in &m.errors {
+            for (s, e) in errs.iter().enumerate() {
+                rows.push((
+                    m.model.into(),
+                    c.to_string(),
+                    group(c).into(),
+                    s as i32 + 1,
+                    *e,
+                ));
+            }
+        }
+    }
+    let n = rows.len();
+    let text = |f: &dyn Fn(&Row) -> String| {
+        Arc::new(StringArray::from_iter_values(rows.iter().map(f))) as Arc<dyn Array>
+    };
+    let schema = Schema::new(vec![
+        Field::new("run", DataType::Utf8, false),
+        Field::new("model", DataType::Utf8, false),
+        Field::new("probe", DataType::Utf8, false),
+        Field::new("shift", DataType::Utf8, false),
+        Field::new("shift_group", DataType::Utf8, false),
+        Field::new("severity", DataType::Int32, false),
+        Field::new("n", DataType::Int64, false),
+        Field::new("errors", DataType::Int64, false),
+        Field::new("error", DataType::Float64, false),
+        Field::new("top5_error", DataType::Float64, false),
+        Field::new("mean_cosine_to_clean", DataType::Float64, false),
+        Field::new("ece", DataType::Float64, false),
+    ]);
+    let cosine = rows.iter().map(|r| 1.0 - 0.1 * r.3 as f64);
+    let columns: Vec<Arc<dyn Array>> = vec![
+        text(&|_| run.to_string()),
+        text(&|r| r.0.clone()),
+        text(&|_| "knn".to_string()),
+        text(&|r| r.1.clone()),
+        text(&|r| r.2.clone()),
+        Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| r.3))),
+        Arc::new(Int64Array::from_iter_values(std::iter::repeat_n(1000, n))),
+        Arc::new(Int64Array::from_iter_values(
+            rows.iter().map(|r| (r.4 * 1000.0) as i64),
+        )),
+        Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.4))),
+        Arc::new(Float64Array::from_iter_values(
+            rows.iter().map(|r| r.4 / 2.0),
+        )),
+        Arc::new(Float64Array::from_iter_values(cosine)),
+        Arc::new(Float64Array::from_iter_values(std::iter::repeat_n(0.05, n))),
+    ];
+    RecordBatch::try_new(Arc::new(schema), columns).expect("valid batch")
+}
+
+/// Writes run.json, manifests for `finished` of `parts` parts, and metrics.parquet when all are.
+fn write_run(
+    dir: &Path,
+    name: &str,
+    preset: &str,
+    models: &[Synthetic],
+    parts: u64,
+    finished: u64,
+) {
+    std::fs::create_dir_all(dir.join("manifest")).expect("manifest folder");
+    let json = format!(
+        r#"{{"fingerprint":"f","models":["a"],"name":"{name}","part_size":10,"parts_total":{parts},"preset":"{preset}","shifts":96}}"#
+    );
+    std::fs::write(dir.join("run.json"), json).expect("run.json");
+    for p in 0..finished {
+        std::fs::write(dir.join(format!("manifest/part-{p:05}.json")), "{}").expect("manifest");
+    }
+    if finished == parts {
+        let batch = metrics_batch(name, models);
+        let file = std::fs::File::create(dir.join("metrics.parquet")).expect("metrics file");
+        let mut w = ArrowWriter::try_new(file, batch.schema(), None).expect("writer");
+        w.write(&batch).expect("write");
+        w.close().expect("close");
+    }
+}
+
+fn models() -> Vec<Synthetic> {
+    vec![
+        Synthetic {
+            model: "alexnet-like",
+            clean: 0.4345,
+            errors: alexnet_errors(1.0),
+        },
+        Synthetic {
+            model: "half",
+            clean: 0.4345 / 2.0,
+            errors: alexnet_errors(0.5),
+        },
+        Synthetic {
+            model: "irregular",
+            clean: 0.2,
+            errors: irregular_errors(),
+        },
+    ]
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Runtime::new().expect("runtime").block_on(f)
+}
+
+/// (model, column) -> value of `robustness` for the one run in `dir`.
+fn robustness(dirs: &[&Path], run: &str, model: &str, column: &str) -> Option<f64> {
+    let dirs: Vec<_> = dirs.iter().map(|d| d.to_path_buf()).collect();
+    let sql = format!(
+        "SELECT CAST({column} AS DOUBLE) FROM robustness WHERE run = '{run}' AND model = '{model}'"
+    );
+    let batches = block_on(async {
+        let s = RunSession::open(&dirs).await.expect("session");
+        s.query(&sql).await.expect("query")
+    });
+    let col = batches
+        .iter()
+        .find(|b| b.num_rows() > 0)
+        .expect("a row")
+        .column(0)
+        .clone();
+    let values = col.as_primitive::<Float64Type>();
+    values.is_valid(0).then(|| values.value(0))
+}
+
+fn close(a: Option<f64>, b: f64) -> bool {
+    a.is_some_and(|a| (a - b).abs() < 1e-9)
+}
+
+#[test]
+fn alexnet_errors_give_mce_100_and_half_gives_50() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("r224");
+    write_run(&dir, "r224", "imagenet224", &models(), 1, 1);
+    let d = [dir.as_path()];
+    assert!(close(robustness(&d, "r224", "alexnet-like", "mce"), 100.0));
+    assert!(close(
+        robustness(&d, "r224", "alexnet-like", "relative_mce"),
+        100.0
+    ));
+    assert!(close(robustness(&d, "r224", "half", "mce"), 50.0));
+    assert!(close(robustness(&d, "r224", "half", "relative_mce"), 50.0));
+    assert!(close(
+        robustness(&d, "r224", "half", "clean_error"),
+        0.4345 / 2.0
+    ));
+}
+
+#[test]
+fn views_agree_with_the_rust_formulas() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("r224");
+    write_run(&dir, "r224", "imagenet224", &models(), 1, 1);
+    let d = [dir.as_path()];
+    let alexnet = AlexNetTable::embedded();
+    for m in models() {
+        let arrays = m.errors.iter().map(|(c, e)| (*c, *e));
+        let rust = ModelErrors::from_arrays(m.model, Some(m.clean), arrays).expect("valid");
+        let want = [
+            ("mce", mce(&rust, alexnet).expect("mce")),
+            ("relative_mce", relative_mce(&rust, alexnet).expect("rel")),
+            (
+                "mean_error_15",
+                mean_error(&rust, CorruptionSet::Benchmark15).expect("15"),
+            ),
+            (
+                "mean_error_19",
+                mean_error(&rust, CorruptionSet::All19).expect("19"),
+            ),
+            (
+                "mean_error",
+                mean_error(&rust, CorruptionSet::All19).expect("19"),
+            ),
+        ];
+        for (column, value) in want {
+            let got = robustness(&d, "r224", m.model, column);
+            assert!(
+                close(got, value),
+                "{} {column}: SQL {got:?}, Rust {value}",
+                m.model
+            );
+        }
+    }
+}
+
+#[test]
+fn other_presets_have_mean_error_but_no_mce() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("r32");
+    write_run(&dir, "r32", "cifar32", &models(), 1, 1);
+    let d = [dir.as_path()];
+    assert_eq!(robustness(&d, "r32", "half", "mce"), None);
+    assert_eq!(robustness(&d, "r32", "half", "relative_mce"), None);
+    let alex_mean15 = BENCHMARK_15
+        .iter()
+        .map(|c| AlexNetTable::embedded().get(c).map_or(0.0, |e| e.mean))
+        .sum::<f64>()
+        / 15.0;
+    assert!(close(
+        robustness(&d, "r32", "alexnet-like", "mean_error_15"),
+        alex_mean15
+    ));
+    let acc = robustness(&d, "r32", "alexnet-like", "mean_accuracy_15");
+    assert!(close(acc, 1.0 - alex_mean15));
+}
+
+#[test]
+fn several_runs_are_queried_together() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    write_run(&a, "a", "imagenet224", &models(), 1, 1);
+    write_run(&b, "b", "cifar32", &models(), 1, 1);
+    let d = [a.as_path(), b.as_path()];
+    assert!(close(robustness(&d, "a", "half", "mce"), 50.0));
+    assert_eq!(robustness(&d, "b", "half", "mce"), None);
+    let dirs = vec![a.clone(), b.clone()];
+    let rows = block_on(async {
+        let s = RunSession::open(&dirs).await.expect("session");
+        let batches = s.query("SELECT * FROM robustness").await.expect("query");
+        batches.iter().map(RecordBatch::num_rows).sum::<usize>()
+    });
+    assert_eq!(rows, 6);
+}
+
+#[test]
+fn half_finished_and_foreign_folders_say_so() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("half");
+    write_run(&dir, "half", "cifar32", &models(), 4, 2);
+    let s = block_on(RunSession::open(std::slice::from_ref(&dir))).expect("session");
+    let notes = s.notes.join("\n");
+    assert!(
+        notes.contains("2 of 4 parts missing (parts 2, 3)"),
+        "{notes}"
+    );
+    assert!(notes.contains("no metrics.parquet"), "{notes}");
+    let err = block_on(s.query("SELECT * FROM robustness"))
+        .err()
+        .map(|e| e.to_string());
+    let err = err.unwrap_or_default();
+    assert!(err.contains("robustness"), "{err}");
+    assert!(
+        err.contains("alexnet_errors(corruption, benchmark_15"),
+        "{err}"
+    );
+    assert!(err.contains("no metrics.parquet"), "{err}");
+    let foreign = tmp.path().join("foreign");
+    std::fs::create_dir_all(&foreign).expect("folder");
+    let err = block_on(RunSession::open(&[foreign]))
+        .err()
+        .map(|e| e.to_string());
+    assert!(err
+        .unwrap_or_default()
+        .contains("not a run folder: it has no run.json"));
+}
