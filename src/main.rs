@@ -42,6 +42,8 @@ enum Command {
     Metrics(commands::metrics::MetricsArgs),
     /// SQL over run folders, with metric views (robustness, mCE, drift).
     Query(commands::query::QueryArgs),
+    /// An HTML page, SVG figures and a Markdown summary of run folders.
+    Report(commands::report::ReportArgs),
 }
 
 fn main() -> ExitCode {
@@ -73,6 +75,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Run(args) => commands::pipeline::run_run(&args),
         Command::Metrics(args) => commands::metrics::run_metrics(&args),
         Command::Query(args) => commands::query::run_query(&args),
+        Command::Report(args) => commands::report::run_report(&args),
     }
 }
 

@@ -3,3 +3,4 @@ pub mod ingest;
 pub mod metrics;
 pub mod pipeline;
 pub mod query;
+pub mod report;

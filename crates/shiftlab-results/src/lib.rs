@@ -5,13 +5,16 @@
 
 pub mod inspect;
 pub mod output;
+pub mod report;
 pub mod run;
 pub mod select;
 pub mod session;
+pub mod svg;
 pub mod views;
 
 pub use inspect::{inspect_dataset, DatasetReport};
 pub use output::{format_batches, write_atomic, OutputFormat};
+pub use report::{write_report, ReportFiles};
 pub use run::{RunDir, RunInfo};
 pub use select::select_ids;
 pub use session::RunSession;

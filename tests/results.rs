@@ -1,0 +1,204 @@
+//! `shiftlab query` and `shiftlab report` end to end on one small real run (6 Fashion-MNIST
+//! images, the 15 benchmark corruptions x 5 severities, preset imagenet224 so mCE exists):
+//! output formats, error messages, report files and their numbers, and the notebook.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn shiftlab(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_shiftlab"))
+        .current_dir(root())
+        .args(args)
+        .output()
+        .expect("the shiftlab binary runs")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = shiftlab(args);
+    assert!(
+        out.status.success(),
+        "shiftlab {args:?} failed:\n{}",
+        text(&out)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn fails(args: &[&str]) -> String {
+    let out = shiftlab(args);
+    assert!(
+        !out.status.success(),
+        "shiftlab {args:?} should fail:\n{}",
+        text(&out)
+    );
+    text(&out)
+}
+
+fn work() -> PathBuf {
+    let dir = root().join("target/test-results");
+    std::fs::create_dir_all(&dir).expect("work folder");
+    dir
+}
+
+/// The small run, made once per test binary (about 5 s).
+fn small_run() -> &'static str {
+    static RUN: OnceLock<String> = OnceLock::new();
+    RUN.get_or_init(|| {
+        let out = work().join("run-small-224");
+        let _ = std::fs::remove_dir_all(&out);
+        let pipeline = work().join("small-224.toml");
+        let text = format!(
+            r#"[pipeline]
+name = "small-224"
+output = "{out}"
+seed = 0
+
+[source]
+dataset = "data/fashion-mnist.parquet"
+limit = 6
+fit_limit = 60
+
+[shifts]
+preset = "imagenet224"
+corruptions = "benchmark15"
+resize = 32
+
+[[models]]
+name = "r18"
+architecture = "resnet18"
+input_size = 32
+seed = 0
+
+[probes.knn]
+k = 5
+
+[runtime]
+batch_size = 64
+cpu_workers = 2
+torch_threads = 1
+"#,
+            out = out.display()
+        );
+        std::fs::write(&pipeline, text).expect("pipeline file");
+        ok(&["run", "--quiet", pipeline.to_str().expect("utf-8")]);
+        out.to_str().expect("utf-8").to_string()
+    })
+}
+
+#[test]
+fn query_formats_and_mce() {
+    let run = small_run();
+    let csv = ok(&[
+        "query",
+        "--run",
+        run,
+        "--format",
+        "csv",
+        "SELECT model, probe, preset, mce, mean_error_15 FROM robustness",
+    ]);
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("model,probe,preset,mce,mean_error_15"),
+        "{csv}"
+    );
+    let row: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+    assert_eq!(row[..3], ["r18", "knn", "imagenet224"], "{csv}");
+    let mce: f64 = row[3].parse().expect("mCE is a number for imagenet224");
+    assert!(mce > 0.0 && mce < 200.0, "{csv}");
+    let json = ok(&[
+        "query",
+        "--run",
+        run,
+        "--format",
+        "json",
+        "SELECT COUNT(*) AS n FROM metrics",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    // clean + 15 x 5, one model, one probe.
+    assert_eq!(v[0]["n"], 76, "{json}");
+    let file = work().join("alexnet.parquet");
+    ok(&[
+        "query",
+        "--format",
+        "parquet",
+        "--output",
+        file.to_str().expect("utf-8"),
+        "SELECT * FROM alexnet_errors",
+    ]);
+    let back = ok(&["query", "--format", "csv", "SELECT 1 AS one"]);
+    assert!(back.contains("one"), "{back}");
+    assert!(file.is_file());
+}
+
+#[test]
+fn query_errors_name_tables_and_folders() {
+    let run = small_run();
+    let msg = fails(&["query", "--run", run, "SELECT nope FROM metrics"]);
+    assert!(msg.contains("No field named nope"), "{msg}");
+    assert!(
+        msg.contains("robustness(run, model, probe, preset, clean_error"),
+        "{msg}"
+    );
+    let msg = fails(&["query", "--run", "src", "SELECT 1"]);
+    assert!(msg.contains("not a run folder"), "{msg}");
+    let msg = fails(&["query", "--format", "parquet", "SELECT 1"]);
+    assert!(msg.contains("--output"), "{msg}");
+}
+
+#[test]
+fn report_files_exist_and_match_the_view() {
+    let run = small_run();
+    let out = work().join("report");
+    let _ = std::fs::remove_dir_all(&out);
+    ok(&["report", run, "--out", out.to_str().expect("utf-8")]);
+    let html = std::fs::read_to_string(out.join("report.html")).expect("report.html");
+    let md = std::fs::read_to_string(out.join("report.md")).expect("report.md");
+    let mut refs = 0;
+    for part in html.split("src=\"").skip(1) {
+        let target = part.split('"').next().unwrap_or_default();
+        assert!(
+            out.join(target).is_file(),
+            "report.html refers to missing {target}"
+        );
+        refs += 1;
+    }
+    assert!(refs >= 3, "{html}");
+    assert!(html.contains("[probes.knn]"), "config text is in the page");
+    let csv = ok(&[
+        "query",
+        "--run",
+        run,
+        "--format",
+        "csv",
+        "SELECT clean_error, mean_error_15, mce, relative_mce FROM robustness",
+    ]);
+    let values: Vec<f64> = csv
+        .lines()
+        .nth(1)
+        .unwrap_or_default()
+        .split(',')
+        .map(|v| v.parse().expect("number"))
+        .collect();
+    let row = md
+        .lines()
+        .find(|l| l.starts_with("| small-224 |"))
+        .expect("a table row");
+    let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+    assert_eq!(cells[5], format!("{:.2}", 100.0 * values[0]), "{row}");
+    assert_eq!(cells[7], format!("{:.2}", 100.0 * values[1]), "{row}");
+    assert_eq!(cells[9], format!("{:.2}", values[2]), "{row}");
+    assert_eq!(cells[10], format!("{:.2}", values[3]), "{row}");
+}
