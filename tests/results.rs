@@ -202,3 +202,63 @@ fn report_files_exist_and_match_the_view() {
     assert_eq!(cells[9], format!("{:.2}", values[2]), "{row}");
     assert_eq!(cells[10], format!("{:.2}", values[3]), "{row}");
 }
+
+/// CSV text as (header -> column of cells), one row expected.
+fn first_row(csv: &str) -> std::collections::HashMap<String, String> {
+    let mut lines = csv.lines();
+    let header = lines.next().unwrap_or_default().split(',');
+    let row = lines.next().unwrap_or_default().split(',');
+    header
+        .map(str::to_string)
+        .zip(row.map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn notebook_rederives_the_robustness_view() {
+    let run = small_run();
+    let python = root().join(".venv/bin/python");
+    assert!(
+        python.is_file(),
+        "{} is missing: run `make test`",
+        python.display()
+    );
+    let out = Command::new(python)
+        .current_dir(root())
+        .args([
+            "tests/python/run_results_notebook.py",
+            "examples/results.ipynb",
+            run,
+        ])
+        .output()
+        .expect("python runs");
+    assert!(out.status.success(), "notebook failed:\n{}", text(&out));
+    let notebook = first_row(&String::from_utf8_lossy(&out.stdout));
+    let sql = first_row(&ok(&[
+        "query",
+        "--run",
+        run,
+        "--format",
+        "csv",
+        "SELECT * FROM robustness",
+    ]));
+    for column in [
+        "clean_error",
+        "mean_error",
+        "mean_error_15",
+        "mean_error_19",
+        "mce",
+        "relative_mce",
+    ] {
+        let (a, b) = (&notebook[column], &sql[column]);
+        let same = match (a.parse::<f64>(), b.parse::<f64>()) {
+            (Ok(x), Ok(y)) => (x - y).abs() < 1e-9,
+            _ => a.is_empty() && b.is_empty(),
+        };
+        assert!(same, "{column}: notebook {a:?}, SQL {b:?}");
+    }
+    assert!(
+        !sql["mce"].is_empty(),
+        "the small run is imagenet224: mCE exists"
+    );
+}
