@@ -154,6 +154,20 @@ fn query_errors_name_tables_and_folders() {
     );
     let msg = fails(&["query", "--run", "src", "SELECT 1"]);
     assert!(msg.contains("not a run folder"), "{msg}");
+    let half = work().join("run-half");
+    std::fs::create_dir_all(&half).expect("folder");
+    std::fs::copy(Path::new(run).join("run.json"), half.join("run.json")).expect("run.json");
+    let half = half.to_str().expect("utf-8");
+    let msg = fails(&["query", "--run", half, "SELECT * FROM metrics"]);
+    assert!(msg.contains("1 of 1 parts missing (part 0)"), "{msg}");
+    assert!(msg.contains("has no metrics.parquet"), "{msg}");
+    let msg = fails(&[
+        "report",
+        half,
+        "--out",
+        work().join("half-report").to_str().expect("utf-8"),
+    ]);
+    assert!(msg.contains("no metrics to report"), "{msg}");
     let msg = fails(&["query", "--format", "parquet", "SELECT 1"]);
     assert!(msg.contains("--output"), "{msg}");
 }

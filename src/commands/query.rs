@@ -54,10 +54,11 @@ pub fn run_query(args: &QueryArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let bytes = runtime.block_on(async {
         let session = RunSession::open(&args.runs).await?;
+        // A failed query carries the notes already.
+        let batches = session.query(&args.sql).await?;
         for note in &session.notes {
             eprintln!("note: {note}");
         }
-        let batches = session.query(&args.sql).await?;
         format_batches(&batches, format)
     })?;
     match &args.output {

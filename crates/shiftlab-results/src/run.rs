@@ -119,7 +119,9 @@ fn is_visible_parquet(p: &Path) -> bool {
 /// "0, 3, 7" or "0, 1, 2, ... (40 parts)" when long.
 fn list_parts(parts: &[u64]) -> String {
     let shown: Vec<String> = parts.iter().take(10).map(u64::to_string).collect();
-    if parts.len() > 10 {
+    if parts.len() == 1 {
+        format!("part {}", shown.join(""))
+    } else if parts.len() > 10 {
         format!("parts {}, ...", shown.join(", "))
     } else {
         format!("parts {}", shown.join(", "))
