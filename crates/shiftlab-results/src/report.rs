@@ -361,7 +361,7 @@ fn markdown(robust: &Table, figures: &[String]) -> Result<String, ResultsError> 
 const CSS: &str = "body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}\
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}\
 th{background:#f3f3f3}td:nth-child(-n+4){text-align:left}pre{background:#f7f7f7;padding:1em;overflow:auto}\
-img{max-width:100%;margin:.5em}.note{color:#a00}";
+.figures{display:flex;flex-wrap:wrap;gap:8px}.figures img{max-width:100%}.note{color:#a00}";
 
 fn html_table(header: &[String], rows: &[Vec<String>]) -> String {
     let esc = |s: &String| svg::escape(s);
@@ -422,7 +422,7 @@ fn html(
     h.push_str("<h2>Robustness</h2>\n<p>View <code>robustness</code>. mCE and relative mCE: AlexNet-normalised, 15 benchmark corruptions, <code>imagenet224</code> runs only. Mean errors are plain means over corruptions x severities, not mCE.</p>\n");
     let header: Vec<String> = HEADLINE.iter().map(|s| s.to_string()).collect();
     h.push_str(&html_table(&header, &headline_rows(robust)?));
-    h.push_str("<h2>Figures</h2>\n");
+    h.push_str("<h2>Figures</h2>\n<div class=\"figures\">\n");
     for f in figures {
         h.push_str(&format!(
             "<img src=\"figures/{}\" alt=\"{}\">\n",
@@ -430,6 +430,7 @@ fn html(
             svg::escape(f)
         ));
     }
+    h.push_str("</div>\n");
     h.push_str("<h2>Throughput per stage</h2>\n<p>From <code>stages</code>, summed over invocations.</p>\n");
     let sh: Vec<String> = [
         "run",

@@ -23,7 +23,7 @@ pub fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
-const W: f64 = 560.0;
+const W: f64 = 520.0;
 const H: f64 = 320.0;
 const LEFT: f64 = 56.0;
 const RIGHT: f64 = 190.0;
@@ -56,7 +56,7 @@ pub fn line_chart(
             W - RIGHT,
             LEFT - 4.0,
             py(v) + 4.0,
-            tick(v),
+            tick(v, (y1 - y0) / 4.0),
             y = py(v)
         );
     }
@@ -99,12 +99,10 @@ pub fn line_chart(
     s
 }
 
-fn tick(v: f64) -> String {
-    if v.abs() >= 10.0 {
-        format!("{v:.0}")
-    } else {
-        format!("{v:.2}")
-    }
+/// Tick labels with enough decimals to tell ticks `step` apart.
+fn tick(v: f64, step: f64) -> String {
+    let decimals = ((-step.log10()).ceil() + 1.0).clamp(0.0, 4.0) as usize;
+    format!("{v:.decimals$}")
 }
 
 fn header(w: f64, h: f64, title: &str) -> String {
