@@ -2,12 +2,15 @@
 //! on synthetic run folders whose errors are chosen: AlexNet's own errors give mCE 100, half of
 //! them 50; non-`imagenet224` runs give no mCE; half-finished runs say what is missing.
 
-use std::path::Path;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
     Array, AsArray, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray,
 };
+use datafusion::arrow::compute::{cast, concat_batches};
 use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Schema};
 use datafusion::parquet::arrow::ArrowWriter;
 use shiftlab_probe::corruptions::{BENCHMARK_15, EXTRA_4};
@@ -167,24 +170,46 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Runtime::new().expect("runtime").block_on(f)
 }
 
-/// (model, column) -> value of `robustness` for the one run in `dir`.
-fn robustness(dirs: &[&Path], run: &str, model: &str, column: &str) -> Option<f64> {
-    let dirs: Vec<_> = dirs.iter().map(|d| d.to_path_buf()).collect();
-    let sql = format!(
-        "SELECT CAST({column} AS DOUBLE) FROM robustness WHERE run = '{run}' AND model = '{model}'"
-    );
+/// The whole `robustness` view of `dirs`, read once per test thread (sessions are slow to
+/// open in debug builds).
+fn robustness_view(dirs: &[&Path]) -> RecordBatch {
+    type Cache = RefCell<HashMap<Vec<PathBuf>, RecordBatch>>;
+    thread_local!(static CACHE: Cache = RefCell::new(HashMap::new()));
+    let dirs: Vec<PathBuf> = dirs.iter().map(|d| d.to_path_buf()).collect();
+    if let Some(b) = CACHE.with(|c| c.borrow().get(&dirs).cloned()) {
+        return b;
+    }
     let batches = block_on(async {
         let s = RunSession::open(&dirs).await.expect("session");
-        s.query(&sql).await.expect("query")
+        s.query("SELECT * FROM robustness").await.expect("query")
     });
-    let col = batches
-        .iter()
-        .find(|b| b.num_rows() > 0)
-        .expect("a row")
-        .column(0)
-        .clone();
+    let schema = batches.first().expect("a batch").schema();
+    let batch = concat_batches(&schema, &batches).expect("one batch");
+    CACHE.with(|c| c.borrow_mut().insert(dirs, batch.clone()));
+    batch
+}
+
+/// (run, model, column) -> value of `robustness` (one probe per synthetic run).
+fn robustness(dirs: &[&Path], run: &str, model: &str, column: &str) -> Option<f64> {
+    let batch = robustness_view(dirs);
+    let text = |name: &str| {
+        let col = batch.column_by_name(name).expect("column");
+        cast(col, &DataType::Utf8)
+            .expect("cast")
+            .as_string::<i32>()
+            .clone()
+    };
+    let (runs, models) = (text("run"), text("model"));
+    let row = (0..batch.num_rows())
+        .find(|&i| runs.value(i) == run && models.value(i) == model)
+        .expect("a row");
+    let col = cast(
+        batch.column_by_name(column).expect("column"),
+        &DataType::Float64,
+    )
+    .expect("cast");
     let values = col.as_primitive::<Float64Type>();
-    values.is_valid(0).then(|| values.value(0))
+    values.is_valid(row).then(|| values.value(row))
 }
 
 fn close(a: Option<f64>, b: f64) -> bool {
