@@ -112,3 +112,75 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ResultsError> {
     }
     result.map_err(fail)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Float64Array, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::Arc;
+
+    fn batch() -> RecordBatch {
+        let schema = Schema::new(vec![
+            Field::new("name", DataType::Utf8, false),
+            Field::new("value", DataType::Float64, true),
+        ]);
+        let columns: Vec<Arc<dyn datafusion::arrow::array::Array>> = vec![
+            Arc::new(StringArray::from(vec!["a", "b"])),
+            Arc::new(Float64Array::from(vec![Some(0.5), None])),
+        ];
+        RecordBatch::try_new(Arc::new(schema), columns).expect("batch")
+    }
+
+    #[test]
+    fn text_formats() -> Result<(), ResultsError> {
+        let csv =
+            String::from_utf8(format_batches(&[batch()], OutputFormat::Csv)?).unwrap_or_default();
+        assert_eq!(csv, "name,value\na,0.5\nb,\n");
+        let json =
+            String::from_utf8(format_batches(&[batch()], OutputFormat::Json)?).unwrap_or_default();
+        assert_eq!(
+            json,
+            "[{\"name\":\"a\",\"value\":0.5},{\"name\":\"b\",\"value\":null}]\n"
+        );
+        let table =
+            String::from_utf8(format_batches(&[batch()], OutputFormat::Table)?).unwrap_or_default();
+        assert!(table.contains("| a    | 0.5   |"), "{table}");
+        Ok(())
+    }
+
+    #[test]
+    fn parquet_round_trips_and_writes_leave_no_temporaries() -> Result<(), ResultsError> {
+        let dir = tempfile::tempdir().map_err(|e| ResultsError::Write {
+            path: "tmp".into(),
+            cause: e.to_string(),
+        })?;
+        let path = dir.path().join("out.parquet");
+        write_atomic(&path, &format_batches(&[batch()], OutputFormat::Parquet)?)?;
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("out.parquet")]);
+        let file = std::fs::File::open(&path).map_err(|e| ResultsError::Write {
+            path: "out".into(),
+            cause: e.to_string(),
+        })?;
+        let reader =
+            datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+                file,
+            )
+            .and_then(|b| b.build())
+            .map_err(|e| {
+                ResultsError::Sql(datafusion::error::DataFusionError::ParquetError(Box::new(
+                    e,
+                )))
+            })?;
+        let rows: usize = reader.flatten().map(|b| b.num_rows()).sum();
+        assert_eq!(rows, 2);
+        assert!(format_batches(&[], OutputFormat::Parquet).is_err());
+        Ok(())
+    }
+}

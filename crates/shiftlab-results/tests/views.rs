@@ -342,3 +342,53 @@ fn half_finished_and_foreign_folders_say_so() {
         .unwrap_or_default()
         .contains("not a run folder: it has no run.json"));
 }
+
+/// First column of a one-column query as numbers.
+fn numbers(dir: &Path, sql: &str) -> Vec<f64> {
+    let dirs = vec![dir.to_path_buf()];
+    let batches = block_on(async {
+        let s = RunSession::open(&dirs).await.expect("session");
+        s.query(sql).await.expect("query")
+    });
+    batches
+        .iter()
+        .flat_map(|b| {
+            let col = cast(b.column(0), &DataType::Float64).expect("cast");
+            let v = col.as_primitive::<Float64Type>().clone();
+            (0..v.len()).map(move |i| v.value(i))
+        })
+        .collect()
+}
+
+#[test]
+fn per_corruption_ce_and_drift() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("r224");
+    write_run(&dir, "r224", "imagenet224", &models(), 1, 1);
+    // AlexNet's own errors: CE 100 on each of the 19 (the extra 4 from 5 x their mean).
+    let ce = numbers(
+        &dir,
+        "SELECT ce FROM corruption_summary WHERE model = 'alexnet-like'",
+    );
+    assert_eq!(ce.len(), 19);
+    assert!(ce.iter().all(|c| (c - 100.0).abs() < 1e-9), "{ce:?}");
+    // The synthetic cosine is 1 - 0.1 x severity for every corruption.
+    let drift = numbers(
+        &dir,
+        "SELECT mean_cosine_to_clean FROM drift WHERE model = 'half' ORDER BY severity",
+    );
+    let want = [1.0, 0.9, 0.8, 0.7, 0.6, 0.5];
+    assert!(
+        drift.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-9),
+        "{drift:?}"
+    );
+    let increase = numbers(
+        &dir,
+        "SELECT error_increase FROM corruption_errors \
+         WHERE model = 'half' AND corruption = 'fog' AND severity = 1",
+    );
+    assert!(
+        (increase[0] - (0.67474 - 0.4345) / 2.0).abs() < 1e-9,
+        "{increase:?}"
+    );
+}
