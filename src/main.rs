@@ -44,6 +44,8 @@ enum Command {
     Query(commands::query::QueryArgs),
     /// An HTML page, SVG figures and a Markdown summary of run folders.
     Report(commands::report::ReportArgs),
+    /// Train an encoder (SimCLR, SimSiam, BYOL, Barlow Twins, SwAV, DINO, supervised).
+    Train(commands::train::TrainArgs),
 }
 
 fn main() -> ExitCode {
@@ -74,6 +76,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Validate(args) => commands::pipeline::run_validate(&args),
         Command::Run(args) => commands::pipeline::run_run(&args),
         Command::Metrics(args) => commands::metrics::run_metrics(&args),
+        Command::Train(args) => commands::train::run_train(&args),
         Command::Query(args) => commands::query::run_query(&args),
         Command::Report(args) => commands::report::run_report(&args),
     }

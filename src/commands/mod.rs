@@ -4,3 +4,4 @@ pub mod metrics;
 pub mod pipeline;
 pub mod query;
 pub mod report;
+pub mod train;

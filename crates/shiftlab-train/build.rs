@@ -1,0 +1,5 @@
+include!("../../build-support/libtorch.rs");
+
+fn main() {
+    configure_libtorch();
+}

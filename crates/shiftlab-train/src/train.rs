@@ -1,0 +1,326 @@
+//! The training loop: epochs of shuffled batches, augmented views, loss, SGD step, method
+//! update; periodic checkpoints; the backbone and a JSON sidecar at the end.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+use shiftlab_model::Architecture;
+use tch::{Device, Kind, Tensor};
+
+use crate::augment::Augment;
+use crate::checkpoint::{self, Progress};
+use crate::data::TrainData;
+use crate::method::{Hyper, Learner, Method};
+use crate::optim::{cosine_lr, Sgd};
+use crate::rng::Rng;
+
+/// Everything a run needs besides the data.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainConfig {
+    pub method: Method,
+    #[serde(serialize_with = "display")]
+    pub arch: Architecture,
+    pub epochs: usize,
+    pub batch_size: usize,
+    /// Base learning rate at batch 256 (scaled by batch/256); `None`: the method's default.
+    pub lr: Option<f64>,
+    pub weight_decay: Option<f64>,
+    pub momentum: f64,
+    /// Warm-up epochs (capped at a tenth of the run).
+    pub warmup_epochs: usize,
+    pub seed: u64,
+    /// Save a checkpoint every this many epochs (0: never).
+    pub checkpoint_every: usize,
+    pub resume: bool,
+    /// Stop (with a checkpoint, without the output) after this many epochs in this
+    /// invocation: time-boxed runs continued later with `resume`.
+    pub stop_after: Option<usize>,
+    pub out: PathBuf,
+    #[serde(skip)]
+    pub device: Device,
+    pub hyper: Hyper,
+}
+
+fn display<S: serde::Serializer, T: std::fmt::Display>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
+}
+
+impl TrainConfig {
+    /// Defaults for `method` (paper hyper-parameters, batch 256, 10 warm-up epochs, seed 0).
+    pub fn new(
+        method: Method,
+        arch: Architecture,
+        epochs: usize,
+        classes: i64,
+        out: PathBuf,
+    ) -> Self {
+        TrainConfig {
+            method,
+            arch,
+            epochs,
+            batch_size: 256,
+            lr: None,
+            weight_decay: None,
+            momentum: 0.9,
+            warmup_epochs: 10,
+            seed: 0,
+            checkpoint_every: 0,
+            resume: false,
+            stop_after: None,
+            out,
+            device: Device::Cpu,
+            hyper: Hyper::for_method(method, classes),
+        }
+    }
+
+    /// The learning rate actually used at the peak.
+    pub fn peak_lr(&self) -> f64 {
+        self.lr.unwrap_or(self.method.default_lr()) * self.batch_size as f64 / 256.0
+    }
+}
+
+/// One report per optimiser step, for a progress bar.
+#[derive(Debug, Clone, Copy)]
+pub struct StepReport {
+    pub epoch: usize,
+    pub step: usize,
+    pub total_steps: usize,
+    pub loss: f64,
+    pub lr: f64,
+}
+
+/// What a finished run did (also the JSON sidecar).
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub method: String,
+    pub architecture: String,
+    pub channels: i64,
+    pub image_size: i64,
+    pub images: usize,
+    pub epochs: usize,
+    pub steps: usize,
+    pub batch_size: usize,
+    pub peak_lr: f64,
+    pub weight_decay: f64,
+    pub optimizer: &'static str,
+    pub seed: u64,
+    pub final_loss: f64,
+    pub seconds: f64,
+    pub seconds_per_epoch: f64,
+    pub finished_unix: u64,
+    /// The `normalize` to give the encoder (the training normalisation).
+    pub normalize_mean: Vec<f64>,
+    pub normalize_std: Vec<f64>,
+    pub resumed_from_epoch: Option<usize>,
+    /// False when `stop_after` ended the run early (no output written, checkpoint kept).
+    pub completed: bool,
+    pub config: TrainConfig,
+    pub augment: Augment,
+}
+
+/// Trains on `data`, writes `cfg.out` (backbone only, torchvision names) and `cfg.out`.json.
+pub fn train(
+    cfg: &TrainConfig,
+    data: &TrainData,
+    mut on_step: impl FnMut(&StepReport),
+) -> Result<Summary> {
+    let t0 = Instant::now();
+    let mut run = Run::start(cfg, data)?;
+    let resumed_from = run.progress.epoch;
+    let mut loss = f64::NAN;
+    let last = cfg
+        .epochs
+        .min(resumed_from.saturating_add(cfg.stop_after.unwrap_or(usize::MAX)));
+    while run.progress.epoch < last {
+        loss = run.epoch(&mut on_step);
+        let epoch = run.progress.epoch;
+        let every = cfg.checkpoint_every > 0;
+        let due = every && (epoch % cfg.checkpoint_every == 0 || epoch == cfg.epochs);
+        if due || (epoch == last && last < cfg.epochs) {
+            checkpoint::save(&run.ckpt, &run.learner, &run.sgd, &run.progress)?;
+        }
+    }
+    let completed = run.progress.epoch >= cfg.epochs;
+    if completed {
+        save_backbone(&run.learner, &cfg.out)?;
+    }
+    let seconds = t0.elapsed().as_secs_f64();
+    let trained = run.progress.epoch.saturating_sub(resumed_from).max(1);
+    let summary = Summary {
+        method: cfg.method.to_string(),
+        architecture: cfg.arch.to_string(),
+        channels: data.channels,
+        image_size: data.side,
+        images: data.len(),
+        epochs: run.progress.epoch,
+        steps: run.progress.step,
+        batch_size: run.batch,
+        peak_lr: cfg.peak_lr(),
+        weight_decay: run.sgd.weight_decay,
+        optimizer: "sgd-momentum, cosine schedule with linear warm-up",
+        seed: cfg.seed,
+        final_loss: loss,
+        seconds,
+        seconds_per_epoch: seconds / trained as f64,
+        finished_unix: unix_now(),
+        normalize_mean: data.mean.clone(),
+        normalize_std: data.std.clone(),
+        resumed_from_epoch: (resumed_from > 0).then_some(resumed_from),
+        completed,
+        config: cfg.clone(),
+        augment: run.augment.clone(),
+    };
+    if completed {
+        let json = serde_json::to_string_pretty(&summary)?;
+        checkpoint::write_text_atomic(&sidecar_path(&cfg.out), &json)?;
+    }
+    Ok(summary)
+}
+
+/// `FILE.json` beside `FILE.safetensors`.
+pub fn sidecar_path(out: &Path) -> PathBuf {
+    out.with_extension("json")
+}
+
+/// Writes the trunk's tensors only, under torchvision names (what `shiftlab run` loads).
+pub fn save_backbone(learner: &Learner, out: &Path) -> Result<()> {
+    let vars = learner.online.backbone.vs.variables().into_iter().collect();
+    checkpoint::write_atomic(out, &vars)
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// A run in progress.
+struct Run<'a> {
+    cfg: &'a TrainConfig,
+    data: &'a TrainData,
+    learner: Learner,
+    sgd: Sgd,
+    augment: Augment,
+    rng: Rng,
+    progress: Progress,
+    batch: usize,
+    steps_per_epoch: usize,
+    ckpt: PathBuf,
+}
+
+impl<'a> Run<'a> {
+    /// Builds the learner, or restores it from the checkpoint with `resume`.
+    fn start(cfg: &'a TrainConfig, data: &'a TrainData) -> Result<Run<'a>> {
+        if data.len() < 2 {
+            bail!("training needs at least 2 images, got {}", data.len());
+        }
+        if cfg.batch_size < 2 {
+            bail!("--batch-size must be at least 2 (batch statistics)");
+        }
+        let batch = cfg.batch_size.min(data.len());
+        let (m, s) = (data.mean.clone(), data.std.clone());
+        let augment = match cfg.method {
+            Method::Supervised => Augment::supervised(data.side, m, s),
+            _ => Augment::ssl(data.side, m, s),
+        };
+        let learner = Learner::new(
+            cfg.method,
+            cfg.hyper.clone(),
+            cfg.arch,
+            data.channels,
+            cfg.seed,
+            cfg.device,
+        );
+        let wd = cfg
+            .weight_decay
+            .unwrap_or(cfg.method.default_weight_decay());
+        let mut run = Run {
+            cfg,
+            data,
+            learner,
+            sgd: Sgd::new(cfg.momentum, wd),
+            augment,
+            rng: Rng::new(cfg.seed),
+            progress: Progress {
+                method: cfg.method.to_string(),
+                epoch: 0,
+                step: 0,
+                rng_state: 0,
+            },
+            batch,
+            steps_per_epoch: data.len() / batch,
+            ckpt: checkpoint::checkpoint_path(&cfg.out),
+        };
+        if cfg.resume && run.ckpt.is_file() {
+            run.progress = checkpoint::load(&run.ckpt, &mut run.learner, &mut run.sgd)?;
+            run.rng = Rng::from_state(run.progress.rng_state);
+        } else if cfg.resume {
+            eprintln!("no checkpoint at {}: starting afresh", run.ckpt.display());
+        }
+        Ok(run)
+    }
+
+    /// One pass over the shuffled data (last partial batch dropped); returns the mean loss.
+    fn epoch(&mut self, on_step: &mut impl FnMut(&StepReport)) -> f64 {
+        let order = self.rng.permutation(self.data.len());
+        let total = self.cfg.epochs * self.steps_per_epoch;
+        let warmup = (self.cfg.warmup_epochs * self.steps_per_epoch).min(total / 10);
+        let mut sum = 0.0;
+        for chunk in order.chunks_exact(self.batch) {
+            let idx = Tensor::from_slice(chunk);
+            let images = self.data.images.index_select(0, &idx);
+            let labels = self.data.labels.index_select(0, &idx);
+            let views: Vec<Tensor> = (0..self.cfg.method.views())
+                .map(|_| self.augment.view(&images, &mut self.rng, self.cfg.device))
+                .collect();
+            let lr = cosine_lr(self.cfg.peak_lr(), self.progress.step, total, warmup);
+            let loss = step(&mut self.learner, &mut self.sgd, &views, &labels, lr);
+            self.progress.step += 1;
+            self.learner
+                .after_step(self.progress.step as f64 / total.max(1) as f64);
+            sum += loss;
+            on_step(&StepReport {
+                epoch: self.progress.epoch,
+                step: self.progress.step,
+                total_steps: total,
+                loss,
+                lr,
+            });
+        }
+        self.progress.epoch += 1;
+        self.progress.rng_state = self.rng.state();
+        sum / self.steps_per_epoch.max(1) as f64
+    }
+}
+
+/// One optimiser step on fixed views; returns the loss before the step.
+pub fn step(
+    learner: &mut Learner,
+    sgd: &mut Sgd,
+    views: &[Tensor],
+    labels: &Tensor,
+    lr: f64,
+) -> f64 {
+    let params = learner.online.parameters();
+    Sgd::zero_grad(&params);
+    let loss = learner.loss(views, labels);
+    loss.backward();
+    sgd.step(&params, lr);
+    loss.to_kind(Kind::Double).double_value(&[])
+}
+
+/// Reads the dataset and trains (what `shiftlab train` runs).
+pub fn train_file(
+    cfg: &TrainConfig,
+    dataset: &Path,
+    limit: Option<usize>,
+    on_step: impl FnMut(&StepReport),
+) -> Result<Summary> {
+    let data = crate::data::load(dataset, "train", limit)
+        .with_context(|| format!("loading {}", dataset.display()))?;
+    let mut cfg = cfg.clone();
+    cfg.hyper.classes = cfg.hyper.classes.max(data.classes);
+    train(&cfg, &data, on_step)
+}

@@ -1,0 +1,283 @@
+//! Each method's loss goes down on a fixed batch; EMA targets move towards the online network;
+//! runs are reproducible and resumable; the output loads in `shiftlab_model::Encoder`.
+
+use std::path::Path;
+
+use shiftlab_model::{Architecture, Encoder, ModelConfig, Normalize, RuntimeOptions};
+use shiftlab_train::augment::Augment;
+use shiftlab_train::data::TrainData;
+use shiftlab_train::optim::Sgd;
+use shiftlab_train::rng::Rng;
+use shiftlab_train::{train, Hyper, Learner, Method, TrainConfig};
+use tch::{Device, Kind, Tensor};
+
+const SIDE: i64 = 32;
+
+/// `n` grey images with some structure (blobs of random brightness) and labels 0..4.
+fn images(n: i64, seed: u64) -> (Tensor, Tensor) {
+    let mut rng = Rng::new(seed);
+    let mut px = Vec::with_capacity((n * SIDE * SIDE) as usize);
+    for _ in 0..n {
+        let (cx, cy, r) = (
+            rng.range(8.0, 24.0),
+            rng.range(8.0, 24.0),
+            rng.range(3.0, 10.0),
+        );
+        let level = rng.range(80.0, 255.0);
+        for y in 0..SIDE {
+            for x in 0..SIDE {
+                let d = ((x as f64 - cx).powi(2) + (y as f64 - cy).powi(2)).sqrt();
+                let v = if d < r { level } else { 20.0 } + rng.range(0.0, 20.0);
+                px.push(v as u8);
+            }
+        }
+    }
+    let labels: Vec<i64> = (0..n).map(|i| i % 4).collect();
+    (
+        Tensor::from_slice(&px).view([n, 1, SIDE, SIDE]),
+        Tensor::from_slice(&labels),
+    )
+}
+
+fn learner(method: Method) -> Learner {
+    learner_with(method, Hyper::tiny(method, 4))
+}
+
+fn learner_with(method: Method, hyper: Hyper) -> Learner {
+    Learner::new(
+        method,
+        hyper,
+        Architecture::ResNet18Small,
+        1,
+        7,
+        Device::Cpu,
+    )
+}
+
+fn fixed_views(method: Method, x: &Tensor) -> Vec<Tensor> {
+    let aug = Augment::ssl(SIDE, vec![0.3], vec![0.3]);
+    let mut rng = Rng::new(11);
+    (0..method.views())
+        .map(|_| aug.view(x, &mut rng, Device::Cpu))
+        .collect()
+}
+
+/// Loss on the same views before and after `steps` SGD steps.
+fn loss_before_after(method: Method, hyper: Hyper, steps: usize, lr: f64) -> (f64, f64) {
+    let (x, y) = images(8, 3);
+    let views = fixed_views(method, &x);
+    let mut l = learner_with(method, hyper);
+    let mut sgd = Sgd::new(0.9, 0.0);
+    let mut first = None;
+    for i in 0..steps {
+        let loss = shiftlab_train::train::step(&mut l, &mut sgd, &views, &y, lr);
+        first.get_or_insert(loss);
+        l.after_step(i as f64 / 100.0);
+    }
+    let after = l.loss(&views, &y).double_value(&[]);
+    (first.unwrap_or(f64::NAN), after)
+}
+
+/// A small learning rate: a few steps on one batch are a descent test, not training.
+fn assert_decreases(method: Method) {
+    let mut hyper = Hyper::tiny(method, 4);
+    // DINO's centre moves the targets; hold it so that the loss before and after compare.
+    hyper.center_momentum = 1.0;
+    let (before, after) = loss_before_after(method, hyper, 3, 0.002);
+    assert!(
+        after < before && after.is_finite(),
+        "{method}: loss {before} -> {after}"
+    );
+}
+
+#[test]
+fn simclr_loss_decreases() {
+    assert_decreases(Method::Simclr);
+}
+
+#[test]
+fn simsiam_loss_decreases() {
+    assert_decreases(Method::Simsiam);
+}
+
+#[test]
+fn byol_loss_decreases() {
+    assert_decreases(Method::Byol);
+}
+
+#[test]
+fn barlow_twins_loss_decreases() {
+    assert_decreases(Method::BarlowTwins);
+}
+
+#[test]
+fn swav_loss_decreases() {
+    assert_decreases(Method::Swav);
+}
+
+#[test]
+fn dino_loss_decreases() {
+    assert_decreases(Method::Dino);
+}
+
+#[test]
+fn supervised_loss_decreases() {
+    assert_decreases(Method::Supervised);
+}
+
+/// Squared distance between the target's and the online network's parameters.
+fn target_distance(l: &Learner) -> f64 {
+    let online = l.online.parameters();
+    let target = l.target.as_ref().map(|t| t.state()).unwrap_or_default();
+    online
+        .iter()
+        .map(|(k, o)| {
+            (&target[k] - o)
+                .square()
+                .sum(Kind::Double)
+                .double_value(&[])
+        })
+        .sum()
+}
+
+#[test]
+fn ema_target_moves_towards_the_online_network() {
+    for method in [Method::Byol, Method::Dino] {
+        let (x, y) = images(8, 5);
+        let views = fixed_views(method, &x);
+        let mut l = learner(method);
+        assert_eq!(
+            target_distance(&l),
+            0.0,
+            "{method}: target starts as a copy"
+        );
+        shiftlab_train::train::step(&mut l, &mut Sgd::new(0.9, 0.0), &views, &y, 0.1);
+        let before = target_distance(&l);
+        let tau = l.tau(0.0);
+        l.after_step(0.0);
+        let after = target_distance(&l);
+        assert!(before > 0.0, "{method}: the step moved the online network");
+        let want = before * tau * tau;
+        assert!(
+            (after - want).abs() <= 1e-3 * want,
+            "{method}: {before} -> {after}, want {want}"
+        );
+    }
+}
+
+#[test]
+fn tau_schedule_runs_from_base_to_one() {
+    let l = learner(Method::Byol);
+    assert!((l.tau(0.0) - 0.996).abs() < 1e-12);
+    assert!((l.tau(1.0) - 1.0).abs() < 1e-12);
+    assert!(l.tau(0.3) < l.tau(0.6));
+}
+
+fn config(method: Method, out: &Path, epochs: usize) -> TrainConfig {
+    let mut cfg = TrainConfig::new(method, Architecture::ResNet18Small, epochs, 4, out.into());
+    cfg.batch_size = 8;
+    cfg.hyper = Hyper::tiny(method, 4);
+    cfg.seed = 3;
+    cfg
+}
+
+fn data() -> TrainData {
+    let (x, y) = images(16, 9);
+    TrainData::from_tensors(x, y, 4)
+}
+
+fn read(path: &Path) -> Vec<(String, Tensor)> {
+    let mut v = Tensor::read_safetensors(path).expect("readable output");
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+fn same(a: &[(String, Tensor)], b: &[(String, Tensor)]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.0 == y.0 && x.1.equal(&y.1))
+}
+
+#[test]
+fn same_seed_same_weights_and_resume_continues_exactly() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (a, b, c) = (
+        dir.path().join("a.safetensors"),
+        dir.path().join("b.safetensors"),
+        dir.path().join("c.safetensors"),
+    );
+    let d = data();
+    train(&config(Method::Byol, &a, 2), &d, |_| {}).expect("run a");
+    train(&config(Method::Byol, &b, 2), &d, |_| {}).expect("run b");
+    assert!(same(&read(&a), &read(&b)), "two runs with one seed differ");
+    // Interrupted after epoch 1, then resumed: the same weights as the uninterrupted run.
+    let mut cfg = config(Method::Byol, &c, 2);
+    cfg.stop_after = Some(1);
+    let s = train(&cfg, &d, |_| {}).expect("first half");
+    assert!(!s.completed && !c.exists());
+    cfg.stop_after = None;
+    cfg.resume = true;
+    let s = train(&cfg, &d, |_| {}).expect("second half");
+    assert!(s.completed && s.resumed_from_epoch == Some(1) && s.steps == 4);
+    assert!(same(&read(&a), &read(&c)), "resumed run differs");
+    let mut other = config(Method::Byol, &c, 2);
+    other.seed = 4;
+    train(&other, &d, |_| {}).expect("run with another seed");
+    assert!(!same(&read(&a), &read(&c)), "the seed changes nothing");
+}
+
+#[test]
+fn output_is_the_backbone_and_loads_in_the_encoder() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("simclr.safetensors");
+    let d = data();
+    let summary = train(&config(Method::Simclr, &out, 1), &d, |_| {}).expect("train");
+    let names: Vec<String> = read(&out).into_iter().map(|(k, _)| k).collect();
+    assert!(names.contains(&"layer4.1.bn2.running_var".to_string()));
+    assert!(
+        names.iter().all(|n| !n.starts_with("projector")),
+        "{names:?}"
+    );
+    let sidecar: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("simclr.json")).expect("sidecar"),
+    )
+    .expect("sidecar JSON");
+    assert_eq!(sidecar["method"], "simclr");
+    assert_eq!(sidecar["seed"], 3);
+    assert_eq!(sidecar["steps"], 2);
+    let cfg = ModelConfig {
+        name: "trained".into(),
+        architecture: Some("resnet18-small".into()),
+        weights: Some(out.clone()),
+        seed: None,
+        stem_padding: None,
+        torchscript: None,
+        input_size: None,
+        resize: None,
+        crop: None,
+        normalize: Some(Normalize {
+            mean: summary.normalize_mean.clone(),
+            std: summary.normalize_std.clone(),
+        }),
+        channels: Some(1),
+        description: None,
+    };
+    let enc = Encoder::from_config(&cfg, dir.path(), &RuntimeOptions::default()).expect("loads");
+    let pixels = d.images.narrow(0, 0, 2).permute([0, 2, 3, 1]).contiguous();
+    let feats = enc.embed(&pixels).expect("embeds");
+    assert_eq!(feats.size(), [2, 512]);
+    assert!(feats.isfinite().all().int64_value(&[]) == 1);
+    // The same numbers as the trained trunk in evaluation mode.
+    let mut l = learner(Method::Simclr);
+    let tensors: shiftlab_train::net::Named = read(&out)
+        .into_iter()
+        .map(|(k, v)| (format!("online.backbone.{k}"), v))
+        .collect();
+    let mut st = l.state();
+    st.retain(|k, _| !k.starts_with("online.backbone."));
+    let mut all = tensors;
+    all.extend(st);
+    l.load_state(&all).expect("state");
+    let x = (d.images.narrow(0, 0, 2).to_kind(Kind::Float) / 255.0 - summary.normalize_mean[0])
+        / summary.normalize_std[0];
+    let ours = tch::no_grad(|| l.online.features(&x, false));
+    assert!(ours.allclose(&feats, 1e-4, 1e-4, false));
+}

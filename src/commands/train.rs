@@ -1,0 +1,140 @@
+//! `shiftlab train`: trains a native ResNet with one of seven methods and writes its trunk as
+//! safetensors with torchvision names (plus a JSON sidecar), ready for `[[models]] weights`.
+//! The logic lives in `shiftlab_train`; this file parses flags and draws the progress bar.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+use shiftlab_model::{Architecture, DeviceSpec};
+use shiftlab_train::{Hyper, Method, StepReport, TrainConfig};
+
+/// Train an encoder (SimCLR, SimSiam, BYOL, Barlow Twins, SwAV, DINO or supervised).
+#[derive(clap::Args, Debug)]
+pub struct TrainArgs {
+    /// simclr | simsiam | byol | barlow_twins | swav | dino | supervised.
+    #[arg(long, value_parser = parse_method)]
+    pub method: Method,
+    /// A dataset table written by `shiftlab ingest` (its `train` split is used).
+    #[arg(long, value_name = "FILE.parquet")]
+    pub dataset: PathBuf,
+    /// resnet18-small (28–64 px), resnet18 or resnet50.
+    #[arg(long, default_value = "resnet18-small", value_parser = parse_arch)]
+    pub arch: Architecture,
+    #[arg(long)]
+    pub epochs: usize,
+    /// Output weights (the trunk only); the sidecar goes to FILE.json.
+    #[arg(long, value_name = "FILE.safetensors")]
+    pub out: PathBuf,
+    #[arg(long, default_value_t = 256)]
+    pub batch_size: usize,
+    /// Base learning rate at batch 256, scaled by batch/256 (default: the method's).
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Weight decay (default: the method's; not applied to biases and BatchNorm).
+    #[arg(long)]
+    pub weight_decay: Option<f64>,
+    #[arg(long, default_value_t = 10)]
+    pub warmup_epochs: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Use only the first N training images.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Write FILE.ckpt.safetensors every K epochs (0: never).
+    #[arg(long, default_value_t = 0)]
+    pub checkpoint_every: usize,
+    /// Continue from FILE.ckpt.safetensors if it exists.
+    #[arg(long)]
+    pub resume: bool,
+    /// Stop after this many epochs (checkpoint written, no output): continue with --resume.
+    #[arg(long)]
+    pub stop_after: Option<usize>,
+    /// cpu (default; reproducible), auto, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// libtorch intra-op threads (default: libtorch's choice).
+    #[arg(long)]
+    pub threads: Option<i32>,
+}
+
+fn parse_method(s: &str) -> Result<Method, String> {
+    s.parse()
+}
+
+fn parse_arch(s: &str) -> Result<Architecture, String> {
+    s.parse()
+}
+
+/// Builds the run configuration from the flags.
+fn config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
+    if args.epochs == 0 {
+        anyhow::bail!("--epochs must be at least 1");
+    }
+    let device: DeviceSpec = args.device.parse()?;
+    let mut cfg = TrainConfig::new(args.method, args.arch, args.epochs, 0, args.out.clone());
+    cfg.batch_size = args.batch_size;
+    cfg.lr = args.lr;
+    cfg.weight_decay = args.weight_decay;
+    cfg.warmup_epochs = args.warmup_epochs;
+    cfg.seed = args.seed;
+    cfg.checkpoint_every = args.checkpoint_every;
+    cfg.resume = args.resume;
+    cfg.stop_after = args.stop_after;
+    cfg.device = device.resolve()?;
+    cfg.hyper = Hyper::for_method(args.method, 0);
+    Ok(cfg)
+}
+
+pub fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
+    let cfg = config(args)?;
+    if let Some(n) = args.threads {
+        shiftlab_train::set_threads(n);
+    }
+    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:30}] {pos}/{len} steps ({eta} left) {msg}",
+        )?
+        .progress_chars("=> "),
+    );
+    let on_step = |r: &StepReport| {
+        bar.set_length(r.total_steps as u64);
+        bar.set_position(r.step as u64);
+        bar.set_message(format!(
+            "epoch {} loss {:.4} lr {:.4}",
+            r.epoch + 1,
+            r.loss,
+            r.lr
+        ));
+    };
+    let summary = shiftlab_train::train_file(&cfg, &args.dataset, args.limit, on_step)?;
+    bar.finish();
+    if !summary.completed {
+        println!(
+            "stopped after epoch {} of {}: continue with --resume",
+            summary.epochs, args.epochs
+        );
+        return Ok(());
+    }
+    println!(
+        "{} {}: {} images, {} epochs in {:.1} s ({:.1} s/epoch), final loss {:.4}",
+        summary.method,
+        summary.architecture,
+        summary.images,
+        summary.epochs,
+        summary.seconds,
+        summary.seconds_per_epoch,
+        summary.final_loss
+    );
+    println!(
+        "wrote {} (normalize mean {:?} std {:?})",
+        args.out.display(),
+        summary.normalize_mean,
+        summary.normalize_std
+    );
+    Ok(())
+}
