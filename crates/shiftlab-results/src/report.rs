@@ -126,10 +126,15 @@ pub async fn write_report(dirs: &[PathBuf], out: &Path) -> Result<ReportFiles, R
     })
 }
 
+/// Per run and stage, summed over invocations, in pipeline order; `busy_per_worker_s` is what
+/// the progress bar calls the bottleneck (the largest is the slowest stage).
 const STAGES_SQL: &str = "SELECT run, stage, MAX(workers) AS workers, SUM(items) AS items, \
-     SUM(busy_s) AS busy_s, SUM(blocked_s) AS blocked_s, SUM(starved_s) AS starved_s, \
+     SUM(busy_s) AS busy_s, SUM(busy_s) / MAX(workers) AS busy_per_worker_s, \
+     SUM(blocked_s) AS blocked_s, SUM(starved_s) AS starved_s, \
      SUM(items) / NULLIF(SUM(busy_s), 0) AS items_per_busy_s \
-     FROM stages GROUP BY run, stage ORDER BY run, stage";
+     FROM stages GROUP BY run, stage \
+     ORDER BY run, CASE stage WHEN 'read' THEN 0 WHEN 'decode' THEN 1 WHEN 'shift' THEN 2 \
+       WHEN 'collate' THEN 3 WHEN 'embed' THEN 4 WHEN 'probe' THEN 5 WHEN 'sink' THEN 6 ELSE 7 END";
 
 /// Each run's pipeline text (from its latest invocation).
 async fn configs(session: &RunSession) -> Result<Vec<(String, String)>, ResultsError> {
@@ -386,23 +391,24 @@ fn html_table(header: &[String], rows: &[Vec<String>]) -> String {
 
 fn stage_rows(t: &Table) -> Result<Vec<Vec<String>>, ResultsError> {
     let texts = [t.text("run")?, t.text("stage")?];
-    let nums = [
-        "workers",
-        "items",
+    let counts = [t.number("workers")?, t.number("items")?];
+    let seconds = [
         "busy_s",
+        "busy_per_worker_s",
         "blocked_s",
         "starved_s",
         "items_per_busy_s",
-    ]
-    .map(|c| t.number(c));
-    let nums = nums.into_iter().collect::<Result<Vec<_>, _>>()?;
+    ];
+    let seconds = seconds
+        .map(|c| t.number(c))
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?;
+    let fmt = |v: Option<f64>, d: usize| v.map_or_else(|| "n/a".into(), |v| format!("{v:.d$}"));
     Ok((0..t.rows())
         .map(|i| {
             let mut row: Vec<String> = texts.iter().map(|c| c[i].clone()).collect();
-            row.extend(
-                nums.iter()
-                    .map(|c| c[i].map_or_else(|| "n/a".into(), |v| format!("{v:.2}"))),
-            );
+            row.extend(counts.iter().map(|c| fmt(c[i], 0)));
+            row.extend(seconds.iter().map(|c| fmt(c[i], 2)));
             row
         })
         .collect())
@@ -438,6 +444,7 @@ fn html(
         "workers",
         "items",
         "busy s",
+        "busy s / worker",
         "blocked s",
         "starved s",
         "items / busy s",
