@@ -3,8 +3,8 @@
 use image::RgbImage;
 
 use crate::filters::{
-    axpy, clipped_zoom, from_planes, gauss_kernel, gaussian, map_index, motion_blur_plane,
-    per_plane, sep_filter, to_planes, trunc01, trunc255, zip3_8, Border, Plane,
+    axpy, clipped_zoom, from_planes, fused_rows, gauss_kernel, gaussian, map_index,
+    motion_blur_plane, per_plane, sep_filter, to_planes, trunc01, trunc255, zip3_8, Border, Plane,
 };
 use crate::rng::Rng;
 
@@ -213,19 +213,19 @@ pub fn defocus_blur(img: &RgbImage, (radius, alias): (f64, f64)) -> RgbImage {
         let mut a = Plane::new(aw, ah);
         let r = kern.r as usize;
         let inv = kern.inv_n as f32;
+        let mut terms: Vec<(&[f32], f32)> = Vec::with_capacity(2 * kern.runs.len() + 64);
         for ay in 0..ah {
-            let arow = &mut a.d[ay * aw..(ay + 1) * aw];
+            terms.clear();
             for (ci, run) in kern.runs.iter().enumerate() {
                 let Some(hv) = *run else { continue };
                 let hv = hv as usize;
                 // A(ay, ax) is centred at padded (ay + r, ax + r); column ax + ci.
-                let hi = &pv[(ay + r + hv + 1) * pw + ci..(ay + r + hv + 1) * pw + ci + aw];
-                let lo = &pv[(ay + r - hv) * pw + ci..(ay + r - hv) * pw + ci + aw];
-                zip3_8(arow, hi, lo, |a, x, y| a + (x - y));
+                let hi = (ay + r + hv + 1) * pw + ci;
+                let lo = (ay + r - hv) * pw + ci;
+                terms.push((&pv[hi..hi + aw], inv));
+                terms.push((&pv[lo..lo + aw], -inv));
             }
-            for av in arow.iter_mut() {
-                *av *= inv;
-            }
+            fused_rows(&mut a.d[ay * aw..(ay + 1) * aw], &terms);
         }
         // B = A * G (separable), cropped to the output.
         let mut out = Plane::new(w, h);
@@ -237,21 +237,18 @@ pub fn defocus_blur(img: &RgbImage, (radius, alias): (f64, f64)) -> RgbImage {
                 axpy(t, gv, &arow[k..k + w]);
             }
         }
+        // Vertical alias blur and the sparse kernel correction, fused per output row.
         for y in 0..h {
-            let o = &mut out.d[y * w..(y + 1) * w];
+            terms.clear();
             for (k, &gv) in g32.iter().enumerate() {
-                axpy(o, gv, &tmp[(y + k) * w..(y + k + 1) * w]);
+                terms.push((&tmp[(y + k) * w..(y + k + 1) * w], gv));
             }
-        }
-        for &(dy, dx, c) in &kern.corr {
-            let c = c as f32;
-            for y in 0..h {
+            for &(dy, dx, c) in &kern.corr {
                 let py = (y as i64 + pad as i64 + dy) as usize;
-                let prow = &padded[py * pw..(py + 1) * pw];
-                let x0 = (pad as i64 + dx) as usize;
-                let o = &mut out.d[y * w..(y + 1) * w];
-                axpy(o, c, &prow[x0..x0 + w]);
+                let x0 = py * pw + (pad as i64 + dx) as usize;
+                terms.push((&padded[x0..x0 + w], c as f32));
             }
+            fused_rows(&mut out.d[y * w..(y + 1) * w], &terms);
         }
         out
     });
