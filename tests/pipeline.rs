@@ -144,6 +144,12 @@ temperature = 0.07
         out = out.display(),
         dataset = dataset.display(),
     );
+    // Small model calls keep these tests fast (the default block of 64 would pad tiny batches).
+    let text = if runtime.is_empty() {
+        format!("{text}[runtime]\nembed_block = 8\n")
+    } else {
+        format!("{text}embed_block = 8\n")
+    };
     let file = dir.join(format!("{name}.toml"));
     std::fs::write(&file, text).expect("write pipeline");
     file

@@ -185,6 +185,9 @@ pub struct RuntimeSection {
     /// Samples per output part: the unit of resume and sharding.
     #[serde(default = "default_part")]
     pub part_size: usize,
+    /// Images per model call; every call has exactly this many (see `embed_blocked`).
+    #[serde(default = "default_embed_block")]
+    pub embed_block: usize,
 }
 
 impl Default for RuntimeSection {
@@ -197,6 +200,7 @@ impl Default for RuntimeSection {
             cpu_workers: None,
             torch_threads: None,
             part_size: default_part(),
+            embed_block: default_embed_block(),
         }
     }
 }
@@ -212,6 +216,9 @@ fn default_queue() -> usize {
 }
 fn default_part() -> usize {
     1024
+}
+fn default_embed_block() -> usize {
+    64
 }
 
 /// One shift applied to every evaluation image: the clean baseline or a corruption.
@@ -278,6 +285,8 @@ pub struct Pipeline {
     pub cpu_workers: usize,
     pub torch_threads: Option<usize>,
     pub part_size: usize,
+    /// Images per model call (results are identical only for equal blocks: see `eval`).
+    pub embed_block: usize,
 }
 
 /// Reads and validates a pipeline file; relative paths are taken from the current folder.
@@ -427,6 +436,7 @@ fn validate(ctx: &Ctx, raw: PipelineFile) -> Result<Pipeline, PipelineError> {
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         torch_threads: raw.runtime.torch_threads,
         part_size: raw.runtime.part_size,
+        embed_block: raw.runtime.embed_block,
         fingerprint: String::new(),
     };
     pipeline.fingerprint = fingerprint(&pipeline);
@@ -460,6 +470,7 @@ fn check_positive(ctx: &Ctx, r: &RuntimeSection) -> Result<(), PipelineError> {
         ("runtime.batch_size", r.batch_size),
         ("runtime.queue_batches", r.queue_batches),
         ("runtime.part_size", r.part_size),
+        ("runtime.embed_block", r.embed_block),
         ("runtime.cpu_workers", r.cpu_workers.unwrap_or(1)),
         ("runtime.torch_threads", r.torch_threads.unwrap_or(1)),
     ] {
@@ -561,7 +572,7 @@ fn runtime_options(ctx: &Ctx, r: &RuntimeSection) -> Result<RuntimeOptions, Pipe
 /// depth, device) are left out: they must not change results, so a resume may change them.
 fn fingerprint(p: &Pipeline) -> String {
     let decisive = format!(
-        "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{}|{}",
+        "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{}|{}|{}",
         p.dataset,
         p.eval_split,
         p.fit_split,
@@ -577,6 +588,7 @@ fn fingerprint(p: &Pipeline) -> String {
         p.runtime.precision,
         p.seed,
         p.part_size,
+        p.embed_block,
     );
     let digest = Sha256::digest(decisive.as_bytes());
     digest.iter().take(8).map(|b| format!("{b:02x}")).collect()

@@ -184,7 +184,11 @@ pub fn run_eval(
             Ok(())
         }));
         let counters = stages.embed.clone();
-        handles.push(scope.spawn(move || embed_stage(embed_rx, probe_tx, &encoders, &counters)));
+        handles.push(
+            scope.spawn(move || {
+                embed_stage(embed_rx, probe_tx, &encoders, p.embed_block, &counters)
+            }),
+        );
         let counters = stages.probe.clone();
         let names: Vec<String> = pipeline.models.iter().map(|m| m.name.clone()).collect();
         handles.push(
@@ -422,10 +426,40 @@ fn collate_stage(rx: In<Shifted>, tx: Out<Shifted>, counters: &StageCounters) {
     }
 }
 
+/// Embeds `x` in calls of exactly `block` images, the last one padded by repeating its final
+/// image: libtorch picks its kernels by shape, so a fixed shape makes each image's features
+/// independent of how many images the batch had (and of its neighbours).
+pub fn embed_blocked(enc: &Encoder, x: &Tensor, block: usize) -> shiftlab_model::Result<Tensor> {
+    let n = x.size().first().copied().unwrap_or(0);
+    let block = block.max(1) as i64;
+    let mut out = Vec::new();
+    for start in (0..n).step_by(block as usize) {
+        let len = block.min(n - start);
+        let mut part = x.narrow(0, start, len);
+        if len < block {
+            let mut reps = vec![1i64; x.dim()];
+            reps[0] = block - len;
+            part = Tensor::cat(
+                &[
+                    part.shallow_clone(),
+                    x.narrow(0, n - 1, 1).repeat(reps.as_slice()),
+                ],
+                0,
+            );
+        }
+        out.push(enc.embed(&part)?.narrow(0, 0, len));
+    }
+    if out.is_empty() {
+        return enc.embed(x);
+    }
+    Ok(Tensor::cat(&out, 0))
+}
+
 fn embed_stage(
     rx: In<Shifted>,
     tx: Out<Embedded>,
     encoders: &[Encoder],
+    block: usize,
     counters: &StageCounters,
 ) -> Result<(), PipelineError> {
     let _guard = tch::no_grad_guard();
@@ -433,8 +467,11 @@ fn embed_stage(
         let t = Instant::now();
         let mut features = Vec::with_capacity(encoders.len());
         for enc in encoders {
-            let parts: Result<Vec<Tensor>, _> =
-                batch.tensors.iter().map(|x| enc.embed(x)).collect();
+            let parts: Result<Vec<Tensor>, _> = batch
+                .tensors
+                .iter()
+                .map(|x| embed_blocked(enc, x, block))
+                .collect();
             let parts = parts.map_err(|e| PipelineError::model(enc.name(), e))?;
             features.push(if parts.is_empty() {
                 Tensor::zeros([0, enc.dim()], (Kind::Float, tch::Device::Cpu))

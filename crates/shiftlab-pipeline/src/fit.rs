@@ -117,7 +117,7 @@ fn fit_sets(
                     dims[3] as i64,
                 ]);
                 feats[m].push(
-                    enc.embed(&x)
+                    crate::eval::embed_blocked(enc, &x, p.embed_block)
                         .map_err(|e| PipelineError::model(enc.name(), e))?,
                 );
             }
