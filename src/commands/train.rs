@@ -138,3 +138,43 @@ pub fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: TrainArgs,
+    }
+
+    fn parse(extra: &[&str]) -> Result<TrainArgs, clap::Error> {
+        let base = ["x", "--dataset", "d.parquet", "--out", "o.safetensors"];
+        Cli::try_parse_from(base.iter().chain(extra)).map(|c| c.args)
+    }
+
+    #[test]
+    fn flags_become_the_config() {
+        let args =
+            parse(&["--method", "barlow_twins", "--epochs", "3", "--lr", "0.1"]).expect("parses");
+        let cfg = config(&args).expect("valid");
+        assert_eq!(cfg.method, Method::BarlowTwins);
+        assert_eq!(cfg.arch, Architecture::ResNet18Small);
+        assert!((cfg.peak_lr() - 0.1).abs() < 1e-12);
+        assert!((cfg.hyper.lambda - 5e-3).abs() < 1e-12);
+    }
+
+    #[test]
+    fn bad_flags_are_named() {
+        let err = parse(&["--method", "mocov3", "--epochs", "1"]).unwrap_err();
+        assert!(err.to_string().contains("unknown method 'mocov3'"), "{err}");
+        let args = parse(&["--method", "dino", "--epochs", "0"]).expect("parses");
+        assert!(config(&args).is_err());
+        let args =
+            parse(&["--method", "dino", "--epochs", "1", "--device", "tpu"]).expect("parses");
+        assert!(config(&args).is_err());
+    }
+}
