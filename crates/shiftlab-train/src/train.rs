@@ -134,7 +134,7 @@ pub fn train(
         .epochs
         .min(resumed_from.saturating_add(cfg.stop_after.unwrap_or(usize::MAX)));
     while run.progress.epoch < last {
-        loss = run.epoch(&mut on_step);
+        loss = run.epoch(&mut on_step)?;
         let epoch = run.progress.epoch;
         let every = cfg.checkpoint_every > 0;
         let due = every && (epoch % cfg.checkpoint_every == 0 || epoch == cfg.epochs);
@@ -263,7 +263,8 @@ impl<'a> Run<'a> {
     }
 
     /// One pass over the shuffled data (last partial batch dropped); returns the mean loss.
-    fn epoch(&mut self, on_step: &mut impl FnMut(&StepReport)) -> f64 {
+    /// A non-finite loss stops the run: continuing would only write NaN weights.
+    fn epoch(&mut self, on_step: &mut impl FnMut(&StepReport)) -> Result<f64> {
         let order = self.rng.permutation(self.data.len());
         let total = self.cfg.epochs * self.steps_per_epoch;
         let warmup = (self.cfg.warmup_epochs * self.steps_per_epoch).min(total / 10);
@@ -277,6 +278,12 @@ impl<'a> Run<'a> {
                 .collect();
             let lr = cosine_lr(self.cfg.peak_lr(), self.progress.step, total, warmup);
             let loss = step(&mut self.learner, &mut self.sgd, &views, &labels, lr);
+            if !loss.is_finite() {
+                bail!(
+                    "loss is {loss} at step {} (lr {lr:.4}): lower --lr or raise --warmup-epochs",
+                    self.progress.step + 1
+                );
+            }
             self.progress.step += 1;
             self.learner
                 .after_step(self.progress.step as f64 / total.max(1) as f64);
@@ -291,7 +298,7 @@ impl<'a> Run<'a> {
         }
         self.progress.epoch += 1;
         self.progress.rng_state = self.rng.state();
-        sum / self.steps_per_epoch.max(1) as f64
+        Ok(sum / self.steps_per_epoch.max(1) as f64)
     }
 }
 

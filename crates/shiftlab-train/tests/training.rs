@@ -281,3 +281,14 @@ fn output_is_the_backbone_and_loads_in_the_encoder() {
     let ours = tch::no_grad(|| l.online.features(&x, false));
     assert!(ours.allclose(&feats, 1e-4, 1e-4, false));
 }
+
+#[test]
+fn a_diverging_run_stops_with_an_error() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("x.safetensors");
+    let mut cfg = config(Method::Supervised, &out, 1);
+    cfg.lr = Some(1e30);
+    let err = format!("{:#}", train(&cfg, &data(), |_| {}).unwrap_err());
+    assert!(err.contains("lower --lr"), "{err}");
+    assert!(!out.exists());
+}
