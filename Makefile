@@ -4,6 +4,7 @@
 SHIFTLAB := target/debug/shiftlab
 FMNIST   := /usr/share/datasets/fashion-mnist
 DATASET  := data/fashion-mnist.parquet
+RUN      := runs/fashion-mnist-c
 export CARGO_TERM_COLOR ?= never
 
 .PHONY: demo test setup setup-test build lint test-rust test-parity clean-data
@@ -19,7 +20,7 @@ setup-test: setup
 	@bash scripts/setup-torch-python.sh
 
 build: setup
-	cargo build --workspace --bins --examples
+	cargo build --bin shiftlab
 
 ## The main job on the embedded default data.
 demo: build
@@ -30,6 +31,9 @@ demo: build
 	$(SHIFTLAB) inspect $(DATASET)
 	$(SHIFTLAB) validate pipelines/fashion-mnist-c.toml
 	$(SHIFTLAB) run pipelines/fashion-mnist-c.toml
+	$(SHIFTLAB) query --run $(RUN) "SELECT model, probe, preset, clean_error, mean_error, mean_error_15, mean_error_19, mce, relative_mce, mean_cosine_to_clean FROM robustness ORDER BY model, probe"
+	$(SHIFTLAB) report $(RUN) --out $(RUN)/report
+	@echo "report: $(RUN)/report/report.html (and report.md)"
 
 lint:
 	cargo fmt --all -- --check

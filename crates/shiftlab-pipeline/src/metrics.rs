@@ -16,8 +16,7 @@ use crate::config::Pipeline;
 use crate::error::PipelineError;
 use crate::tables::MetricRow;
 
-/// Bins of the expected calibration error.
-pub const ECE_BINS: usize = 15;
+pub use shiftlab_probe::metrics::ECE_BINS;
 
 #[derive(Default)]
 struct Group {
@@ -145,30 +144,12 @@ fn finish(model: String, probe: String, shift: String, severity: i32, mut g: Gro
     }
 }
 
-/// Expected calibration error with [`ECE_BINS`] equal-width bins over (0, 1]:
-/// sum over bins of |bin| / n * |accuracy(bin) - mean confidence(bin)|.
+/// Expected calibration error over [`ECE_BINS`] equal-width bins (`shiftlab_probe`'s
+/// definition), on samples sorted first so that the sums do not depend on arrival order.
 pub fn ece(samples: &mut [(f32, bool)]) -> f64 {
-    if samples.is_empty() {
-        return 0.0;
-    }
     samples.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-    let mut count = [0usize; ECE_BINS];
-    let mut correct = [0usize; ECE_BINS];
-    let mut conf = [0f64; ECE_BINS];
-    for &(c, ok) in samples.iter() {
-        let bin = ((f64::from(c) * ECE_BINS as f64).ceil() as usize).clamp(1, ECE_BINS) - 1;
-        count[bin] += 1;
-        correct[bin] += usize::from(ok);
-        conf[bin] += f64::from(c);
-    }
-    let n = samples.len() as f64;
-    (0..ECE_BINS)
-        .filter(|&b| count[b] > 0)
-        .map(|b| {
-            let m = count[b] as f64;
-            (m / n) * (correct[b] as f64 / m - conf[b] / m).abs()
-        })
-        .sum()
+    let wide: Vec<(f64, bool)> = samples.iter().map(|&(c, ok)| (f64::from(c), ok)).collect();
+    shiftlab_probe::metrics::expected_calibration_error(&wide, ECE_BINS).unwrap_or(f64::NAN)
 }
 
 #[cfg(test)]
