@@ -232,13 +232,27 @@ fn pil_box_coeffs(in_size: usize, out_size: usize) -> (Vec<usize>, Vec<i32>, usi
 
 #[inline(always)]
 fn pil_clip8(v: i32) -> u8 {
+    // PIL's clip8: >= 256 << 22 -> 255, <= 0 -> 0, else v >> 22 (branch-free form).
     const PRECISION_BITS: i32 = 32 - 8 - 2;
-    if v >= (1 << PRECISION_BITS << 8) {
-        255
-    } else if v <= 0 {
-        0
-    } else {
-        (v >> PRECISION_BITS) as u8
+    (v.clamp(0, (256 << PRECISION_BITS) - 1) >> PRECISION_BITS) as u8
+}
+
+/// One row of PIL's horizontal BOX pass with a fixed window of `N` taps.
+#[inline(always)]
+fn box_row<const N: usize>(srow: &[u8], trow: &mut [u8], starts: &[usize], k: &[i32]) {
+    const HALF: i32 = 1 << (32 - 8 - 2 - 1);
+    for ((o, &st), kk) in trow.chunks_exact_mut(3).zip(starts).zip(k.chunks_exact(N)) {
+        let src = &srow[st * 3..(st + N) * 3];
+        let kk: &[i32; N] = kk.try_into().expect("taps");
+        let (mut r, mut g, mut b) = (HALF, HALF, HALF);
+        for i in 0..N {
+            r += src[3 * i] as i32 * kk[i];
+            g += src[3 * i + 1] as i32 * kk[i];
+            b += src[3 * i + 2] as i32 * kk[i];
+        }
+        o[0] = pil_clip8(r);
+        o[1] = pil_clip8(g);
+        o[2] = pil_clip8(b);
     }
 }
 
@@ -255,6 +269,17 @@ pub fn pil_resize_box(img: &RgbImage, nw: usize, nh: usize) -> RgbImage {
         for y in 0..h {
             let srow = &raw[y * w * 3..(y + 1) * w * 3];
             let trow = &mut t[y * nw * 3..(y + 1) * nw * 3];
+            match ks {
+                3 => {
+                    box_row::<3>(srow, trow, &starts, &k);
+                    continue;
+                }
+                5 => {
+                    box_row::<5>(srow, trow, &starts, &k);
+                    continue;
+                }
+                _ => {}
+            }
             for (x, o) in trow.chunks_exact_mut(3).enumerate() {
                 let kk = &k[x * ks..(x + 1) * ks];
                 let src = &srow[starts[x] * 3..(starts[x] + ks) * 3];
