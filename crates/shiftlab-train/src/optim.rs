@@ -54,7 +54,8 @@ impl Sgd {
             };
             let buf = match self.buffers.get(name) {
                 Some(b) => b * self.momentum + g,
-                None => g,
+                // A copy: `g` may be the gradient itself, which the next zero_grad clears.
+                None => g.copy(),
             };
             let _ = p.shallow_clone().g_sub_(&(&buf * lr));
             self.buffers.insert(name.clone(), buf);
@@ -105,5 +106,20 @@ mod tests {
             x -= 0.01 * buf;
         }
         assert!((p.double_value(&[0, 0]) - x).abs() < 1e-6);
+    }
+
+    #[test]
+    fn momentum_survives_zero_grad_for_vectors() {
+        // 1-d tensors skip weight decay: the first buffer must not alias the gradient.
+        let p = Tensor::from_slice(&[1.0f32]).set_requires_grad(true);
+        let params: Named = [("b".to_string(), p.shallow_clone())].into();
+        let mut sgd = Sgd::new(0.9, 0.1);
+        for _ in 0..2 {
+            Sgd::zero_grad(&params);
+            (&p * 2.0).sum(tch::Kind::Float).backward();
+            sgd.step(&params, 0.1);
+        }
+        // Gradient 2 both times: 1 − 0.1·2 − 0.1·(0.9·2 + 2).
+        assert!((p.double_value(&[0]) - 0.42).abs() < 1e-6, "{p}");
     }
 }

@@ -130,9 +130,8 @@ pub fn train(
     let mut run = Run::start(cfg, data)?;
     let resumed_from = run.progress.epoch;
     let mut loss = f64::NAN;
-    let last = cfg
-        .epochs
-        .min(resumed_from.saturating_add(cfg.stop_after.unwrap_or(usize::MAX)));
+    let stop = resumed_from.saturating_add(cfg.stop_after.unwrap_or(usize::MAX));
+    let last = cfg.epochs.min(stop);
     while run.progress.epoch < last {
         loss = run.epoch(&mut on_step)?;
         let epoch = run.progress.epoch;
@@ -142,37 +141,9 @@ pub fn train(
             checkpoint::save(&run.ckpt, &run.learner, &run.sgd, &run.progress)?;
         }
     }
-    let completed = run.progress.epoch >= cfg.epochs;
-    if completed {
+    let summary = run.summary(loss, resumed_from, t0.elapsed().as_secs_f64());
+    if summary.completed {
         save_backbone(&run.learner, &cfg.out)?;
-    }
-    let seconds = t0.elapsed().as_secs_f64();
-    let trained = run.progress.epoch.saturating_sub(resumed_from).max(1);
-    let summary = Summary {
-        method: cfg.method.to_string(),
-        architecture: cfg.arch.to_string(),
-        channels: data.channels,
-        image_size: data.side,
-        images: data.len(),
-        epochs: run.progress.epoch,
-        steps: run.progress.step,
-        batch_size: run.batch,
-        peak_lr: cfg.peak_lr(),
-        weight_decay: run.sgd.weight_decay,
-        optimizer: "sgd-momentum, cosine schedule with linear warm-up",
-        seed: cfg.seed,
-        final_loss: loss,
-        seconds,
-        seconds_per_epoch: seconds / trained as f64,
-        finished_unix: unix_now(),
-        normalize_mean: data.mean.clone(),
-        normalize_std: data.std.clone(),
-        resumed_from_epoch: (resumed_from > 0).then_some(resumed_from),
-        completed,
-        config: cfg.clone(),
-        augment: run.augment.clone(),
-    };
-    if completed {
         let json = serde_json::to_string_pretty(&summary)?;
         checkpoint::write_text_atomic(&sidecar_path(&cfg.out), &json)?;
     }
@@ -260,6 +231,36 @@ impl<'a> Run<'a> {
             eprintln!("no checkpoint at {}: starting afresh", run.ckpt.display());
         }
         Ok(run)
+    }
+
+    /// The record of this invocation (the sidecar when the run is complete).
+    fn summary(&self, final_loss: f64, resumed_from: usize, seconds: f64) -> Summary {
+        let (cfg, data) = (self.cfg, self.data);
+        let trained = self.progress.epoch.saturating_sub(resumed_from).max(1);
+        Summary {
+            method: cfg.method.to_string(),
+            architecture: cfg.arch.to_string(),
+            channels: data.channels,
+            image_size: data.side,
+            images: data.len(),
+            epochs: self.progress.epoch,
+            steps: self.progress.step,
+            batch_size: self.batch,
+            peak_lr: cfg.peak_lr(),
+            weight_decay: self.sgd.weight_decay,
+            optimizer: "sgd-momentum, cosine schedule with linear warm-up",
+            seed: cfg.seed,
+            final_loss,
+            seconds,
+            seconds_per_epoch: seconds / trained as f64,
+            finished_unix: unix_now(),
+            normalize_mean: data.mean.clone(),
+            normalize_std: data.std.clone(),
+            resumed_from_epoch: (resumed_from > 0).then_some(resumed_from),
+            completed: self.progress.epoch >= cfg.epochs,
+            config: cfg.clone(),
+            augment: self.augment.clone(),
+        }
     }
 
     /// One pass over the shuffled data (last partial batch dropped); returns the mean loss.

@@ -15,17 +15,22 @@ const SIDE: i64 = 32;
 
 /// `n` grey images with some structure (blobs of random brightness) and labels 0..4.
 fn images(n: i64, seed: u64) -> (Tensor, Tensor) {
+    images_of(n, seed, SIDE)
+}
+
+/// `n` images of `side` pixels (whole-run tests use 16 px: four times cheaper).
+fn images_of(n: i64, seed: u64, side: i64) -> (Tensor, Tensor) {
     let mut rng = Rng::new(seed);
-    let mut px = Vec::with_capacity((n * SIDE * SIDE) as usize);
+    let mut px = Vec::with_capacity((n * side * side) as usize);
     for _ in 0..n {
         let (cx, cy, r) = (
-            rng.range(8.0, 24.0),
-            rng.range(8.0, 24.0),
-            rng.range(3.0, 10.0),
+            rng.range(0.25, 0.75) * side as f64,
+            rng.range(0.25, 0.75) * side as f64,
+            rng.range(0.1, 0.3) * side as f64,
         );
         let level = rng.range(80.0, 255.0);
-        for y in 0..SIDE {
-            for x in 0..SIDE {
+        for y in 0..side {
+            for x in 0..side {
                 let d = ((x as f64 - cx).powi(2) + (y as f64 - cy).powi(2)).sqrt();
                 let v = if d < r { level } else { 20.0 } + rng.range(0.0, 20.0);
                 px.push(v as u8);
@@ -34,7 +39,7 @@ fn images(n: i64, seed: u64) -> (Tensor, Tensor) {
     }
     let labels: Vec<i64> = (0..n).map(|i| i % 4).collect();
     (
-        Tensor::from_slice(&px).view([n, 1, SIDE, SIDE]),
+        Tensor::from_slice(&px).view([n, 1, side, side]),
         Tensor::from_slice(&labels),
     )
 }
@@ -182,7 +187,8 @@ fn config(method: Method, out: &Path, epochs: usize) -> TrainConfig {
 }
 
 fn data() -> TrainData {
-    let (x, y) = images(16, 9);
+    // One batch of 8: one step per epoch keeps the whole-run tests to a few steps.
+    let (x, y) = images_of(8, 9, 16);
     TrainData::from_tensors(x, y, 4)
 }
 
@@ -216,9 +222,9 @@ fn same_seed_same_weights_and_resume_continues_exactly() {
     cfg.stop_after = None;
     cfg.resume = true;
     let s = train(&cfg, &d, |_| {}).expect("second half");
-    assert!(s.completed && s.resumed_from_epoch == Some(1) && s.steps == 4);
+    assert!(s.completed && s.resumed_from_epoch == Some(1) && s.steps == 2);
     assert!(same(&read(&a), &read(&c)), "resumed run differs");
-    let mut other = config(Method::Byol, &c, 2);
+    let mut other = config(Method::Byol, &c, 1);
     other.seed = 4;
     train(&other, &d, |_| {}).expect("run with another seed");
     assert!(!same(&read(&a), &read(&c)), "the seed changes nothing");
@@ -242,7 +248,7 @@ fn output_is_the_backbone_and_loads_in_the_encoder() {
     .expect("sidecar JSON");
     assert_eq!(sidecar["method"], "simclr");
     assert_eq!(sidecar["seed"], 3);
-    assert_eq!(sidecar["steps"], 2);
+    assert_eq!(sidecar["steps"], 1);
     let cfg = ModelConfig {
         name: "trained".into(),
         architecture: Some("resnet18-small".into()),
@@ -286,7 +292,7 @@ fn output_is_the_backbone_and_loads_in_the_encoder() {
 fn a_diverging_run_stops_with_an_error() {
     let dir = tempfile::tempdir().expect("temp dir");
     let out = dir.path().join("x.safetensors");
-    let mut cfg = config(Method::Supervised, &out, 1);
+    let mut cfg = config(Method::Supervised, &out, 2);
     cfg.lr = Some(1e30);
     let err = format!("{:#}", train(&cfg, &data(), |_| {}).unwrap_err());
     assert!(err.contains("lower --lr"), "{err}");
