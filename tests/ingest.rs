@@ -1,25 +1,15 @@
 //! `shiftlab ingest` end to end: the binary writes, pyarrow/numpy/Pillow read back and compare
 //! against sources they read (or wrote) independently (tests/python/check_ingest.py).
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
+
+use common::{python, root};
 use std::process::Command;
 use std::time::Instant;
 
 const FMNIST: &str = "/usr/share/datasets/fashion-mnist";
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn python() -> PathBuf {
-    let py = root().join(".venv/bin/python");
-    assert!(
-        py.is_file(),
-        "{} is missing: run make test / scripts/setup-python.sh",
-        py.display()
-    );
-    py
-}
 
 /// Runs `check_ingest.py ARGS`, failing with its output.
 fn check(args: &[&str]) {

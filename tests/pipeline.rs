@@ -3,82 +3,13 @@
 //! counts and batch sizes, resume after an interruption and after a kill, backpressure, and the
 //! errors a user meets (config mistakes with their line, undecodable images, bad labels).
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::OnceLock;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn python() -> PathBuf {
-    let py = root().join(".venv/bin/python");
-    assert!(
-        py.is_file(),
-        "{} is missing: run `make test` (scripts/setup-python.sh)",
-        py.display()
-    );
-    py
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn shiftlab(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_shiftlab"))
-        .current_dir(root())
-        .args(args)
-        .output()
-        .expect("the shiftlab binary runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = shiftlab(args);
-    assert!(
-        out.status.success(),
-        "shiftlab {args:?} failed:\n{}",
-        text(&out)
-    );
-    text(&out)
-}
-
-fn fails(args: &[&str]) -> String {
-    let out = shiftlab(args);
-    assert!(
-        !out.status.success(),
-        "shiftlab {args:?} should fail:\n{}",
-        text(&out)
-    );
-    text(&out)
-}
-
-/// Real Fashion-MNIST ingested once for all tests of this file.
-fn fmnist() -> &'static Path {
-    static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| {
-        let dir = root().join("target/test-data");
-        std::fs::create_dir_all(&dir).expect("test data folder");
-        let path = dir.join("fashion-mnist.parquet");
-        if !path.exists() {
-            ok(&[
-                "ingest",
-                "--format",
-                "fashion-mnist",
-                "--input",
-                "/usr/share/datasets/fashion-mnist",
-                "--output",
-                path.to_str().expect("utf-8 path"),
-            ]);
-        }
-        path
-    })
-}
+use common::{fails, fmnist, ok, python, root, text};
 
 fn check_run(run: &Path, args: &[&str]) {
     let out = Command::new(python())

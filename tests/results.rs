@@ -2,49 +2,13 @@
 //! images, the 15 benchmark corruptions x 5 severities, preset imagenet224 so mCE exists):
 //! output formats, error messages, report files and their numbers, and the notebook.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::OnceLock;
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn shiftlab(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_shiftlab"))
-        .current_dir(root())
-        .args(args)
-        .output()
-        .expect("the shiftlab binary runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = shiftlab(args);
-    assert!(
-        out.status.success(),
-        "shiftlab {args:?} failed:\n{}",
-        text(&out)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn fails(args: &[&str]) -> String {
-    let out = shiftlab(args);
-    assert!(
-        !out.status.success(),
-        "shiftlab {args:?} should fail:\n{}",
-        text(&out)
-    );
-    text(&out)
-}
+use common::{fails, fmnist, ok, root, text};
 
 fn work() -> PathBuf {
     let dir = root().join("target/test-results");
@@ -66,7 +30,7 @@ output = "{out}"
 seed = 0
 
 [source]
-dataset = "data/fashion-mnist.parquet"
+dataset = "{dataset}"
 limit = 6
 fit_limit = 60
 
@@ -89,7 +53,8 @@ batch_size = 64
 cpu_workers = 2
 torch_threads = 1
 "#,
-            out = out.display()
+            out = out.display(),
+            dataset = fmnist().display()
         );
         std::fs::write(&pipeline, text).expect("pipeline file");
         ok(&["run", "--quiet", pipeline.to_str().expect("utf-8")]);
