@@ -298,3 +298,27 @@ fn a_diverging_run_stops_with_an_error() {
     assert!(err.contains("lower --lr"), "{err}");
     assert!(!out.exists());
 }
+
+#[test]
+fn rgb_images_train_with_colour_jitter() {
+    let (grey, y) = images_of(8, 2, 16);
+    let half = (&grey / 2).to_kind(Kind::Uint8);
+    let rgb = Tensor::cat(&[&grey, &half, &(255 - &grey)], 1);
+    let aug = Augment::ssl(16, vec![0.4; 3], vec![0.3; 3]);
+    let mut rng = Rng::new(1);
+    let views: Vec<Tensor> = (0..2)
+        .map(|_| aug.view(&rgb, &mut rng, Device::Cpu))
+        .collect();
+    let hyper = Hyper::tiny(Method::Simclr, 4);
+    let mut l = Learner::new(
+        Method::Simclr,
+        hyper,
+        Architecture::ResNet18Small,
+        3,
+        1,
+        Device::Cpu,
+    );
+    let loss = shiftlab_train::train::step(&mut l, &mut Sgd::new(0.9, 1e-4), &views, &y, 0.002);
+    assert!(loss.is_finite());
+    assert_eq!(l.online.channels(), 3);
+}
