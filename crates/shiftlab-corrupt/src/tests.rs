@@ -359,3 +359,19 @@ fn avx2_build_is_bit_identical_to_baseline() {
         }
     }
 }
+
+#[test]
+fn extreme_aspect_ratios_and_odd_sizes() {
+    let a = assets();
+    for (w, h) in [(32, 301), (301, 32), (33, 33), (257, 129)] {
+        let img = test_image(w, h);
+        for p in Preset::ALL {
+            for c in Corruption::ALL {
+                for s in [Severity::new(1).unwrap(), Severity::new(5).unwrap()] {
+                    let out = corrupt(&img, c, s, p, 9, 9, &a).unwrap();
+                    assert_eq!(out.dimensions(), (w, h), "{c} {s} {p}");
+                }
+            }
+        }
+    }
+}
