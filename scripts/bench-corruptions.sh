@@ -70,8 +70,8 @@ for n in names:
 L += ["", f"**Geometric-mean speed-up over the {len(names)} corruptions: {geo:.1f}x.** "
       f"Slowest ratio: {min(ratios, key=ratios.get)} ({min(ratios.values()):.1f}x).", "",
       "Notes: frost keeps the enlarged frost photo per image size in `FrostAssets` (the reference "
-      "reads and resizes the photo on every call); shot_noise builds one inversion table per "
-      "grey level per call.", "",
+      "reads and resizes the photo on every call); shot_noise keeps its per-grey-level Poisson "
+      "inversion tables per rate for the process.", "",
       "## Batch API throughput", "",
       "`corrupt_batch` over all 19 corruptions x 5 severities, 16 images of 224 px per call "
       "(1520 images): wall-clock time, and the process's CPU time (all threads) per image, which "

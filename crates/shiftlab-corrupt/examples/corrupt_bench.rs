@@ -8,7 +8,10 @@ use std::time::Instant;
 
 /// CPU time of the whole process (all threads), seconds.
 fn process_cpu() -> f64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: clock_gettime writes into the timespec we own.
     unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
     ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
@@ -40,7 +43,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .transpose()?;
     let img = image::open(&path)?.to_rgb8();
     let assets = FrostAssets::default_location()?;
-    let preset = Preset::Imagenet224;
+    // BENCH_PRESET picks the constant table (default imagenet224).
+    let preset = match std::env::var("BENCH_PRESET") {
+        Ok(p) => Preset::from_name(&p)?,
+        Err(_) => Preset::Imagenet224,
+    };
     let pool1 = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
     pool1.install(|| -> Result<(), shiftlab_corrupt::CorruptionError> {
         for c in Corruption::ALL {
@@ -92,7 +99,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         })?;
         let dt = start.elapsed().as_secs_f64();
         let cpu = process_cpu() - cpu0;
-        println!("batch\t{t}\t{n}\t{:.3}\t{:.1}\t{:.3}", dt, n as f64 / dt, cpu);
+        println!(
+            "batch\t{t}\t{n}\t{:.3}\t{:.1}\t{:.3}",
+            dt,
+            n as f64 / dt,
+            cpu
+        );
     }
     Ok(())
 }

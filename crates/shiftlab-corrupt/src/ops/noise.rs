@@ -1,5 +1,8 @@
 //! gaussian_noise, shot_noise, impulse_noise, speckle_noise (per value, f64 like NumPy).
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
 use image::RgbImage;
 
 use crate::filters::trunc01_f64;
@@ -116,6 +119,23 @@ impl PoissonTable {
     }
 }
 
+/// The 256 per-grey-level tables of one rate `lam`, built on first use and kept for the
+/// process (the rates are the presets' constants, so there are at most 15 sets).
+fn table_set(lam: f64) -> Arc<Vec<OnceLock<PoissonTable>>> {
+    type Sets = Mutex<HashMap<u64, Arc<Vec<OnceLock<PoissonTable>>>>>;
+    static CACHE: OnceLock<Sets> = OnceLock::new();
+    let mut sets = CACHE
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if sets.len() > 64 {
+        sets.clear();
+    }
+    sets.entry(lam.to_bits())
+        .or_insert_with(|| Arc::new((0..256).map(|_| OnceLock::new()).collect()))
+        .clone()
+}
+
 /// `clip(poisson(x * lam) / lam, 0, 1)`. A pixel's mean is one of 256 values (x = v / 255), so
 /// each distinct mean gets an inversion table (exact inversion at 32-bit resolution: two
 /// draws per 64-bit random number); means above 700 (where exp(-mean) underflows) use
@@ -123,7 +143,8 @@ impl PoissonTable {
 #[inline(always)]
 pub fn shot_noise(img: &RgbImage, lam: f64, rng: &mut Rng) -> RgbImage {
     let src = img.as_raw();
-    let mut tables: Vec<Option<PoissonTable>> = (0..256).map(|_| None).collect();
+    let set = table_set(lam);
+    let mut tables: [Option<&PoissonTable>; 256] = [None; 256];
     let mut out_lut: Vec<u8> = Vec::new();
     let mut raw = vec![0u8; src.len()];
     let mut spare: Option<u32> = None;
@@ -132,7 +153,8 @@ pub fn shot_noise(img: &RgbImage, lam: f64, rng: &mut Rng) -> RgbImage {
         let k = if mean > 700.0 {
             rng.poisson(mean)
         } else {
-            let t = tables[v as usize].get_or_insert_with(|| PoissonTable::new(mean));
+            let t = *tables[v as usize]
+                .get_or_insert_with(|| set[v as usize].get_or_init(|| PoissonTable::new(mean)));
             let u = match spare.take() {
                 Some(u) => u,
                 None => {
