@@ -91,7 +91,7 @@ impl FrostAssets {
         Ok(&v[idx])
     }
 
-    /// The photo as the frost corruption crops it for a `w` x `h` image (see [`fit_and_crop`]).
+    /// The photo as the frost corruption crops it for a `w` x `h` image (see [`fit_photo`]).
     pub(crate) fn fitted(
         &self,
         preset: Preset,
