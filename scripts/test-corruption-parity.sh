@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-python.sh
 [ -f assets/frost/.complete ] || bash scripts/setup-assets.sh
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR_CORRUPT:-$PWD/target/corrupt}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR_CORRUPT:-$PWD/target}"
 cargo build --quiet -p shiftlab-corrupt --example corrupt_dump
 exec .venv/bin/python tests/parity/corruption_parity.py \
   --dump "$CARGO_TARGET_DIR/debug/examples/corrupt_dump" "$@"
