@@ -1,5 +1,7 @@
 //! `shiftlab info` reports the libtorch it actually loaded.
 
+mod common;
+
 use std::process::Command;
 
 fn shiftlab(args: &[&str]) -> (bool, String, String) {
@@ -74,18 +76,7 @@ fn inspect_of_a_missing_file_names_it() {
 #[test]
 fn inspect_counts_match_pyarrow() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let dir = tempfile::tempdir().expect("tempdir");
-    let data = dir.path().join("fm.parquet");
-    let (ok, _, stderr) = shiftlab(&[
-        "ingest",
-        "--format",
-        "fashion-mnist",
-        "--input",
-        "/usr/share/datasets/fashion-mnist",
-        "--output",
-        data.to_str().expect("utf-8"),
-    ]);
-    assert!(ok, "{stderr}");
+    let data = common::fmnist();
     let (ok, stdout, stderr) = shiftlab(&["inspect", data.to_str().expect("utf-8")]);
     assert!(ok, "{stderr}");
     let script = r#"

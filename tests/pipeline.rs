@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{fails, fmnist, ok, python, root, text};
+use common::{fails, fmnist, ok, python, python_script, root, text};
 
 fn check_run(run: &Path, args: &[&str]) {
     let out = Command::new(python())
@@ -288,11 +288,7 @@ assert t.loc["sink", "max_in_flight"] >= 2, "the slow sink never had a backlog"
 assert t.loc["probe", "blocked_s"] > 0.5, f"probe stage never waited on the slow sink: {t.loc['probe']}"
 print("backpressure ok", t[["items", "max_in_flight", "blocked_s"]].to_dict())
 "#;
-    let out = Command::new(python())
-        .args(["-c", script, run_dir(&file).to_str().expect("utf-8")])
-        .output()
-        .expect("python");
-    assert!(out.status.success(), "{}", text(&out));
+    python_script(script, &[run_dir(&file).to_str().expect("utf-8")]);
 }
 
 #[test]
@@ -383,16 +379,13 @@ out = pa.Table.from_pylist(rows, schema=t.schema)
 pq.write_table(out, dst)
 print(rows[n + 3]["id"], rows[n + 5]["id"])
 "#;
-    let out = Command::new(python())
-        .args([
-            "-c",
-            script,
+    python_script(
+        script,
+        &[
             fmnist().to_str().expect("utf-8"),
             path.to_str().expect("utf-8"),
-        ])
-        .output()
-        .expect("python");
-    assert!(out.status.success(), "{}", text(&out));
+        ],
+    );
     path
 }
 
@@ -421,9 +414,5 @@ assert list(e["stage"]) == ["decode", "source"], e
 assert "decode" in e.iloc[0]["reason"] and e.iloc[0]["item"].startswith("test/")
 assert "label 12 outside the probe's 10 classes" in e.iloc[1]["reason"], e.iloc[1]["reason"]
 "#;
-    let out = Command::new(python())
-        .args(["-c", script, run_dir(&file).to_str().expect("utf-8")])
-        .output()
-        .expect("python");
-    assert!(out.status.success(), "{}", text(&out));
+    python_script(script, &[run_dir(&file).to_str().expect("utf-8")]);
 }

@@ -83,3 +83,15 @@ pub fn fmnist() -> &'static Path {
         path
     })
 }
+
+/// Runs a Python snippet of the reference venv with arguments; it must succeed.
+pub fn python_script(script: &str, args: &[&str]) -> String {
+    let out = Command::new(python())
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("python runs");
+    assert!(out.status.success(), "python check failed:\n{}", text(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
