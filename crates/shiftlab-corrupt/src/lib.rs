@@ -29,6 +29,7 @@ use std::str::FromStr;
 use image::{DynamicImage, RgbImage};
 use rayon::prelude::*;
 
+pub mod families;
 mod filters;
 mod font;
 mod frost;
@@ -37,6 +38,7 @@ mod ops;
 pub mod params;
 pub mod rng;
 
+pub use families::{shift, shift_dynamic, SyntheticShift, UnknownShift};
 pub use frost::FrostAssets;
 pub use gallery::{gallery, gallery_thumbnails};
 
