@@ -496,7 +496,7 @@ fn corruption_list(ctx: &Ctx, v: &Spanned<toml::Value>) -> Result<Vec<Corruption
         toml::Value::String(s) => match s.as_str() {
             "all" => Ok(Corruption::ALL.to_vec()),
             "benchmark15" => Ok(Corruption::BENCHMARK_15.to_vec()),
-            "extra4" => Ok(Corruption::ALL[15..].to_vec()),
+            "extra4" => Ok(Corruption::EXTRA_4.to_vec()),
             "none" => Ok(Vec::new()),
             name => name.parse::<Corruption>().map(|c| vec![c]).or_else(|e| {
                 ctx.err(

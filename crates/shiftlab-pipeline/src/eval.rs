@@ -406,19 +406,7 @@ fn shift_stage(
 fn collate_stage(rx: In<Shifted>, tx: Out<Shifted>, counters: &StageCounters) {
     while let Some(mut b) = rx.recv() {
         let t = Instant::now();
-        b.tensors = b
-            .pixels
-            .groups
-            .iter()
-            .map(|(d, bytes)| {
-                Tensor::from_slice(bytes).reshape([
-                    d[0] as i64,
-                    d[1] as i64,
-                    d[2] as i64,
-                    d[3] as i64,
-                ])
-            })
-            .collect();
+        b.tensors = b.pixels.tensors();
         b.pixels = PixelBatch::default();
         counters.add_busy(t);
         tx.send(b);

@@ -107,17 +107,12 @@ fn fit_sets(
             .collect();
         let ok: Vec<_> = decoded.into_iter().filter_map(Result::ok).collect();
         labels.extend(ok.iter().map(|(l, _)| *l));
-        let pixels = PixelBatch::from_images(ok.iter().map(|(_, img)| img));
+        // Tensors built once per batch, shared by every model.
+        let tensors = PixelBatch::from_images(ok.iter().map(|(_, img)| img)).tensors();
         for (m, enc) in encoders.iter().enumerate() {
-            for (dims, bytes) in &pixels.groups {
-                let x = Tensor::from_slice(bytes).reshape([
-                    dims[0] as i64,
-                    dims[1] as i64,
-                    dims[2] as i64,
-                    dims[3] as i64,
-                ]);
+            for x in &tensors {
                 feats[m].push(
-                    crate::eval::embed_blocked(enc, &x, p.embed_block)
+                    crate::eval::embed_blocked(enc, x, p.embed_block)
                         .map_err(|e| PipelineError::model(enc.name(), e))?,
                 );
             }

@@ -170,6 +170,17 @@ impl PixelBatch {
         PixelBatch { groups }
     }
 
+    /// One `[N, H, W, C]` u8 tensor per run of equal-size images, in sample order.
+    pub fn tensors(&self) -> Vec<tch::Tensor> {
+        self.groups
+            .iter()
+            .map(|(d, bytes)| {
+                let shape = [d[0] as i64, d[1] as i64, d[2] as i64, d[3] as i64];
+                tch::Tensor::from_slice(bytes).reshape(shape)
+            })
+            .collect()
+    }
+
     pub fn len(&self) -> usize {
         self.groups.iter().map(|(d, _)| d[0]).sum()
     }
