@@ -132,7 +132,7 @@ impl FromStr for SyntheticShift {
     type Err = UnknownShift;
     /// Exact snake_case names; `-` is accepted for `_` and case is ignored.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let norm = s.trim().to_ascii_lowercase().replace('-', "_");
+        let norm = crate::normalise_name(s);
         SyntheticShift::ALL
             .into_iter()
             .find(|c| c.name() == norm)

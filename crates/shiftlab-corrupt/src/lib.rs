@@ -225,11 +225,16 @@ impl fmt::Display for Corruption {
     }
 }
 
+/// Names from config files: case ignored, `-` accepted for `_` (corruptions and synthetic shifts).
+pub(crate) fn normalise_name(s: &str) -> String {
+    s.trim().to_ascii_lowercase().replace('-', "_")
+}
+
 impl FromStr for Corruption {
     type Err = CorruptionError;
     /// Exact snake_case names; `-` is accepted for `_` and case is ignored.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let norm = s.trim().to_ascii_lowercase().replace('-', "_");
+        let norm = normalise_name(s);
         Corruption::ALL
             .into_iter()
             .find(|c| c.name() == norm)
