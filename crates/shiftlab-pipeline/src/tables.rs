@@ -360,12 +360,8 @@ pub fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<(), PipelineErr
     Ok(())
 }
 
-/// Writes bytes to `path` atomically (temp file beside it, fsync, rename).
+/// Writes bytes to `path` atomically (the dataset crate's writer: hidden temp beside, fsync,
+/// rename), with the pipeline's error type.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), PipelineError> {
-    use std::io::Write;
-    let tmp = tmp_name(path);
-    let mut f = File::create(&tmp).map_err(|e| PipelineError::io(&tmp, e))?;
-    f.write_all(bytes).map_err(|e| PipelineError::io(&tmp, e))?;
-    f.sync_all().map_err(|e| PipelineError::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| PipelineError::io(path, e))
+    shiftlab_data::writer::write_atomic(path, bytes).map_err(|e| PipelineError::io(path, e))
 }
