@@ -1,17 +1,83 @@
-//! `shiftlab corrupt` and `shiftlab gallery`: the corruption engine on single files.
+//! `shiftlab corrupt` and `shiftlab gallery`: corruptions and synthetic shifts on single files.
 
+use std::fmt;
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use shiftlab_corrupt::{corrupt_dynamic, gallery, Corruption, FrostAssets, Preset, Severity};
+use image::DynamicImage;
+use shiftlab_corrupt::{
+    corrupt_dynamic, gallery_rows, shift_dynamic, Corruption, CorruptionError, FrostAssets,
+    GalleryRows, Preset, Severity, SyntheticShift,
+};
 
-/// Corrupt one image (PNG or JPEG in, PNG out).
+/// A corruption or a synthetic shift: the command line accepts either name in one place.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transform {
+    Corruption(Corruption),
+    Synthetic(SyntheticShift),
+}
+
+impl Transform {
+    /// Parses a corruption or synthetic shift name (case ignored, `-` for `_`); the error
+    /// lists both sets of valid names.
+    pub fn parse(name: &str) -> Result<Transform> {
+        if let Ok(c) = name.parse::<Corruption>() {
+            return Ok(Transform::Corruption(c));
+        }
+        if let Ok(s) = name.parse::<SyntheticShift>() {
+            return Ok(Transform::Synthetic(s));
+        }
+        let list = |names: Vec<&str>| names.join(", ");
+        anyhow::bail!(
+            "unknown corruption or shift {name:?}; valid names: corruptions: {}; synthetic shifts: {}",
+            list(Corruption::ALL.map(|c| c.name()).to_vec()),
+            list(SyntheticShift::ALL.map(|s| s.name()).to_vec())
+        )
+    }
+
+    /// Whether the frost photos must be loaded.
+    pub fn needs_frost(self) -> bool {
+        self == Transform::Corruption(Corruption::Frost)
+    }
+
+    /// [`corrupt_dynamic`] or [`shift_dynamic`]: grey in, grey out. `preset` and `assets` are
+    /// only read by corruptions.
+    pub fn apply(
+        self,
+        img: &DynamicImage,
+        severity: Severity,
+        preset: Preset,
+        seed: u64,
+        key: u64,
+        assets: &FrostAssets,
+    ) -> Result<DynamicImage, CorruptionError> {
+        match self {
+            Transform::Corruption(c) => {
+                corrupt_dynamic(img, c, severity, preset, seed, key, assets)
+            }
+            Transform::Synthetic(s) => shift_dynamic(img, s, severity, seed, key),
+        }
+    }
+}
+
+impl fmt::Display for Transform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Transform::Corruption(c) => c.fmt(f),
+            Transform::Synthetic(s) => s.fmt(f),
+        }
+    }
+}
+
+/// Corrupt or shift one image (PNG or JPEG in, PNG out).
 #[derive(clap::Args, Debug)]
 pub struct CorruptArgs {
-    /// Corruption name, e.g. gaussian_noise, motion_blur, jpeg_compression (19 in all).
-    #[arg(long)]
+    /// Corruption name (gaussian_noise, motion_blur, ...: 19 in all) or synthetic shift name
+    /// (rotation, zoom_out, translation, hue_rotation, color_temperature, gamma, desaturation,
+    /// resolution, occlusion). `--shift` is an alias.
+    #[arg(long, visible_alias = "shift")]
     pub corruption: String,
     /// Severity 1..=5.
     #[arg(long)]
@@ -19,7 +85,8 @@ pub struct CorruptArgs {
     /// Random seed (the sample key is 0): same seed, same output.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Constant table: imagenet224, tiny64 or cifar32.
+    /// Constant table of the corruptions: imagenet224, tiny64 or cifar32 (synthetic shifts
+    /// have one table).
     #[arg(long, default_value = "imagenet224")]
     pub preset: String,
     /// Folder with frost1.png .. frost5.jpg (default: $SHIFTLAB_FROST_DIR or assets/frost).
@@ -33,7 +100,7 @@ pub struct CorruptArgs {
     pub output: PathBuf,
 }
 
-/// Make a labelled grid of every corruption at every severity.
+/// Make a labelled grid of every corruption and synthetic shift at every severity.
 #[derive(clap::Args, Debug)]
 pub struct GalleryArgs {
     /// Input image (PNG or JPEG).
@@ -48,12 +115,15 @@ pub struct GalleryArgs {
     /// Random seed.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Rows: corruptions (19), synthetic (9 shifts, family under the name) or all (both).
+    #[arg(long, default_value = "all")]
+    pub rows: String,
     /// Folder with frost1.png .. frost5.jpg (default: $SHIFTLAB_FROST_DIR or assets/frost).
     #[arg(long)]
     pub frost_dir: Option<PathBuf>,
 }
 
-fn load_frost(dir: &Option<PathBuf>) -> Result<FrostAssets> {
+pub(crate) fn load_frost(dir: &Option<PathBuf>) -> Result<FrostAssets> {
     Ok(match dir {
         Some(d) => FrostAssets::load(d)?,
         None => FrostAssets::default_location()?,
@@ -95,19 +165,20 @@ fn write_png_atomic(img: &image::DynamicImage, out: &Path) -> Result<()> {
 }
 
 pub fn run_corrupt(args: &CorruptArgs) -> Result<()> {
-    let corruption: Corruption = args.corruption.parse()?;
+    let transform = Transform::parse(&args.corruption)?;
     let severity = Severity::new(args.severity)?;
     let preset = Preset::from_name(&args.preset)?;
-    let assets = if corruption == Corruption::Frost {
+    let assets = if transform.needs_frost() {
         load_frost(&args.frost_dir)?
     } else {
         FrostAssets::none()
     };
     let img = read_image(&args.input)?;
-    let out = corrupt_dynamic(&img, corruption, severity, preset, args.seed, 0, &assets)
+    let out = transform
+        .apply(&img, severity, preset, args.seed, 0, &assets)
         .with_context(|| {
             format!(
-                "{corruption} severity {severity} on {}",
+                "{transform} severity {severity} on {}",
                 args.input.display()
             )
         })?;
@@ -115,9 +186,14 @@ pub fn run_corrupt(args: &CorruptArgs) -> Result<()> {
 }
 
 pub fn run_gallery(args: &GalleryArgs) -> Result<()> {
+    let rows: GalleryRows = args.rows.parse()?;
     let preset = Preset::from_name(&args.preset)?;
-    let assets = load_frost(&args.frost_dir)?;
+    let assets = if rows.has_corruptions() {
+        load_frost(&args.frost_dir)?
+    } else {
+        FrostAssets::none()
+    };
     let img = read_image(&args.input)?.to_rgb8();
-    let grid = gallery(&img, preset, args.seed, &assets)?;
-    write_png_atomic(&image::DynamicImage::ImageRgb8(grid), &args.out)
+    let grid = gallery_rows(&img, rows, preset, args.seed, &assets, None)?;
+    write_png_atomic(&DynamicImage::ImageRgb8(grid), &args.out)
 }

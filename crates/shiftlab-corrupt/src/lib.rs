@@ -40,7 +40,7 @@ pub mod rng;
 
 pub use families::{shift, shift_dynamic, SyntheticShift, UnknownShift};
 pub use frost::FrostAssets;
-pub use gallery::{gallery, gallery_thumbnails};
+pub use gallery::{gallery, gallery_rows, gallery_thumbnails, GalleryRows, UnknownRows};
 
 /// The smallest width and height accepted (the same limit as `imagecorruptions.corrupt`).
 pub const MIN_SIDE: u32 = 32;

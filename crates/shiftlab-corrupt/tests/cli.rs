@@ -98,9 +98,70 @@ fn gallery_writes_png() {
         out: out.clone(),
         preset: "cifar32".into(),
         seed: 0,
+        rows: "all".into(),
         frost_dir: Some(frost_dir()),
     })
     .unwrap();
     let g = image::open(&out).unwrap();
-    assert!(g.width() > 6 * 32 && g.height() > 19 * 32);
+    assert!(g.width() > 6 * 32 && g.height() > 28 * 32);
+    let synth = dir.path().join("synth.png");
+    run_gallery(&GalleryArgs {
+        input: dir.path().join("in.png"),
+        out: synth.clone(),
+        preset: "cifar32".into(),
+        seed: 0,
+        rows: "synthetic".into(),
+        frost_dir: Some(dir.path().join("no-frost-needed")),
+    })
+    .unwrap();
+    let s = image::open(&synth).unwrap();
+    assert!(
+        s.height() > 9 * 32 && s.height() < 10 * 36 + 40,
+        "{}",
+        s.height()
+    );
+}
+
+#[test]
+fn corrupt_accepts_synthetic_shifts() {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: CorruptArgs,
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let img = image::RgbImage::from_fn(40, 36, |x, y| image::Rgb([x as u8 * 6, y as u8 * 7, 90]));
+    let png = dir.path().join("in.png");
+    img.save(&png).unwrap();
+    let out = dir.path().join("rot.png");
+    let p = |p: &PathBuf| p.to_str().unwrap().to_string();
+    let cli = Cli::try_parse_from([
+        "x",
+        "--shift",
+        "gamma",
+        "--severity",
+        "3",
+        &p(&png),
+        &p(&out),
+    ])
+    .unwrap();
+    run_corrupt(&cli.args).unwrap();
+    let want = shiftlab_corrupt::shift(
+        &img,
+        shiftlab_corrupt::SyntheticShift::Gamma,
+        shiftlab_corrupt::Severity::new(3).unwrap(),
+        0,
+        0,
+    )
+    .unwrap();
+    assert!(image::open(&out).unwrap().to_rgb8() == want);
+    run_corrupt(&args(png.clone(), out.clone(), "Hue-Rotation", 5)).unwrap();
+    let e = run_corrupt(&args(png, out, "rotate", 1))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("rotate") && e.contains("zoom_blur") && e.contains("color_temperature"),
+        "{e}"
+    );
 }
