@@ -228,5 +228,65 @@ pub fn summarize_unnormalised(model: &ModelErrors) -> Summary {
     }
 }
 
+/// An ordinary least-squares line y = intercept + slope x.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LinearFit {
+    /// dy / dx.
+    pub slope: f64,
+    /// y at x = 0.
+    pub intercept: f64,
+}
+
+impl LinearFit {
+    /// The fitted y at `x`.
+    pub fn predict(&self, x: f64) -> f64 {
+        self.intercept + self.slope * x
+    }
+}
+
+/// Least-squares fit of `y` on `x`: slope = sum (x - mx)(y - my) / sum (x - mx)^2, intercept
+/// = my - slope mx (two passes, as the `effective_robustness` view, so both round alike).
+///
+/// `None` when the lengths differ, fewer than 2 points are given, a value is not finite, or
+/// every x is equal (no line is determined).
+pub fn linear_fit(x: &[f64], y: &[f64]) -> Option<LinearFit> {
+    let finite = x.iter().chain(y).all(|v| v.is_finite());
+    if x.len() != y.len() || x.len() < 2 || !finite {
+        return None;
+    }
+    let (lo, hi) = x
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+            (a.min(v), b.max(v))
+        });
+    if hi <= lo {
+        return None;
+    }
+    let (mx, my) = (mean(x.iter().copied()), mean(y.iter().copied()));
+    let sxy: f64 = x.iter().zip(y).map(|(a, b)| (a - mx) * (b - my)).sum();
+    let sxx: f64 = x.iter().map(|a| (a - mx) * (a - mx)).sum();
+    let slope = sxy / sxx;
+    Some(LinearFit {
+        slope,
+        intercept: my - slope * mx,
+    })
+}
+
+/// Effective robustness (Taori et al. 2020) of each model, in plain accuracy: its shifted
+/// accuracy minus the accuracy the least-squares line through all models (shifted on clean
+/// accuracy) predicts from its clean accuracy. Taori et al. fit in logit space; this is the
+/// linear variant the `effective_robustness` view reports as `effective_robustness`.
+///
+/// `clean[i]` and `shifted[i]` are model i's accuracies (fractions). `None` as [`linear_fit`].
+pub fn effective_robustness(clean: &[f64], shifted: &[f64]) -> Option<(LinearFit, Vec<f64>)> {
+    let fit = linear_fit(clean, shifted)?;
+    let residuals = clean
+        .iter()
+        .zip(shifted)
+        .map(|(&c, &s)| s - fit.predict(c))
+        .collect();
+    Some((fit, residuals))
+}
+
 #[cfg(test)]
 mod tests;

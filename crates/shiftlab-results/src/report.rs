@@ -9,7 +9,7 @@ use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::compute::{cast, concat_batches};
 use datafusion::arrow::datatypes::{DataType, Float64Type};
 
-use crate::svg::{self, Series};
+use crate::svg::{self, Scatter, Series};
 use crate::{write_atomic, ResultsError, RunSession};
 
 /// A query result as named columns of text and numbers.
@@ -69,6 +69,16 @@ pub const ROBUSTNESS_SQL: &str = "SELECT run, model, probe, preset, clean_error,
      mean_error_15, mean_error_19, mce, relative_mce, mean_cosine_to_clean \
      FROM robustness ORDER BY run, model, probe";
 
+/// Per run, probe, family and model: accuracies and effective robustness (views
+/// `family_robustness` and `effective_robustness`), every family but clean.
+pub const FAMILIES_SQL: &str = "SELECT f.run, f.model, f.probe, f.shift_family, \
+     f.clean_accuracy, f.shifted_accuracy, f.accuracy_drop, e.effective_robustness, \
+     e.slope, e.intercept \
+     FROM family_robustness f LEFT JOIN effective_robustness e \
+       ON e.run = f.run AND e.model = f.model AND e.probe = f.probe \
+       AND e.shift_family = f.shift_family \
+     ORDER BY f.run, f.probe, f.shift_family, f.model";
+
 /// What a report wrote.
 #[derive(Debug)]
 pub struct ReportFiles {
@@ -98,8 +108,9 @@ pub async fn write_report(dirs: &[PathBuf], out: &Path) -> Result<ReportFiles, R
     };
     mkdir(&out.join("figures"))?;
     let robust = table(&session, ROBUSTNESS_SQL).await?;
+    let families = family_table(&session).await?;
     let mut figures = Vec::new();
-    for (name, svg) in figures_svg(&session).await? {
+    for (name, svg) in figures_svg(&session, families.as_ref()).await? {
         let path = out.join("figures").join(&name);
         write_atomic(&path, svg.as_bytes())?;
         figures.push(path);
@@ -114,8 +125,16 @@ pub async fn write_report(dirs: &[PathBuf], out: &Path) -> Result<ReportFiles, R
         .filter_map(|p| p.file_name())
         .map(|n| n.to_string_lossy().into_owned())
         .collect();
-    let md = markdown(&robust, &names)?;
-    let html = html(&robust, stages.as_ref(), &configs, &names, &session.notes)?;
+    let md = markdown(&robust, families.as_ref(), &names)?;
+    let page = Page {
+        robust: &robust,
+        families: families.as_ref(),
+        stages: stages.as_ref(),
+        configs: &configs,
+        figures: &names,
+        notes: &session.notes,
+    };
+    let html = html(&page)?;
     let (html_path, md_path) = (out.join("report.html"), out.join("report.md"));
     write_atomic(&md_path, md.as_bytes())?;
     write_atomic(&html_path, html.as_bytes())?;
@@ -164,12 +183,74 @@ fn label(parts: &[&str]) -> String {
         .join(" / ")
 }
 
-/// All figures as (file name, SVG text).
-async fn figures_svg(session: &RunSession) -> Result<Vec<(String, String)>, ResultsError> {
+/// The family rows, when the runs hold any shift family besides the clean baseline and the
+/// ImageNet-C corruptions (runs of corruptions alone keep their report as it was).
+async fn family_table(session: &RunSession) -> Result<Option<Table>, ResultsError> {
+    let others = table(
+        session,
+        "SELECT COUNT(*) AS n FROM family_robustness WHERE shift_family <> 'corruption'",
+    )
+    .await?;
+    if others
+        .number("n")?
+        .first()
+        .copied()
+        .flatten()
+        .unwrap_or(0.0)
+        == 0.0
+    {
+        return Ok(None);
+    }
+    Ok(Some(table(session, FAMILIES_SQL).await?))
+}
+
+/// All figures as (file name, SVG text); the heat map only when there are corruptions.
+async fn figures_svg(
+    session: &RunSession,
+    families: Option<&Table>,
+) -> Result<Vec<(String, String)>, ResultsError> {
     let mut out = group_charts(session).await?;
-    out.push(("heatmap.svg".into(), heat(session).await?));
+    if let Some(map) = heat(session).await? {
+        out.push(("heatmap.svg".into(), map));
+    }
     out.push(("drift.svg".into(), drift(session).await?));
+    if let Some(t) = families {
+        out.push(("families.svg".into(), family_scatter(t)?));
+    }
     Ok(out)
+}
+
+/// Shifted vs clean accuracy, one colour per (run, probe, family), one point per model, with
+/// the least-squares line whose residuals are the effective robustness.
+fn family_scatter(t: &Table) -> Result<String, ResultsError> {
+    let (runs, models, probes, fams) = (
+        t.text("run")?,
+        t.text("model")?,
+        t.text("probe")?,
+        t.text("shift_family")?,
+    );
+    let (clean, shifted) = (t.number("clean_accuracy")?, t.number("shifted_accuracy")?);
+    let (slope, intercept) = (t.number("slope")?, t.number("intercept")?);
+    let mut series: BTreeMap<String, Scatter> = BTreeMap::new();
+    for i in 0..t.rows() {
+        let (Some(x), Some(y)) = (clean[i], shifted[i]) else {
+            continue;
+        };
+        let name = label(&[&runs[i], &probes[i], &fams[i]]);
+        let entry = series.entry(name.clone()).or_insert_with(|| Scatter {
+            name,
+            points: Vec::new(),
+            line: intercept[i].zip(slope[i]),
+        });
+        entry.points.push((x, y, models[i].clone()));
+    }
+    let series: Vec<Scatter> = series.into_values().collect();
+    Ok(svg::scatter_chart(
+        "Shifted vs clean accuracy (line: least-squares fit)",
+        "clean accuracy",
+        "accuracy under the shift family",
+        &series,
+    ))
 }
 
 /// Error vs severity, one chart per corruption group; severity 0 is the clean error.
@@ -226,8 +307,8 @@ async fn group_charts(session: &RunSession) -> Result<Vec<(String, String)>, Res
         .collect())
 }
 
-/// Mean error over severities, model (and probe, run) x corruption.
-async fn heat(session: &RunSession) -> Result<String, ResultsError> {
+/// Mean error over severities, model (and probe, run) x corruption; `None` without corruptions.
+async fn heat(session: &RunSession) -> Result<Option<String>, ResultsError> {
     let t = table(session, "SELECT run, model, probe, corruption, mean_error FROM corruption_summary ORDER BY run, model, probe, corruption").await?;
     let (runs, models, probes, corr, err) = (
         t.text("run")?,
@@ -236,6 +317,9 @@ async fn heat(session: &RunSession) -> Result<String, ResultsError> {
         t.text("corruption")?,
         t.number("mean_error")?,
     );
+    if t.rows() == 0 {
+        return Ok(None);
+    }
     let mut columns: Vec<String> = corr.clone();
     columns.sort();
     columns.dedup();
@@ -249,32 +333,50 @@ async fn heat(session: &RunSession) -> Result<String, ResultsError> {
         }
     }
     let (names, values): (Vec<String>, Vec<Vec<Option<f64>>>) = rows.into_iter().unzip();
-    Ok(svg::heat_map(
+    Ok(Some(svg::heat_map(
         "Mean top-1 error over severities (%)",
         &names,
         &columns,
         &values,
-    ))
+    )))
 }
 
-/// Mean cosine of shifted to clean embeddings vs severity.
+/// Mean cosine of shifted to clean embeddings vs severity, one line per run, model and shift
+/// family, each starting from the clean cosine at severity 0.
 async fn drift(session: &RunSession) -> Result<String, ResultsError> {
-    let t = table(session, "SELECT run, model, severity, mean_cosine_to_clean FROM drift ORDER BY run, model, severity").await?;
-    let (runs, models, sev, cos) = (
+    let t = table(session, "SELECT run, model, shift_family, severity, mean_cosine_to_clean FROM drift ORDER BY run, model, shift_family, severity").await?;
+    let (runs, models, fams, sev, cos) = (
         t.text("run")?,
         t.text("model")?,
+        t.text("shift_family")?,
         t.number("severity")?,
         t.number("mean_cosine_to_clean")?,
     );
-    let mut lines: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
+    let mut clean: BTreeMap<String, f64> = BTreeMap::new();
+    let mut lines: BTreeMap<String, (String, Vec<(f64, f64)>)> = BTreeMap::new();
     for i in 0..t.rows() {
-        if let (Some(s), Some(c)) = (sev[i], cos[i]) {
+        let (Some(s), Some(c)) = (sev[i], cos[i]) else {
+            continue;
+        };
+        let key = label(&[&runs[i], &models[i]]);
+        if fams[i] == "clean" {
+            clean.insert(key, c);
+        } else {
+            let name = label(&[&runs[i], &models[i], &fams[i]]);
             lines
-                .entry(label(&[&runs[i], &models[i]]))
-                .or_default()
+                .entry(name)
+                .or_insert_with(|| (key, Vec::new()))
+                .1
                 .push((s, c));
         }
     }
+    let lines: BTreeMap<String, Vec<(f64, f64)>> = lines
+        .into_iter()
+        .map(|(name, (key, points))| {
+            let start = clean.get(&key).map(|&c| (0.0, c));
+            (name, start.into_iter().chain(points).collect())
+        })
+        .collect();
     let low = lines
         .values()
         .flatten()
@@ -345,7 +447,50 @@ fn headline_rows(t: &Table) -> Result<Vec<Vec<String>>, ResultsError> {
         .collect())
 }
 
-fn markdown(robust: &Table, figures: &[String]) -> Result<String, ResultsError> {
+/// Columns of the shift-family table.
+const FAMILY_HEADER: [&str; 8] = [
+    "run",
+    "model",
+    "probe",
+    "family",
+    "clean acc %",
+    "shifted acc %",
+    "drop (points)",
+    "effective robustness (points)",
+];
+
+/// The family rows as cells, in [`FAMILY_HEADER`] order.
+fn family_rows(t: &Table) -> Result<Vec<Vec<String>>, ResultsError> {
+    let texts = ["run", "model", "probe", "shift_family"]
+        .map(|c| t.text(c))
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?;
+    let numbers = [
+        "clean_accuracy",
+        "shifted_accuracy",
+        "accuracy_drop",
+        "effective_robustness",
+    ]
+    .map(|c| t.number(c))
+    .into_iter()
+    .collect::<Result<Vec<_>, _>>()?;
+    Ok((0..t.rows())
+        .map(|i| {
+            let mut row: Vec<String> = texts.iter().map(|c| c[i].clone()).collect();
+            row.extend(numbers.iter().map(|c| percent(c[i])));
+            row
+        })
+        .collect())
+}
+
+/// What the family table means, for both the page and the summary.
+const FAMILY_NOTE: &str = "Views `family_robustness` and `effective_robustness`. Shifted accuracy: mean over the family's shifts x severities. Effective robustness: shifted accuracy minus the least-squares line (shifted on clean accuracy, fitted over the models of the same run, probe and family, in plain accuracy), in percentage points; n/a with fewer than 2 models or equal clean accuracies.";
+
+fn markdown(
+    robust: &Table,
+    families: Option<&Table>,
+    figures: &[String],
+) -> Result<String, ResultsError> {
     let mut md = String::from("# shiftlab report\n\n");
     md.push_str("Headline numbers (view `robustness`). mCE and relative mCE are AlexNet-normalised over the 15 benchmark corruptions and exist only for `imagenet224` runs; the mean errors are plain means, not mCE.\n\n");
     md.push_str(&format!(
@@ -355,6 +500,17 @@ fn markdown(robust: &Table, figures: &[String]) -> Result<String, ResultsError> 
     ));
     for row in headline_rows(robust)? {
         md.push_str(&format!("| {} |\n", row.join(" | ")));
+    }
+    if let Some(t) = families {
+        md.push_str(&format!("\n## Shift families\n\n{FAMILY_NOTE}\n\n"));
+        md.push_str(&format!(
+            "| {} |\n|{}\n",
+            FAMILY_HEADER.join(" | "),
+            "---|".repeat(FAMILY_HEADER.len())
+        ));
+        for row in family_rows(t)? {
+            md.push_str(&format!("| {} |\n", row.join(" | ")));
+        }
     }
     md.push_str("\n## Figures\n\n");
     for f in figures {
@@ -414,13 +570,25 @@ fn stage_rows(t: &Table) -> Result<Vec<Vec<String>>, ResultsError> {
         .collect())
 }
 
-fn html(
-    robust: &Table,
-    stages: Option<&Table>,
-    configs: &[(String, String)],
-    figures: &[String],
-    notes: &[String],
-) -> Result<String, ResultsError> {
+/// Everything the page shows.
+struct Page<'a> {
+    robust: &'a Table,
+    families: Option<&'a Table>,
+    stages: Option<&'a Table>,
+    configs: &'a [(String, String)],
+    figures: &'a [String],
+    notes: &'a [String],
+}
+
+fn html(page: &Page) -> Result<String, ResultsError> {
+    let Page {
+        robust,
+        families,
+        stages,
+        configs,
+        figures,
+        notes,
+    } = *page;
     let mut h = format!("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>shiftlab report</title><style>{CSS}</style></head><body>\n<h1>shiftlab report</h1>\n");
     for n in notes {
         h.push_str(&format!("<p class=\"note\">Note: {}</p>\n", svg::escape(n)));
@@ -428,6 +596,15 @@ fn html(
     h.push_str("<h2>Robustness</h2>\n<p>View <code>robustness</code>. mCE and relative mCE: AlexNet-normalised, 15 benchmark corruptions, <code>imagenet224</code> runs only. Mean errors are plain means over corruptions x severities, not mCE.</p>\n");
     let header: Vec<String> = HEADLINE.iter().map(|s| s.to_string()).collect();
     h.push_str(&html_table(&header, &headline_rows(robust)?));
+    if let Some(t) = families {
+        h.push_str(&format!(
+            "<h2>Shift families</h2>\n<p>{}</p>\n",
+            svg::escape(FAMILY_NOTE)
+        ));
+        let header: Vec<String> = FAMILY_HEADER.iter().map(|s| s.to_string()).collect();
+        h.push_str(&html_table(&header, &family_rows(t)?));
+        h.push_str("<p><img src=\"figures/families.svg\" alt=\"shifted vs clean accuracy per family\"></p>\n");
+    }
     h.push_str("<h2>Figures</h2>\n<div class=\"figures\">\n");
     for f in figures {
         h.push_str(&format!(

@@ -50,6 +50,10 @@ impl RunSession {
             }
             register_files(&ctx, table, &files).await?;
         }
+        if ctx.table_exist("metrics")? && !has_column(&ctx, "metrics", "shift_family").await? {
+            legacy_metrics(&ctx).await?;
+            notes.push(LEGACY_NOTE.into());
+        }
         if ctx.table_exist("metrics")? {
             for (_, sql) in views::VIEWS {
                 ctx.sql(sql).await?;
@@ -123,6 +127,31 @@ async fn register_files(
         .infer_schema(&ctx.state())
         .await?;
     ctx.register_table(table, Arc::new(ListingTable::try_new(config)?))?;
+    Ok(())
+}
+
+const LEGACY_NOTE: &str = "metrics has no shift_family column (written before schema version 2): \
+     it is derived as 'clean' for the clean rows and 'corruption' for every other row";
+
+/// Whether `table` has a column `column`.
+async fn has_column(ctx: &SessionContext, table: &str, column: &str) -> Result<bool, ResultsError> {
+    let df = ctx.table(table).await?;
+    Ok(df.schema().fields().iter().any(|f| f.name() == column))
+}
+
+/// Runs written before `shift_family` existed held only the clean baseline and ImageNet-C
+/// corruptions: the raw table becomes `metrics_v1` and `metrics` a view that adds the column,
+/// so the views (and users' queries) read both kinds of run alike.
+async fn legacy_metrics(ctx: &SessionContext) -> Result<(), ResultsError> {
+    if let Some(raw) = ctx.deregister_table("metrics")? {
+        ctx.register_table("metrics_v1", raw)?;
+        ctx.sql(
+            "CREATE VIEW metrics AS SELECT *, \
+             CASE WHEN shift = 'clean' THEN 'clean' ELSE 'corruption' END AS shift_family \
+             FROM metrics_v1",
+        )
+        .await?;
+    }
     Ok(())
 }
 

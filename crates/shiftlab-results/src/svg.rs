@@ -1,4 +1,4 @@
-//! Hand-written SVG figures (line charts and a heat map): a few hundred bytes of markup each,
+//! Hand-written SVG figures (line charts, a scatter chart with fitted lines and a heat map): a few hundred bytes of markup each,
 //! no plotting dependency, and text a test can read.
 
 use std::fmt::Write;
@@ -84,19 +84,122 @@ pub fn line_chart(
             let (cx, cy) = p.split_once(',').unwrap_or(("0", "0"));
             let _ = write!(s, r#"<circle cx="{cx}" cy="{cy}" r="3" fill="{colour}"/>"#);
         }
-        let ly = TOP + 14.0 + 16.0 * i as f64;
-        let _ = write!(
-            s,
-            r#"<rect x="{:.1}" y="{:.1}" width="12" height="3" fill="{colour}"/><text x="{:.1}" y="{:.1}" font-size="11">{}</text>"#,
-            W - RIGHT + 12.0,
-            ly - 4.0,
-            W - RIGHT + 28.0,
-            ly,
-            escape(&line.name)
-        );
+        legend(&mut s, i, &line.name, colour);
     }
     s.push_str("</svg>\n");
     s
+}
+
+/// Points of one colour in a scatter chart, each labelled, with an optional fitted line
+/// `(intercept, slope)` drawn across the points' x range.
+pub struct Scatter {
+    pub name: String,
+    pub points: Vec<(f64, f64, String)>,
+    pub line: Option<(f64, f64)>,
+}
+
+/// The range `[lo, hi]` of `values`, widened to multiples of 0.1 and kept non-empty.
+fn padded_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+        (a.min(v), b.max(v))
+    });
+    if !lo.is_finite() || !hi.is_finite() {
+        return (0.0, 1.0);
+    }
+    let (lo, hi) = ((lo * 10.0).floor() / 10.0, (hi * 10.0).ceil() / 10.0);
+    if hi > lo {
+        (lo, hi)
+    } else {
+        (lo - 0.1, hi + 0.1)
+    }
+}
+
+/// A scatter chart with both axes on one scale (the dashed diagonal is y = x, no loss), one
+/// colour per [`Scatter`], point labels, and each series' fitted line.
+pub fn scatter_chart(title: &str, x_label: &str, y_label: &str, series: &[Scatter]) -> String {
+    let all = series.iter().flat_map(|s| s.points.iter());
+    let (v0, v1) = padded_range(all.flat_map(|p| [p.0, p.1]));
+    let px = |x: f64| LEFT + (x - v0) / (v1 - v0) * (W - LEFT - RIGHT);
+    let py = |v: f64| H - BOTTOM - (v - v0) / (v1 - v0) * (H - TOP - BOTTOM);
+    let mut s = header(W, H, title);
+    axes(&mut s, x_label, y_label);
+    for i in 0..=4 {
+        let v = v0 + (v1 - v0) * i as f64 / 4.0;
+        let label = tick(v, (v1 - v0) / 4.0);
+        let _ = write!(
+            s,
+            r##"<line x1="{LEFT}" x2="{:.1}" y1="{y:.1}" y2="{y:.1}" stroke="#ddd"/><text x="{:.1}" y="{:.1}" text-anchor="end" font-size="11">{label}</text><text x="{:.1}" y="{:.1}" text-anchor="middle" font-size="11">{label}</text>"##,
+            W - RIGHT,
+            LEFT - 4.0,
+            py(v) + 4.0,
+            px(v),
+            H - BOTTOM + 16.0,
+            y = py(v)
+        );
+    }
+    let _ = write!(
+        s,
+        r##"<line x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="#999" stroke-dasharray="4 3"/>"##,
+        px(v0),
+        py(v0),
+        px(v1),
+        py(v1)
+    );
+    for (i, sc) in series.iter().enumerate() {
+        scatter_series(&mut s, sc, PALETTE[i % PALETTE.len()], &px, &py);
+        legend(&mut s, i, &sc.name, PALETTE[i % PALETTE.len()]);
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
+/// One series' fitted line (clipped to its points' x range), points and point labels.
+fn scatter_series(
+    s: &mut String,
+    sc: &Scatter,
+    colour: &str,
+    px: &dyn Fn(f64) -> f64,
+    py: &dyn Fn(f64) -> f64,
+) {
+    let xs = sc.points.iter().map(|p| p.0);
+    let (x0, x1) = xs.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
+        (a.min(x), b.max(x))
+    });
+    if let (Some((a, b)), true) = (sc.line, x1 > x0) {
+        let _ = write!(
+            s,
+            r#"<line x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="{colour}" stroke-width="1.5"/>"#,
+            px(x0),
+            py(a + b * x0),
+            px(x1),
+            py(a + b * x1)
+        );
+    }
+    for (x, y, label) in &sc.points {
+        let _ = write!(
+            s,
+            r#"<circle cx="{:.1}" cy="{:.1}" r="4" fill="{colour}"/><text x="{:.1}" y="{:.1}" font-size="9">{}</text>"#,
+            px(*x),
+            py(*y),
+            px(*x) + 6.0,
+            py(*y) - 4.0,
+            escape(label)
+        );
+    }
+}
+
+/// The `i`-th legend entry, right of the plot.
+fn legend(s: &mut String, i: usize, name: &str, colour: &str) {
+    let ly = TOP + 14.0 + 16.0 * i as f64;
+    let _ = write!(
+        s,
+        r#"<rect x="{:.1}" y="{:.1}" width="12" height="3" fill="{colour}"/><text x="{:.1}" y="{:.1}" font-size="11">{}</text>"#,
+        W - RIGHT + 12.0,
+        ly - 4.0,
+        W - RIGHT + 28.0,
+        ly,
+        escape(name)
+    );
 }
 
 /// Tick labels with enough decimals to tell ticks `step` apart.

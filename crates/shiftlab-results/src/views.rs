@@ -1,6 +1,12 @@
 //! The metric views: SQL over `metrics`, `alexnet_errors` and `run_info`, so every number a
 //! report prints can be re-derived with `shiftlab query`. Formulas are those of
 //! `shiftlab_probe::metrics` (and `docs/metrics.md`); the tests check the two agree.
+//!
+//! `metrics.shift_family` tells the clean baseline (`clean`), the ImageNet-C corruptions
+//! (`corruption`), the synthetic families and dataset-level shifts (`dataset`) apart. The
+//! ImageNet-C views (errors, CE, mCE, groups) read only `clean` and `corruption` rows so that
+//! other shifts never enter an ImageNet-C mean; `family_robustness` and
+//! `effective_robustness` compare the families.
 
 /// Per run, model, probe, corruption and severity: the error beside the clean error.
 pub const CORRUPTION_ERRORS: &str = "CREATE VIEW corruption_errors AS
@@ -9,8 +15,8 @@ SELECT m.run, m.model, m.probe, m.shift AS corruption, m.shift_group, m.severity
        c.error AS clean_error, m.error - c.error AS error_increase
 FROM metrics m
 LEFT JOIN metrics c
-  ON c.run = m.run AND c.model = m.model AND c.probe = m.probe AND c.shift = 'clean'
-WHERE m.shift <> 'clean'";
+  ON c.run = m.run AND c.model = m.model AND c.probe = m.probe AND c.shift_family = 'clean'
+WHERE m.shift_family = 'corruption'";
 
 /// Per run, model, probe and corruption: mean error over its severities and, for complete
 /// corruptions (5 severities) of `imagenet224` runs, CE and relative CE (x100) against AlexNet.
@@ -74,27 +80,103 @@ SELECT c.run, c.model, c.probe, i.preset,
 FROM metrics c
 JOIN run_info i ON i.run = c.run
 LEFT JOIN agg a ON a.run = c.run AND a.model = c.model AND a.probe = c.probe
-WHERE c.shift = 'clean'";
+WHERE c.shift_family = 'clean'";
 
-/// Per run, model and severity: mean cosine of shifted to clean embeddings over the
-/// corruptions (severity 0 is clean, cosine 1). Label-free, so it does not depend on the probe.
+/// Per run, model, shift family and severity: mean cosine of shifted to clean embeddings
+/// (the clean row is family `clean`, severity 0, cosine 1). Label-free, so it does not depend
+/// on the probe; dataset-level shifts have no clean twin (NULL cosine) and are left out.
 pub const DRIFT: &str = "CREATE VIEW drift AS
-SELECT run, model, severity, AVG(mean_cosine_to_clean) AS mean_cosine_to_clean,
+SELECT run, model, shift_family, severity, AVG(mean_cosine_to_clean) AS mean_cosine_to_clean,
        COUNT(DISTINCT shift) AS shifts
-FROM metrics GROUP BY run, model, severity";
+FROM metrics
+WHERE shift_family <> 'dataset' AND mean_cosine_to_clean IS NOT NULL
+GROUP BY run, model, shift_family, severity";
 
-/// Per run, model, probe, corruption group and severity: mean error over the group.
+/// Per run, model, probe, shift family, group and severity: mean error over the group's
+/// shifts: the ImageNet-C groups and the synthetic families (whose group is the family).
+/// Dataset-level shifts have no severity scale and are left out.
 pub const GROUP_ERRORS: &str = "CREATE VIEW group_errors AS
-SELECT run, model, probe, shift_group, severity, AVG(error) AS mean_error,
-       COUNT(DISTINCT shift) AS corruptions
-FROM metrics WHERE shift <> 'clean'
-GROUP BY run, model, probe, shift_group, severity";
+SELECT run, model, probe, shift_family, shift_group, severity, AVG(error) AS mean_error,
+       COUNT(DISTINCT shift) AS shifts, COUNT(DISTINCT shift) AS corruptions
+FROM metrics WHERE shift_family NOT IN ('clean', 'dataset')
+GROUP BY run, model, probe, shift_family, shift_group, severity";
+
+/// Per run, model, probe and shift family (clean excluded): accuracy on the family, averaged
+/// over its (shift, severity) rows, beside the clean accuracy of the same model and probe.
+pub const FAMILY_ROBUSTNESS: &str = "CREATE VIEW family_robustness AS
+WITH clean AS (
+  SELECT run, model, probe, 1 - error AS clean_accuracy
+  FROM metrics WHERE shift_family = 'clean'),
+fam AS (
+  SELECT run, model, probe, shift_family, AVG(1 - error) AS shifted_accuracy,
+         COUNT(DISTINCT shift) AS shifts, COUNT(*) AS \"rows\"
+  FROM metrics WHERE shift_family <> 'clean'
+  GROUP BY run, model, probe, shift_family)
+SELECT f.run, f.model, f.probe, f.shift_family, c.clean_accuracy, f.shifted_accuracy,
+       c.clean_accuracy - f.shifted_accuracy AS accuracy_drop, f.shifts, f.\"rows\"
+FROM fam f
+LEFT JOIN clean c ON c.run = f.run AND c.model = f.model AND c.probe = f.probe";
+
+/// Per run, probe and shift family, across models: the least-squares line shifted accuracy =
+/// intercept + slope x clean accuracy, and each model's distance above it (effective
+/// robustness, Taori et al. 2020, in plain accuracy; `logit_*` repeat the fit in logit space as
+/// Taori et al. do, mapped back to accuracy). Two passes (means, then centred sums) as
+/// `shiftlab_probe::metrics::linear_fit`; NULL fit with fewer than 2 models or equal clean
+/// accuracies.
+pub const EFFECTIVE_ROBUSTNESS: &str = "CREATE VIEW effective_robustness AS
+WITH pts AS (
+  SELECT run, model, probe, shift_family, clean_accuracy, shifted_accuracy,
+         CASE WHEN clean_accuracy > 0 AND clean_accuracy < 1
+              THEN ln(clean_accuracy / (1 - clean_accuracy)) END AS lx,
+         CASE WHEN shifted_accuracy > 0 AND shifted_accuracy < 1
+              THEN ln(shifted_accuracy / (1 - shifted_accuracy)) END AS ly
+  FROM family_robustness WHERE clean_accuracy IS NOT NULL),
+means AS (
+  SELECT run, probe, shift_family, COUNT(*) AS models,
+         AVG(clean_accuracy) AS mx, AVG(shifted_accuracy) AS my,
+         MAX(clean_accuracy) > MIN(clean_accuracy) AS spread,
+         COUNT(*) = COUNT(lx) AND COUNT(*) = COUNT(ly) AND MAX(lx) > MIN(lx) AS logit_ok,
+         AVG(lx) AS lmx, AVG(ly) AS lmy
+  FROM pts GROUP BY run, probe, shift_family),
+sums AS (
+  SELECT p.run, p.probe, p.shift_family,
+         SUM((p.clean_accuracy - m.mx) * (p.shifted_accuracy - m.my)) AS sxy,
+         SUM((p.clean_accuracy - m.mx) * (p.clean_accuracy - m.mx)) AS sxx,
+         SUM((p.lx - m.lmx) * (p.ly - m.lmy)) AS lsxy,
+         SUM((p.lx - m.lmx) * (p.lx - m.lmx)) AS lsxx
+  FROM pts p JOIN means m
+    ON m.run = p.run AND m.probe = p.probe AND m.shift_family = p.shift_family
+  GROUP BY p.run, p.probe, p.shift_family),
+fit AS (
+  SELECT m.run, m.probe, m.shift_family, m.models,
+         CASE WHEN m.models >= 2 AND m.spread THEN s.sxy / s.sxx END AS slope,
+         CASE WHEN m.models >= 2 AND m.spread THEN m.my - s.sxy / s.sxx * m.mx END AS intercept,
+         CASE WHEN m.models >= 2 AND m.logit_ok THEN s.lsxy / s.lsxx END AS logit_slope,
+         CASE WHEN m.models >= 2 AND m.logit_ok THEN m.lmy - s.lsxy / s.lsxx * m.lmx END
+           AS logit_intercept
+  FROM means m JOIN sums s
+    ON s.run = m.run AND s.probe = m.probe AND s.shift_family = m.shift_family),
+expected AS (
+  SELECT p.run, p.model, p.probe, p.shift_family, p.clean_accuracy, p.shifted_accuracy,
+         f.models, f.slope, f.intercept, f.intercept + f.slope * p.clean_accuracy
+           AS expected_accuracy,
+         f.logit_slope, f.logit_intercept,
+         1 / (1 + exp(-(f.logit_intercept + f.logit_slope * p.lx))) AS logit_expected_accuracy
+  FROM pts p JOIN fit f
+    ON f.run = p.run AND f.probe = p.probe AND f.shift_family = p.shift_family)
+SELECT run, model, probe, shift_family, clean_accuracy, shifted_accuracy, models, slope,
+       intercept, expected_accuracy, shifted_accuracy - expected_accuracy AS effective_robustness,
+       logit_slope, logit_intercept, logit_expected_accuracy,
+       shifted_accuracy - logit_expected_accuracy AS logit_effective_robustness
+FROM expected";
 
 /// All views, in dependency order, with their names.
-pub const VIEWS: [(&str, &str); 5] = [
+pub const VIEWS: [(&str, &str); 7] = [
     ("corruption_errors", CORRUPTION_ERRORS),
     ("corruption_summary", CORRUPTION_SUMMARY),
     ("robustness", ROBUSTNESS),
     ("drift", DRIFT),
     ("group_errors", GROUP_ERRORS),
+    ("family_robustness", FAMILY_ROBUSTNESS),
+    ("effective_robustness", EFFECTIVE_ROBUSTNESS),
 ];

@@ -201,3 +201,50 @@ fn unnormalised_summary_has_no_ce() {
     assert!(close(s.mean_error_15.unwrap_or(0.0), 0.2, 1e-12));
     assert!(s.per_corruption.iter().all(|c| c.ce.is_none()));
 }
+
+/// clean (0.6, 0.7, 0.8), shifted (0.30, 0.42, 0.48), by hand: mx = 0.7, my = 0.4;
+/// dx = (-0.1, 0, 0.1), dy = (-0.1, 0.02, 0.08); sxy = 0.01 + 0 + 0.008 = 0.018,
+/// sxx = 0.02; slope = 0.9, intercept = 0.4 - 0.9 x 0.7 = -0.23; predicted (0.31, 0.40,
+/// 0.49); effective robustness (-0.01, 0.02, -0.01).
+#[test]
+fn effective_robustness_matches_a_hand_computed_fit() {
+    let Some((fit, er)) = effective_robustness(&[0.6, 0.7, 0.8], &[0.30, 0.42, 0.48]) else {
+        panic!("three models with distinct clean accuracies have a fit");
+    };
+    assert!(close(fit.slope, 0.9, 1e-12), "{fit:?}");
+    assert!(close(fit.intercept, -0.23, 1e-12), "{fit:?}");
+    assert!(close(fit.predict(0.7), 0.40, 1e-12));
+    let want = [-0.01, 0.02, -0.01];
+    assert!(
+        er.iter().zip(want).all(|(a, b)| close(*a, b, 1e-12)),
+        "{er:?}"
+    );
+}
+
+/// Two points: the line passes through both, so both residuals are 0; slope (0.5 - 0.2) /
+/// (0.9 - 0.5) = 0.75, intercept 0.2 - 0.75 x 0.5 = -0.175.
+#[test]
+fn two_models_lie_on_their_line() {
+    let Some((fit, er)) = effective_robustness(&[0.5, 0.9], &[0.2, 0.5]) else {
+        panic!("two distinct points have a fit");
+    };
+    assert!(close(fit.slope, 0.75, 1e-12) && close(fit.intercept, -0.175, 1e-12));
+    assert!(er.iter().all(|r| r.abs() < 1e-12), "{er:?}");
+}
+
+#[test]
+fn degenerate_fits_are_none() {
+    assert_eq!(linear_fit(&[0.7], &[0.4]), None, "one model");
+    assert_eq!(
+        linear_fit(&[0.7, 0.7, 0.7], &[0.1, 0.2, 0.3]),
+        None,
+        "equal clean"
+    );
+    assert_eq!(linear_fit(&[0.6, 0.7], &[0.1]), None, "lengths differ");
+    assert_eq!(
+        linear_fit(&[0.6, f64::NAN], &[0.1, 0.2]),
+        None,
+        "not finite"
+    );
+    assert!(effective_robustness(&[], &[]).is_none());
+}
