@@ -30,10 +30,12 @@ enum Command {
         /// A dataset table written by `shiftlab ingest`.
         file: PathBuf,
     },
-    /// Apply one corruption at one severity to an image (PNG or JPEG in, PNG out).
+    /// Apply one corruption or synthetic shift at one severity to an image (PNG/JPEG in, PNG out).
     Corrupt(commands::corrupt::CorruptArgs),
-    /// One labelled picture: the clean image and every corruption at every severity.
+    /// One labelled picture: the clean image and every corruption and shift at every severity.
     Gallery(commands::corrupt::GalleryArgs),
+    /// Shifted copies of a dataset table's split (synthetic shifts or corruptions x severities).
+    ShiftDataset(commands::shift_dataset::ShiftDatasetArgs),
     /// Check a pipeline file without running it.
     Validate(commands::pipeline::ValidateArgs),
     /// Run (or resume) a pipeline file.
@@ -73,6 +75,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Inspect { file } => inspect(&file),
         Command::Corrupt(args) => commands::corrupt::run_corrupt(&args),
         Command::Gallery(args) => commands::corrupt::run_gallery(&args),
+        Command::ShiftDataset(args) => commands::shift_dataset::run_shift_dataset(&args),
         Command::Validate(args) => commands::pipeline::run_validate(&args),
         Command::Run(args) => commands::pipeline::run_run(&args),
         Command::Metrics(args) => commands::metrics::run_metrics(&args),

@@ -263,3 +263,14 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), DataError> {
         .map_err(|e| DataError::io(tmp.path(), e))?;
     persist(tmp, path)
 }
+
+/// Extra `shiftlab` metadata for [`DatasetWriter::finish`] from string pairs, so callers that
+/// record provenance (e.g. `shiftlab shift-dataset`) need not depend on serde_json.
+pub fn string_metadata(pairs: &[(&str, String)]) -> Value {
+    Value::Object(
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), Value::from(v.as_str())))
+            .collect(),
+    )
+}
