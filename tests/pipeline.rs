@@ -105,7 +105,7 @@ fn all_corruptions_all_severities_row_counts() {
     let file = pipeline(dir.path(), "e2e", fmnist(), shifts, runtime, 12);
     let out = ok(&["run", "--quiet", file.to_str().expect("utf-8")]);
     assert!(
-        out.contains("clean error") && out.contains("r18-a") && out.contains("outputs:"),
+        out.contains("clean") && out.contains("r18-a") && out.contains("outputs:"),
         "{out}"
     );
     // 12 samples x (1 clean + 19 x 5) shifts x 2 models x 2 probes; metrics: 96 x 2 x 2.

@@ -32,14 +32,18 @@ pub struct RunArgs {
 
 pub fn run_validate(args: &ValidateArgs) -> Result<()> {
     let p = shiftlab_pipeline::load(&args.file)?;
+    let count = |family: &str| p.shifts.iter().filter(|s| s.family() == family).count();
+    let synthetic = p.shifts.len() - 1 - count("corruption");
     println!(
-        "{}: ok: pipeline '{}', {} model(s), {} probe(s), {} shifts (clean + {} corruption x severity), preset {}, output {}",
+        "{}: ok: pipeline '{}', {} model(s), {} probe(s), {} shifts (clean + {} corruption x severity + {} synthetic x severity), {} target dataset(s), preset {}, output {}",
         args.file.display(),
         p.name,
         p.models.len(),
         p.probes_count(),
         p.shifts.len(),
-        p.shifts.len() - 1,
+        count("corruption"),
+        synthetic,
+        p.targets.len(),
         p.preset.name(),
         p.output.display()
     );
@@ -98,32 +102,38 @@ fn print_summary(s: &RunSummary) {
     println!("outputs: {}", s.output.display());
 }
 
-/// Clean error and mean error over every shifted condition, per model and probe.
+/// Clean error and, per shift family present (corruption, the synthetic families, dataset), the
+/// mean error over its shift x severity conditions, per model and probe.
 fn print_errors_table(rows: &[shiftlab_pipeline::tables::MetricRow]) {
-    println!(
-        "{:<20} {:<8} {:>12} {:>20}",
-        "model", "probe", "clean error", "mean shifted error"
-    );
+    let mut families: Vec<&str> = Vec::new();
     let mut keys: Vec<(&str, &str)> = Vec::new();
     for r in rows {
+        if r.shift_family != "clean" && !families.contains(&r.shift_family.as_str()) {
+            families.push(&r.shift_family);
+        }
         if !keys.contains(&(r.model.as_str(), r.probe.as_str())) {
             keys.push((&r.model, &r.probe));
         }
     }
+    let mut header = format!("{:<24} {:<7} {:>8}", "model", "probe", "clean");
+    for f in &families {
+        header.push_str(&format!(" {f:>11}"));
+    }
+    println!("error (%), mean over each family's shifts and severities:\n{header}");
     for (model, probe) in keys {
-        let of = |clean: bool| {
+        let of = |family: &str| {
             let v: Vec<f64> = rows
                 .iter()
-                .filter(|r| r.model == model && r.probe == probe && (r.severity == 0) == clean)
+                .filter(|r| r.model == model && r.probe == probe && r.shift_family == family)
                 .map(|r| r.error)
                 .collect();
             (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
         };
-        let fmt = |v: Option<f64>| v.map_or("-".to_string(), |e| format!("{:.2} %", 100.0 * e));
-        println!(
-            "{model:<20} {probe:<8} {:>12} {:>20}",
-            fmt(of(true)),
-            fmt(of(false))
-        );
+        let fmt = |v: Option<f64>| v.map_or("-".to_string(), |e| format!("{:.2}", 100.0 * e));
+        let mut line = format!("{model:<24} {probe:<7} {:>8}", fmt(of("clean")));
+        for f in &families {
+            line.push_str(&format!(" {:>11}", fmt(of(f))));
+        }
+        println!("{line}");
     }
 }

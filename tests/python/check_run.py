@@ -6,6 +6,7 @@ shiftlab's). Exits non-zero with a message on the first failure.
 
 usage: check_run.py RUN_DIR [--predictions N] [--metrics N] [--errors N]
                             [--same-metrics OTHER_RUN_DIR] [--error-stage STAGE]
+                            [--families F1,F2,...] [--restricted GROUP=C1,C2,...]
 """
 
 import argparse
@@ -65,12 +66,16 @@ def ece(conf, correct, bins=15):
 
 def recompute(pred):
     rows = []
-    for (model, probe, shift, sev), g in pred.groupby(["model", "probe", "shift", "severity"], sort=False):
+    keys = ["model", "probe", "shift", "shift_group", "shift_family", "severity"]
+    for (model, probe, shift, group, family, sev), g in pred.groupby(keys, sort=False):
+        cos = g["cosine_to_clean"]
         rows.append({
-            "model": model, "probe": probe, "shift": shift, "severity": sev, "n": len(g),
+            "model": model, "probe": probe, "shift": shift, "shift_group": group,
+            "shift_family": family, "severity": sev, "n": len(g),
             "errors": int((~g["correct"]).sum()), "error": float((~g["correct"]).mean()),
             "top5_error": float((~g["top5_correct"]).mean()),
-            "mean_cosine_to_clean": float(g["cosine_to_clean"].astype(np.float64).mean()),
+            # Null cosines (dataset-level shifts) make the mean null.
+            "mean_cosine_to_clean": np.nan if cos.isna().any() else float(cos.astype(np.float64).mean()),
             "ece": ece(g["confidence"].to_numpy(), g["correct"].to_numpy()),
         })
     return pd.DataFrame(rows)
@@ -84,6 +89,8 @@ def main():
     ap.add_argument("--errors", type=int)
     ap.add_argument("--error-stage")
     ap.add_argument("--same-metrics")
+    ap.add_argument("--families")
+    ap.add_argument("--restricted", action="append", default=[])
     a = ap.parse_args()
     run = pathlib.Path(a.run)
     leftovers = [p for p in run.rglob("*") if p.name.endswith(".tmp")]
@@ -106,7 +113,7 @@ def main():
     if dup:
         fail(f"{dup} duplicate prediction rows")
     ours = recompute(pred)
-    key = ["model", "probe", "shift", "severity"]
+    key = ["model", "probe", "shift", "shift_group", "shift_family", "severity"]
     merged = metrics.merge(ours, on=key, suffixes=("", "_ref"))
     if len(merged) != len(metrics) or len(merged) != len(ours):
         fail(f"metrics groups differ: {len(metrics)} written, {len(ours)} recomputed")
@@ -115,9 +122,31 @@ def main():
         if len(bad):
             fail(f"metrics.{col} differs from the recomputation:\n{bad[key + [col, col + '_ref']]}")
     for col in ["error", "top5_error", "mean_cosine_to_clean", "ece"]:
-        diff = (merged[col] - merged[f"{col}_ref"]).abs().max()
-        if diff > 1e-6:
+        both_nan = merged[col].isna() & merged[f"{col}_ref"].isna()
+        diff = (merged[col] - merged[f"{col}_ref"]).abs()[~both_nan].max()
+        if merged[col].isna().ne(merged[f"{col}_ref"].isna()).any() or diff > 1e-6:
             fail(f"metrics.{col} differs from the recomputation by {diff}")
+    if a.families:
+        want = set(a.families.split(","))
+        got = set(pred["shift_family"])
+        if got != want:
+            fail(f"shift families {sorted(got)}, expected {sorted(want)}")
+        if set(metrics["shift_family"]) != want:
+            fail(f"metrics shift families {sorted(set(metrics['shift_family']))}, expected {sorted(want)}")
+    for spec in a.restricted:
+        group, classes = spec.split("=")
+        allowed = {int(c) for c in classes.split(",")}
+        rows = pred[pred["shift_group"] == group]
+        if rows.empty:
+            fail(f"no predictions for {group}")
+        outside = [p for p in rows["prediction"] if p not in allowed]
+        outside += [c for t in rows["top5"] for c in t if c not in allowed]
+        if outside:
+            fail(f"{group}: predictions outside {sorted(allowed)}: {sorted(set(outside))}")
+        if not rows["label"].isin(allowed).all():
+            fail(f"{group}: labels outside {sorted(allowed)}")
+        if not rows["cosine_to_clean"].isna().all():
+            fail(f"{group}: dataset-level rows must have a null cosine_to_clean")
     if a.same_metrics:
         other = read(pathlib.Path(a.same_metrics), "metrics")
         cols = [c for c in metrics.columns if c != "run"]

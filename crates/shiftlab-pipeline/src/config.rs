@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use shiftlab_corrupt::{Corruption, Preset, Severity};
+use shiftlab_corrupt::{Corruption, Preset, Severity, SyntheticShift};
 use shiftlab_model::config::{validate_models, ModelConfig, ModelSpec, Source};
 use shiftlab_model::device::{DeviceSpec, Precision, RuntimeOptions};
 use toml::Spanned;
@@ -25,6 +25,32 @@ pub struct PipelineFile {
     pub probes: ProbesSection,
     #[serde(default)]
     pub runtime: RuntimeSection,
+    /// Dataset-level shifts: other datasets evaluated with the probes fitted on the source.
+    #[serde(default)]
+    pub targets: Vec<TargetSection>,
+}
+
+/// One `[[targets]]` entry as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetSection {
+    pub name: Spanned<String>,
+    pub dataset: Spanned<PathBuf>,
+    /// Split of the target table (default: the source's `eval_split`).
+    #[serde(default)]
+    pub split: Option<String>,
+    #[serde(default)]
+    pub limit: Option<u64>,
+    /// CSV `target,source` of class names or indices (default: match class names).
+    #[serde(default)]
+    pub label_map: Option<Spanned<PathBuf>>,
+    /// Restrict predictions to the source classes the target covers (default true).
+    #[serde(default = "default_true")]
+    pub restrict: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 #[derive(Debug, Deserialize)]
@@ -70,6 +96,10 @@ pub struct ShiftsSection {
     /// `"all"`, `"benchmark15"`, `"extra4"`, `"none"` or a list of names.
     #[serde(default = "default_corruptions")]
     pub corruptions: Spanned<toml::Value>,
+    /// Synthetic shifts: `"all"`, `"none"` (default), a family, or a list of shift or family
+    /// names.
+    #[serde(default = "default_synthetic")]
+    pub synthetic: Spanned<toml::Value>,
     #[serde(default = "default_severities")]
     pub severities: Spanned<Vec<i64>>,
     /// Resize (shorter side, bilinear) before shifting, e.g. 28 px Fashion-MNIST to 32.
@@ -88,6 +118,7 @@ impl Default for ShiftsSection {
         ShiftsSection {
             preset: default_preset(),
             corruptions: default_corruptions(),
+            synthetic: default_synthetic(),
             severities: default_severities(),
             resize: None,
             crop: None,
@@ -101,6 +132,9 @@ fn default_preset() -> Spanned<String> {
 }
 fn default_corruptions() -> Spanned<toml::Value> {
     Spanned::new(0..0, toml::Value::String("all".into()))
+}
+fn default_synthetic() -> Spanned<toml::Value> {
+    Spanned::new(0..0, toml::Value::String("none".into()))
 }
 fn default_severities() -> Spanned<Vec<i64>> {
     Spanned::new(0..0, vec![1, 2, 3, 4, 5])
@@ -221,19 +255,22 @@ fn default_embed_block() -> usize {
     64
 }
 
-/// One shift applied to every evaluation image: the clean baseline or a corruption.
+/// One shift applied on the fly to every evaluation image of the source: the clean baseline,
+/// an ImageNet-C corruption or a synthetic shift.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Shift {
     Clean,
     Corruption(Corruption, Severity),
+    Synthetic(SyntheticShift, Severity),
 }
 
 impl Shift {
-    /// Name in the output tables (`clean` or the corruption's name).
+    /// Name in the output tables (`clean` or the shift's name).
     pub fn name(self) -> &'static str {
         match self {
             Shift::Clean => "clean",
             Shift::Corruption(c, _) => c.name(),
+            Shift::Synthetic(s, _) => s.name(),
         }
     }
 
@@ -241,9 +278,44 @@ impl Shift {
     pub fn severity(self) -> i32 {
         match self {
             Shift::Clean => 0,
-            Shift::Corruption(_, s) => i32::from(s.get()),
+            Shift::Corruption(_, s) | Shift::Synthetic(_, s) => i32::from(s.get()),
         }
     }
+
+    /// `shift_group`: the corruption's group (noise, blur, ...) or the synthetic family.
+    pub fn group(self) -> &'static str {
+        match self {
+            Shift::Clean => "clean",
+            Shift::Corruption(c, _) => c.group().name(),
+            Shift::Synthetic(s, _) => s.family(),
+        }
+    }
+
+    /// `shift_family`: `clean`, `corruption` or the synthetic family.
+    pub fn family(self) -> &'static str {
+        match self {
+            Shift::Clean => "clean",
+            Shift::Corruption(..) => FAMILY_CORRUPTION,
+            Shift::Synthetic(s, _) => s.family(),
+        }
+    }
+}
+
+/// `shift_family` of the ImageNet-C corruptions.
+pub const FAMILY_CORRUPTION: &str = "corruption";
+/// `shift_family` of dataset-level shifts (`[[targets]]`).
+pub const FAMILY_DATASET: &str = "dataset";
+
+/// A validated `[[targets]]` entry: another dataset evaluated as it is (no on-the-fly shifts).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Target {
+    /// `shift_group` of its rows (and `shift` unless a row names its own corruption).
+    pub name: String,
+    pub dataset: PathBuf,
+    pub split: String,
+    pub limit: Option<u64>,
+    pub label_map: Option<PathBuf>,
+    pub restrict: bool,
 }
 
 /// Which probes to fit and evaluate.
@@ -272,8 +344,10 @@ pub struct Pipeline {
     pub fit_limit: Option<u64>,
     pub filter: Option<String>,
     pub preset: Preset,
-    /// Clean first, then every corruption x severity.
+    /// Clean first, then every corruption x severity, then every synthetic shift x severity.
     pub shifts: Vec<Shift>,
+    /// Dataset-level shifts, evaluated after the source's parts.
+    pub targets: Vec<Target>,
     pub resize: Option<u32>,
     pub crop: Option<u32>,
     pub frost_dir: PathBuf,
@@ -358,11 +432,16 @@ fn validate(ctx: &Ctx, raw: PipelineFile) -> Result<Pipeline, PipelineError> {
     let preset = Preset::from_name(raw.shifts.preset.get_ref())
         .or_else(|e| ctx.err(raw.shifts.preset.span(), "shifts.preset", e.to_string()))?;
     let corruptions = corruption_list(ctx, &raw.shifts.corruptions)?;
+    let synthetic = synthetic_list(ctx, &raw.shifts.synthetic)?;
     let severities = severity_list(ctx, &raw.shifts.severities)?;
     let mut shifts = vec![Shift::Clean];
     for &c in &corruptions {
         shifts.extend(severities.iter().map(|&s| Shift::Corruption(c, s)));
     }
+    for &c in &synthetic {
+        shifts.extend(severities.iter().map(|&s| Shift::Synthetic(c, s)));
+    }
+    let targets = target_list(ctx, &raw.targets, &raw.source.eval_split)?;
     let runtime = runtime_options(ctx, &raw.runtime)?;
     check_positive(ctx, &raw.runtime)?;
     let base = std::env::current_dir().unwrap_or_default();
@@ -419,6 +498,7 @@ fn validate(ctx: &Ctx, raw: PipelineFile) -> Result<Pipeline, PipelineError> {
         filter: raw.source.filter.map(Spanned::into_inner),
         preset,
         shifts,
+        targets,
         resize: raw.shifts.resize,
         crop: raw.shifts.crop,
         frost_dir: raw
@@ -516,9 +596,15 @@ fn corruption_list(ctx: &Ctx, v: &Spanned<toml::Value>) -> Result<Vec<Corruption
                         format!("expected corruption names (strings), found {item}"),
                     );
                 };
-                let c = name
-                    .parse::<Corruption>()
-                    .or_else(|e| ctx.err(v.span(), key, e.to_string()))?;
+                let c = name.parse::<Corruption>().or_else(|e| {
+                    let hint = match name.parse::<SyntheticShift>() {
+                        Ok(_) => {
+                            format!("{name} is a synthetic shift: list it in shifts.synthetic")
+                        }
+                        Err(_) => e.to_string(),
+                    };
+                    ctx.err(v.span(), key, hint)
+                })?;
                 if out.contains(&c) {
                     return ctx.err(v.span(), key, format!("{name} is listed twice"));
                 }
@@ -532,6 +618,120 @@ fn corruption_list(ctx: &Ctx, v: &Spanned<toml::Value>) -> Result<Vec<Corruption
             format!("expected \"all\", \"benchmark15\" or a list of names, found {other}"),
         ),
     }
+}
+
+/// `shifts.synthetic`: `"all"`, `"none"`, or shift and family names (a string or a list).
+fn synthetic_list(
+    ctx: &Ctx,
+    v: &Spanned<toml::Value>,
+) -> Result<Vec<SyntheticShift>, PipelineError> {
+    let key = "shifts.synthetic";
+    let names: Vec<&str> = match v.get_ref() {
+        toml::Value::String(s) if s == "none" => return Ok(Vec::new()),
+        toml::Value::String(s) => vec![s.as_str()],
+        toml::Value::Array(items) => {
+            let mut names = Vec::new();
+            for item in items {
+                let Some(name) = item.as_str() else {
+                    return ctx.err(v.span(), key, format!("expected names, found {item}"));
+                };
+                names.push(name);
+            }
+            names
+        }
+        other => {
+            let msg = format!("expected \"all\", \"none\" or a list of names, found {other}");
+            return ctx.err(v.span(), key, msg);
+        }
+    };
+    let mut out: Vec<SyntheticShift> = Vec::new();
+    for name in names {
+        let members = synthetic_members(name).or_else(|e| ctx.err(v.span(), key, e))?;
+        for m in members {
+            if out.contains(&m) {
+                return ctx.err(v.span(), key, format!("{m} is selected twice"));
+            }
+            out.push(m);
+        }
+    }
+    Ok(out)
+}
+
+/// The shifts a name selects: `all`, a family (`geometric`, ...) or one shift.
+fn synthetic_members(name: &str) -> Result<Vec<SyntheticShift>, String> {
+    if name == "all" {
+        return Ok(SyntheticShift::ALL.to_vec());
+    }
+    if SyntheticShift::FAMILIES.contains(&name) {
+        return Ok(SyntheticShift::ALL
+            .into_iter()
+            .filter(|s| s.family() == name)
+            .collect());
+    }
+    name.parse::<SyntheticShift>()
+        .map(|s| vec![s])
+        .map_err(|e| {
+            if name.parse::<Corruption>().is_ok() {
+                format!("{name} is an ImageNet-C corruption: list it in shifts.corruptions")
+            } else {
+                format!(
+                    "{e}; or all, or a family: {}",
+                    SyntheticShift::FAMILIES.join(", ")
+                )
+            }
+        })
+}
+
+/// Validates `[[targets]]`: unique names that do not clash with shift names, existing files.
+fn target_list(
+    ctx: &Ctx,
+    raw: &[TargetSection],
+    eval_split: &str,
+) -> Result<Vec<Target>, PipelineError> {
+    let mut out: Vec<Target> = Vec::new();
+    for t in raw {
+        let name = t.name.get_ref().trim();
+        let reserved = name == "clean"
+            || name.parse::<Corruption>().is_ok()
+            || name.parse::<SyntheticShift>().is_ok();
+        if name.is_empty() || reserved {
+            let msg = format!("target name {name:?} is empty or the name of a shift");
+            return ctx.err(t.name.span(), "targets.name", msg);
+        }
+        if out.iter().any(|o| o.name == name) {
+            return ctx.err(
+                t.name.span(),
+                "targets.name",
+                format!("{name} is used twice"),
+            );
+        }
+        let dataset = t.dataset.get_ref();
+        if !dataset.is_file() {
+            let msg = format!(
+                "target '{name}': {} does not exist (make it with `shiftlab ingest`)",
+                dataset.display()
+            );
+            return ctx.err(t.dataset.span(), "targets.dataset", msg);
+        }
+        if let Some(map) = &t.label_map {
+            if !map.get_ref().is_file() {
+                let msg = format!(
+                    "target '{name}': label map {} does not exist",
+                    map.get_ref().display()
+                );
+                return ctx.err(map.span(), "targets.label_map", msg);
+            }
+        }
+        out.push(Target {
+            name: name.to_string(),
+            dataset: dataset.clone(),
+            split: t.split.clone().unwrap_or_else(|| eval_split.to_string()),
+            limit: t.limit,
+            label_map: t.label_map.as_ref().map(|m| m.get_ref().clone()),
+            restrict: t.restrict,
+        });
+    }
+    Ok(out)
 }
 
 fn severity_list(ctx: &Ctx, v: &Spanned<Vec<i64>>) -> Result<Vec<Severity>, PipelineError> {
@@ -590,6 +790,12 @@ fn fingerprint(p: &Pipeline) -> String {
         p.part_size,
         p.embed_block,
     );
+    // Appended only when present, so pipelines without targets keep their fingerprint.
+    let decisive = if p.targets.is_empty() {
+        decisive
+    } else {
+        format!("{decisive}|{:?}", p.targets)
+    };
     let digest = Sha256::digest(decisive.as_bytes());
     digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
 }

@@ -12,6 +12,8 @@ pub enum PipelineError {
     },
     #[error("dataset {path}: {message}")]
     Dataset { path: String, message: String },
+    #[error("target {name}: {message}")]
+    Target { name: String, message: String },
     #[error("model {model}: {message}")]
     Model { model: String, message: String },
     #[error("probe {probe} of model {model}: {message}")]

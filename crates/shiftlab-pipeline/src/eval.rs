@@ -15,17 +15,20 @@ use shiftlab_corrupt::FrostAssets;
 use shiftlab_model::Encoder;
 use tch::{Kind, Tensor};
 
-use crate::config::{Pipeline, Shift};
+use crate::config::{Pipeline, Shift, FAMILY_DATASET};
 use crate::error::PipelineError;
 use crate::probes::{Probe, SampleOutput};
 use crate::source::{decode, sample_key, Geometry, PixelBatch, Sample, SampleStream};
 use crate::stage::{queue, In, Out, StageCounters, StageStats};
 use crate::tables::{ErrorRows, PredictionRows};
+use crate::targets::ResolvedTarget;
 
 /// A run of consecutive samples inside one part.
 struct Chunk {
     part: u32,
     chunk: u32,
+    /// `Some(t)`: the samples come from target `t` (a dataset-level shift), not the source.
+    target: Option<usize>,
     samples: Vec<Sample>,
 }
 
@@ -33,8 +36,12 @@ struct Chunk {
 struct Decoded {
     part: u32,
     chunk: u32,
+    target: Option<usize>,
     ids: Vec<String>,
+    /// In the source's classes (target labels are mapped when read).
     labels: Vec<i64>,
+    /// The rows' own `corruption` / `severity` columns (used for targets).
+    tags: Vec<(Option<String>, Option<i32>)>,
     images: Vec<DynamicImage>,
 }
 
@@ -59,8 +66,14 @@ struct Embedded {
 
 /// What the sink receives.
 pub enum SinkMsg {
-    /// A part has `chunks` chunks; it is whole after `chunks x shifts + extra` items.
-    Declare { part: u32, chunks: u32, extra: u32 },
+    /// A part has `chunks` chunks; it is whole after `chunks x shifts + extra` items (`shifts`:
+    /// the batches each chunk yields, 1 for a target).
+    Declare {
+        part: u32,
+        chunks: u32,
+        shifts: u32,
+        extra: u32,
+    },
     Item {
         part: u32,
         rows: Box<PredictionRows>,
@@ -78,6 +91,8 @@ pub struct EvalInputs<'a> {
     pub selected: Option<std::collections::HashSet<String>>,
     pub todo: BTreeSet<u32>,
     pub num_classes: i64,
+    /// Dataset-level shifts, with the first part of each (after the source's parts).
+    pub targets: Vec<(ResolvedTarget, u32)>,
 }
 
 /// Counters of every stage, in flow order.
@@ -147,7 +162,9 @@ pub fn run_eval(
         selected,
         todo,
         num_classes,
+        targets,
     } = inputs;
+    let targets = &targets;
     std::thread::scope(|scope| -> Result<(), PipelineError> {
         let mut handles = Vec::new();
         {
@@ -155,7 +172,15 @@ pub fn run_eval(
             let counters = stages.read.clone();
             handles.push(scope.spawn(move || {
                 let t = Instant::now();
-                let r = read_stage(pipeline, selected, &todo, num_classes, chunk_tx, sink_tx);
+                let r = read_stage(
+                    pipeline,
+                    selected,
+                    &todo,
+                    num_classes,
+                    chunk_tx.clone(),
+                    &sink_tx,
+                )
+                .and_then(|()| read_targets(pipeline, targets, &todo, &chunk_tx, &sink_tx));
                 counters.set_busy_from_wall(t);
                 r
             }));
@@ -191,11 +216,15 @@ pub fn run_eval(
         );
         let counters = stages.probe.clone();
         let names: Vec<String> = pipeline.models.iter().map(|m| m.name.clone()).collect();
-        handles.push(
-            scope.spawn(move || {
-                probe_stage(probe_rx, sink_tx, pipeline, &names, &probes, &counters)
-            }),
-        );
+        handles.push(scope.spawn(move || {
+            let ctx = ProbeCtx {
+                p: pipeline,
+                model_names: &names,
+                probes: &probes,
+                targets,
+            };
+            probe_stage(probe_rx, sink_tx, &ctx, &counters)
+        }));
         let mut result = Ok(());
         while let Some(msg) = sink_rx.recv() {
             let t = Instant::now();
@@ -224,7 +253,7 @@ fn read_stage(
     todo: &BTreeSet<u32>,
     num_classes: i64,
     out: Out<Chunk>,
-    sink: Out<SinkMsg>,
+    sink: &Out<SinkMsg>,
 ) -> Result<(), PipelineError> {
     let stream = SampleStream::open(&p.dataset, &p.eval_split, selected, p.limit)?;
     let part_size = p.part_size as u64;
@@ -233,11 +262,8 @@ fn read_stage(
         let sample = sample?;
         let part = (sample.index / part_size) as u32;
         if state.part != Some(part) {
-            state.finish(todo, &out, &sink);
-            state = PartState {
-                part: Some(part),
-                ..PartState::default()
-            };
+            state.finish(todo, &out, sink);
+            state = PartState::new(part, None, p.shifts.len() as u32);
         }
         if !todo.contains(&part) {
             continue;
@@ -253,18 +279,49 @@ fn read_stage(
                 .push(part as i32, "source", sample.id.clone(), reason);
             continue;
         }
-        let chunk_index = state.chunks;
-        let chunk = state.current.get_or_insert_with(|| Chunk {
-            part,
-            chunk: chunk_index,
-            samples: Vec::new(),
-        });
-        chunk.samples.push(sample);
-        if chunk.samples.len() >= p.batch_size {
-            state.flush(&out);
-        }
+        state.push(sample, p.batch_size, &out);
     }
-    state.finish(todo, &out, &sink);
+    state.finish(todo, &out, sink);
+    Ok(())
+}
+
+/// Streams every target after the source: its labels mapped to the source's classes (unmapped
+/// ones recorded and skipped), one batch per chunk (no on-the-fly shifts).
+fn read_targets(
+    p: &Pipeline,
+    targets: &[(ResolvedTarget, u32)],
+    todo: &BTreeSet<u32>,
+    out: &Out<Chunk>,
+    sink: &Out<SinkMsg>,
+) -> Result<(), PipelineError> {
+    let part_size = p.part_size as u64;
+    for (t, (target, first_part)) in targets.iter().enumerate() {
+        let spec = &target.target;
+        let stream = SampleStream::open(&spec.dataset, &spec.split, None, spec.limit)?;
+        let mut state = PartState::default();
+        for sample in stream {
+            let mut sample = sample?;
+            let part = first_part + (sample.index / part_size) as u32;
+            if state.part != Some(part) {
+                state.finish(todo, out, sink);
+                state = PartState::new(part, Some(t), 1);
+            }
+            if !todo.contains(&part) {
+                continue;
+            }
+            match target.source_label(sample.label) {
+                Ok(label) => {
+                    sample.label = label;
+                    state.push(sample, p.batch_size, out);
+                }
+                Err(reason) => {
+                    let item = format!("{} ({})", sample.id, spec.name);
+                    state.errors.push(part as i32, "source", item, reason)
+                }
+            }
+        }
+        state.finish(todo, out, sink);
+    }
     Ok(())
 }
 
@@ -272,12 +329,42 @@ fn read_stage(
 #[derive(Default)]
 struct PartState {
     part: Option<u32>,
+    target: Option<usize>,
+    /// Batches each chunk yields downstream (shifts for the source, 1 for a target).
+    shifts: u32,
     chunks: u32,
     current: Option<Chunk>,
     errors: ErrorRows,
 }
 
 impl PartState {
+    fn new(part: u32, target: Option<usize>, shifts: u32) -> Self {
+        PartState {
+            part: Some(part),
+            target,
+            shifts,
+            ..PartState::default()
+        }
+    }
+
+    /// Adds a sample to the open chunk; a full chunk goes downstream.
+    fn push(&mut self, sample: Sample, batch_size: usize, out: &Out<Chunk>) {
+        let Some(part) = self.part else {
+            return;
+        };
+        let (chunk_index, target) = (self.chunks, self.target);
+        let chunk = self.current.get_or_insert_with(|| Chunk {
+            part,
+            chunk: chunk_index,
+            target,
+            samples: Vec::new(),
+        });
+        chunk.samples.push(sample);
+        if chunk.samples.len() >= batch_size {
+            self.flush(out);
+        }
+    }
+
     fn flush(&mut self, out: &Out<Chunk>) {
         if let Some(c) = self.current.take() {
             self.chunks += 1;
@@ -304,6 +391,7 @@ impl PartState {
         sink.send(SinkMsg::Declare {
             part,
             chunks: self.chunks,
+            shifts: self.shifts,
             extra,
         });
     }
@@ -323,8 +411,10 @@ fn decode_stage(
         let mut decoded = Decoded {
             part: chunk.part,
             chunk: chunk.chunk,
+            target: chunk.target,
             ids: Vec::new(),
             labels: Vec::new(),
+            tags: Vec::new(),
             images: Vec::new(),
         };
         for s in chunk.samples {
@@ -332,6 +422,7 @@ fn decode_stage(
                 Ok(img) => {
                     decoded.ids.push(s.id);
                     decoded.labels.push(s.label);
+                    decoded.tags.push((s.corruption, s.severity));
                     decoded.images.push(img);
                 }
                 Err(reason) => errors.push(chunk.part as i32, "decode", s.id, reason),
@@ -351,8 +442,10 @@ fn decode_stage(
             tensors: Vec::new(),
             errors,
         });
-        for s in 1..shifts {
-            jobs.send((decoded.clone(), s));
+        if decoded.target.is_none() {
+            for s in 1..shifts {
+                jobs.send((decoded.clone(), s));
+            }
         }
         rx.done();
     }
@@ -370,21 +463,32 @@ fn shift_stage(
         let mut errors = ErrorRows::default();
         let mut positions = Vec::new();
         let mut images = Vec::new();
-        if let Shift::Corruption(c, s) = p.shifts[shift_index] {
-            for (i, img) in decoded.images.iter().enumerate() {
-                let key = sample_key(&decoded.ids[i]);
-                match shiftlab_corrupt::corrupt_dynamic(img, c, s, p.preset, p.seed, key, frost) {
-                    Ok(out) => {
-                        positions.push(i);
-                        images.push(out);
-                    }
-                    Err(e) => errors.push(
-                        decoded.part as i32,
-                        "shift",
-                        format!("{} ({} s{})", decoded.ids[i], c.name(), s.get()),
-                        e.to_string(),
-                    ),
+        let shift = p.shifts[shift_index];
+        for (i, img) in decoded.images.iter().enumerate() {
+            let key = sample_key(&decoded.ids[i]);
+            let result = match shift {
+                Shift::Clean => continue,
+                Shift::Corruption(c, s) => {
+                    shiftlab_corrupt::corrupt_dynamic(img, c, s, p.preset, p.seed, key, frost)
                 }
+                Shift::Synthetic(c, s) => shiftlab_corrupt::shift_dynamic(img, c, s, p.seed, key),
+            };
+            match result {
+                Ok(out) => {
+                    positions.push(i);
+                    images.push(out);
+                }
+                Err(e) => errors.push(
+                    decoded.part as i32,
+                    "shift",
+                    format!(
+                        "{} ({} s{})",
+                        decoded.ids[i],
+                        shift.name(),
+                        shift.severity()
+                    ),
+                    e.to_string(),
+                ),
             }
         }
         let pixels = PixelBatch::from_images(images.iter());
@@ -474,80 +578,47 @@ fn embed_stage(
     Ok(())
 }
 
+/// What the probe stage needs besides its queues.
+struct ProbeCtx<'a> {
+    p: &'a Pipeline,
+    model_names: &'a [String],
+    probes: &'a [Vec<Box<dyn Probe>>],
+    targets: &'a [(ResolvedTarget, u32)],
+}
+
 fn probe_stage(
     rx: In<Embedded>,
     tx: Out<SinkMsg>,
-    p: &Pipeline,
-    model_names: &[String],
-    probes: &[Vec<Box<dyn Probe>>],
+    ctx: &ProbeCtx<'_>,
     counters: &StageCounters,
 ) -> Result<(), PipelineError> {
     // Clean embeddings per (part, chunk) and model, kept until every shift of the chunk is done.
     let mut clean: HashMap<(u32, u32), (Vec<Tensor>, usize)> = HashMap::new();
-    let shifts = p.shifts.len();
+    let shifts = ctx.p.shifts.len();
     while let Some(Embedded { batch, features }) = rx.recv() {
         let t = Instant::now();
         let key = (batch.part, batch.chunk);
-        if batch.shift_index == 0 {
-            clean.insert(
-                key,
-                (features.iter().map(|f| f.shallow_clone()).collect(), shifts),
-            );
-        }
-        let Some((clean_feats, remaining)) = clean.get_mut(&key) else {
-            return Err(PipelineError::Stage(format!(
-                "shifted batch of part {} chunk {} arrived before its clean batch",
-                batch.part, batch.chunk
-            )));
+        let rows = match batch.decoded.target {
+            Some(target) => probe_target(ctx, &batch, &features, target)?,
+            None => {
+                if batch.shift_index == 0 {
+                    let twins = features.iter().map(|f| f.shallow_clone()).collect();
+                    clean.insert(key, (twins, shifts));
+                }
+                let Some((clean_feats, remaining)) = clean.get_mut(&key) else {
+                    return Err(PipelineError::Stage(format!(
+                        "shifted batch of part {} chunk {} arrived before its clean batch",
+                        batch.part, batch.chunk
+                    )));
+                };
+                let rows = probe_source(ctx, &batch, &features, clean_feats)?;
+                *remaining -= 1;
+                if *remaining == 0 {
+                    clean.remove(&key);
+                }
+                rows
+            }
         };
-        let mut rows = PredictionRows::default();
-        let shift = p.shifts[batch.shift_index];
-        let idx = Tensor::from_slice(
-            &batch
-                .positions
-                .iter()
-                .map(|&i| i as i64)
-                .collect::<Vec<_>>(),
-        );
-        let labels = Tensor::from_slice(
-            &batch
-                .positions
-                .iter()
-                .map(|&i| batch.decoded.labels[i])
-                .collect::<Vec<_>>(),
-        );
-        for (m, feats) in features.iter().enumerate() {
-            if batch.positions.is_empty() {
-                break;
-            }
-            let twin = clean_feats[m].index_select(0, &idx);
-            let cosine = shiftlab_probe::probe::cosine_to_clean(feats, &twin)
-                .map_err(|e| PipelineError::model(&model_names[m], e))?;
-            for probe in &probes[m] {
-                let out =
-                    probe
-                        .predict(feats, &labels)
-                        .map_err(|message| PipelineError::Probe {
-                            model: model_names[m].clone(),
-                            probe: probe.name().to_string(),
-                            message,
-                        })?;
-                push_rows(
-                    &mut rows,
-                    p,
-                    &batch,
-                    shift,
-                    &model_names[m],
-                    probe.name(),
-                    &out,
-                    &cosine,
-                );
-            }
-        }
-        *remaining -= 1;
-        if *remaining == 0 {
-            clean.remove(&key);
-        }
         counters.add_busy(t);
         tx.send(SinkMsg::Item {
             part: batch.part,
@@ -559,43 +630,167 @@ fn probe_stage(
     Ok(())
 }
 
+/// Indices and labels of the images a batch holds.
+fn batch_index(batch: &Shifted) -> (Tensor, Tensor) {
+    let pos = &batch.positions;
+    let idx: Vec<i64> = pos.iter().map(|&i| i as i64).collect();
+    let labels: Vec<i64> = pos.iter().map(|&i| batch.decoded.labels[i]).collect();
+    (Tensor::from_slice(&idx), Tensor::from_slice(&labels))
+}
+
+/// Rows of one on-the-fly shift of the source, with the cosine to each sample's clean twin.
+fn probe_source(
+    ctx: &ProbeCtx<'_>,
+    batch: &Shifted,
+    features: &[Tensor],
+    clean_feats: &[Tensor],
+) -> Result<PredictionRows, PipelineError> {
+    let mut rows = PredictionRows::default();
+    if batch.positions.is_empty() {
+        return Ok(rows);
+    }
+    let shift = ctx.p.shifts[batch.shift_index];
+    let (idx, labels) = batch_index(batch);
+    for (m, feats) in features.iter().enumerate() {
+        let name = &ctx.model_names[m];
+        let twin = clean_feats[m].index_select(0, &idx);
+        let cosine = shiftlab_probe::probe::cosine_to_clean(feats, &twin)
+            .map_err(|e| PipelineError::model(name, e))?;
+        let cosine: Vec<Option<f32>> = if shift == Shift::Clean {
+            vec![Some(1.0); cosine.len()]
+        } else {
+            cosine.iter().map(|&c| Some(c as f32)).collect()
+        };
+        for probe in &ctx.probes[m] {
+            let out = predict(probe.as_ref(), name, feats, &labels, None)?;
+            let tag = RowTag::Shift(shift);
+            push_rows(
+                &mut rows,
+                ctx.p,
+                batch,
+                &tag,
+                name,
+                probe.name(),
+                &out,
+                &cosine,
+            );
+        }
+    }
+    Ok(rows)
+}
+
+/// Rows of a target's batch: restricted to the classes it covers, no cosine.
+fn probe_target(
+    ctx: &ProbeCtx<'_>,
+    batch: &Shifted,
+    features: &[Tensor],
+    target: usize,
+) -> Result<PredictionRows, PipelineError> {
+    let mut rows = PredictionRows::default();
+    if batch.positions.is_empty() {
+        return Ok(rows);
+    }
+    let (resolved, _) = &ctx.targets[target];
+    let (_, labels) = batch_index(batch);
+    let cosine = vec![None; batch.positions.len()];
+    for (m, feats) in features.iter().enumerate() {
+        let name = &ctx.model_names[m];
+        for probe in &ctx.probes[m] {
+            let allowed = resolved.allowed.as_deref();
+            let out = predict(probe.as_ref(), name, feats, &labels, allowed)?;
+            let tag = RowTag::Target(&resolved.target.name);
+            push_rows(
+                &mut rows,
+                ctx.p,
+                batch,
+                &tag,
+                name,
+                probe.name(),
+                &out,
+                &cosine,
+            );
+        }
+    }
+    Ok(rows)
+}
+
+fn predict(
+    probe: &dyn Probe,
+    model: &str,
+    features: &Tensor,
+    labels: &Tensor,
+    allowed: Option<&[i64]>,
+) -> Result<Vec<SampleOutput>, PipelineError> {
+    probe
+        .predict(features, labels, allowed)
+        .map_err(|message| PipelineError::Probe {
+            model: model.to_string(),
+            probe: probe.name().to_string(),
+            message,
+        })
+}
+
+/// What produced a batch: an on-the-fly shift of the source, or a target dataset.
+enum RowTag<'a> {
+    Shift(Shift),
+    Target(&'a str),
+}
+
+impl RowTag<'_> {
+    /// (shift, shift_group, shift_family, severity) of the sample at `pos`; a target row keeps
+    /// its own corruption and severity columns when set (a pre-corrupted dataset).
+    fn columns(&self, decoded: &Decoded, pos: usize) -> (String, String, &'static str, i32) {
+        match self {
+            RowTag::Shift(s) => (
+                s.name().to_string(),
+                s.group().to_string(),
+                s.family(),
+                s.severity(),
+            ),
+            RowTag::Target(name) => {
+                let (corruption, severity) = &decoded.tags[pos];
+                (
+                    corruption.clone().unwrap_or_else(|| name.to_string()),
+                    name.to_string(),
+                    FAMILY_DATASET,
+                    severity.unwrap_or(0),
+                )
+            }
+        }
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn push_rows(
     rows: &mut PredictionRows,
     p: &Pipeline,
     batch: &Shifted,
-    shift: Shift,
+    tag: &RowTag<'_>,
     model: &str,
     probe: &'static str,
     out: &[SampleOutput],
-    cosine: &[f64],
+    cosine: &[Option<f32>],
 ) {
-    let group = match shift {
-        Shift::Clean => "clean",
-        Shift::Corruption(c, _) => c.group().name(),
-    };
     for (j, &pos) in batch.positions.iter().enumerate() {
         let label = batch.decoded.labels[pos];
+        let (shift, group, family, severity) = tag.columns(&batch.decoded, pos);
         rows.run.push(p.name.clone());
         rows.part.push(batch.part as i32);
         rows.sample_id.push(batch.decoded.ids[pos].clone());
         rows.label.push(label);
         rows.model.push(model.to_string());
         rows.probe.push(probe.to_string());
-        rows.shift.push(shift.name());
+        rows.shift.push(shift);
         rows.shift_group.push(group);
-        rows.severity.push(shift.severity());
+        rows.shift_family.push(family);
+        rows.severity.push(severity);
         let o = &out[j];
         rows.prediction.push(o.prediction);
         rows.correct.push(o.correct);
         rows.top5_correct.push(o.top5_correct);
         rows.top5.push(o.top5.clone());
         rows.confidence.push(o.confidence as f32);
-        rows.cosine_to_clean.push(if shift == Shift::Clean {
-            1.0
-        } else {
-            cosine[j] as f32
-        });
+        rows.cosine_to_clean.push(cosine[j]);
     }
 }
 

@@ -12,6 +12,7 @@ pub mod run;
 pub mod source;
 pub mod stage;
 pub mod tables;
+pub mod targets;
 
 pub use config::{load, parse, Pipeline, Shift};
 pub use error::PipelineError;

@@ -12,7 +12,7 @@ use arrow::datatypes::{Float32Type, Int32Type};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
 
-use crate::config::Pipeline;
+use crate::config::{Pipeline, FAMILY_DATASET};
 use crate::error::PipelineError;
 use crate::tables::MetricRow;
 
@@ -21,25 +21,38 @@ pub use shiftlab_probe::metrics::ECE_BINS;
 #[derive(Default)]
 struct Group {
     shift_group: String,
+    shift_family: String,
     n: i64,
     errors: i64,
     top5_errors: i64,
     cosines: Vec<f32>,
+    /// Rows without a cosine (dataset-level shifts).
+    no_cosine: bool,
     /// (confidence, correct)
     calibration: Vec<(f32, bool)>,
 }
 
+/// (model rank, model, shift rank, shift, severity, probe).
+type Key = (usize, String, usize, String, i32, String);
+/// Output order: (model rank, probe rank, shift rank, shift, severity).
+type Order = (usize, usize, usize, String, i32);
+
 /// Reads every predictions part and aggregates per model x probe x shift x severity, in the
-/// order of the pipeline file (models, probes, clean then corruptions by severity).
+/// order of the pipeline file (models, probes, clean, corruptions and synthetic shifts by
+/// severity, then the targets).
 pub fn compute_metrics(p: &Pipeline, files: &[PathBuf]) -> Result<Vec<MetricRow>, PipelineError> {
-    let mut groups: BTreeMap<(usize, String, usize, String, i32), Group> = BTreeMap::new();
+    let mut groups: BTreeMap<Key, Group> = BTreeMap::new();
     let model_order = |m: &str| {
         p.models
             .iter()
             .position(|x| x.name == m)
             .unwrap_or(usize::MAX)
     };
-    let shift_order = |s: &str, sev: i32| {
+    let shift_order = |s: &str, group: &str, family: &str, sev: i32| {
+        if family == FAMILY_DATASET {
+            let t = p.targets.iter().position(|t| t.name == group);
+            return p.shifts.len() + t.unwrap_or(p.targets.len());
+        }
         p.shifts
             .iter()
             .position(|x| x.name() == s && x.severity() == sev)
@@ -54,6 +67,7 @@ pub fn compute_metrics(p: &Pipeline, files: &[PathBuf]) -> Result<Vec<MetricRow>
             "probe",
             "shift",
             "shift_group",
+            "shift_family",
             "severity",
             "correct",
             "top5_correct",
@@ -74,48 +88,51 @@ pub fn compute_metrics(p: &Pipeline, files: &[PathBuf]) -> Result<Vec<MetricRow>
         for batch in reader {
             let b = batch.map_err(|e| PipelineError::io(path, e))?;
             let s = |i: usize| b.column(i).as_string::<i32>().clone();
-            let (model, probe, shift, group) = (s(0), s(1), s(2), s(3));
-            let severity = b.column(4).as_primitive::<Int32Type>();
-            let correct = b.column(5).as_boolean();
-            let top5 = b.column(6).as_boolean();
-            let conf = b.column(7).as_primitive::<Float32Type>();
-            let cos = b.column(8).as_primitive::<Float32Type>();
+            let (model, probe, shift, group, family) = (s(0), s(1), s(2), s(3), s(4));
+            let severity = b.column(5).as_primitive::<Int32Type>();
+            let correct = b.column(6).as_boolean();
+            let top5 = b.column(7).as_boolean();
+            let conf = b.column(8).as_primitive::<Float32Type>();
+            let cos = b.column(9).as_primitive::<Float32Type>();
             for i in 0..b.num_rows() {
                 let sev = severity.value(i);
+                let (sh, gr, fam) = (shift.value(i), group.value(i), family.value(i));
                 let key = (
                     model_order(model.value(i)),
                     model.value(i).to_string(),
-                    shift_order(shift.value(i), sev),
-                    probe.value(i).to_string(),
+                    shift_order(sh, gr, fam, sev),
+                    sh.to_string(),
                     sev,
+                    probe.value(i).to_string(),
                 );
                 let g = groups.entry(key).or_default();
                 if g.n == 0 {
-                    g.shift_group = group.value(i).to_string();
+                    g.shift_group = gr.to_string();
+                    g.shift_family = fam.to_string();
                 }
                 g.n += 1;
                 g.errors += i64::from(!correct.value(i));
                 g.top5_errors += i64::from(!top5.value(i));
-                g.cosines.push(cos.value(i));
+                if cos.is_valid(i) {
+                    g.cosines.push(cos.value(i));
+                } else {
+                    g.no_cosine = true;
+                }
                 g.calibration.push((conf.value(i), correct.value(i)));
                 debug_assert!(conf.is_valid(i));
             }
         }
     }
-    let mut rows: Vec<(usize, usize, usize, MetricRow)> = groups
+    let mut rows: Vec<(Order, MetricRow)> = groups
         .into_iter()
-        .map(|((mi, model, si, probe, sev), g)| {
+        .map(|((mi, model, si, shift, sev, probe), g)| {
             let probe_rank = probe_rank(&probe);
-            let shift = if si == usize::MAX {
-                String::from("?")
-            } else {
-                p.shifts[si].name().to_string()
-            };
-            (mi, probe_rank, si, finish(model, probe, shift, sev, g))
+            let order = (mi, probe_rank, si, shift.clone(), sev);
+            (order, finish(model, probe, shift, sev, g))
         })
         .collect();
-    rows.sort_by_key(|(m, pr, s, _)| (*m, *pr, *s));
-    Ok(rows.into_iter().map(|(_, _, _, r)| r).collect())
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(rows.into_iter().map(|(_, r)| r).collect())
 }
 
 fn probe_rank(probe: &str) -> usize {
@@ -128,12 +145,13 @@ fn probe_rank(probe: &str) -> usize {
 fn finish(model: String, probe: String, shift: String, severity: i32, mut g: Group) -> MetricRow {
     let n = g.n.max(1) as f64;
     g.cosines.sort_by(f32::total_cmp);
-    let mean_cos = g.cosines.iter().map(|&c| f64::from(c)).sum::<f64>() / n;
+    let mean_cos = (!g.no_cosine).then(|| g.cosines.iter().map(|&c| f64::from(c)).sum::<f64>() / n);
     MetricRow {
         model,
         probe,
         shift,
         shift_group: g.shift_group,
+        shift_family: g.shift_family,
         severity,
         n: g.n,
         errors: g.errors,

@@ -4,19 +4,37 @@
 use std::path::Path;
 
 use shiftlab_model::{Encoder, LinearHead};
-use shiftlab_probe::probe::head::head_outputs;
+use shiftlab_probe::probe::head::head_logits;
+use shiftlab_probe::probe::outputs_from_scores_within;
 use shiftlab_probe::probe::{KnnClassifier, KnnConfig, LinearProbe, LinearProbeConfig};
-use tch::Tensor;
+use tch::{Kind, Tensor};
 
 use crate::config::Pipeline;
 use crate::error::PipelineError;
 
 pub use shiftlab_probe::probe::SampleOutput;
 
-/// A fitted probe: features `[N, D]` (float32, CPU) and labels `[N]` in, per-sample outputs out.
+/// A fitted probe: features `[N, D]` in, per-class scores `[N, C]` that sum to 1 per row out
+/// (softmax probabilities, kNN vote shares), so that a dataset-level shift can restrict them to
+/// the classes it covers before the outputs are read.
 pub trait Probe: Send {
     fn name(&self) -> &'static str;
-    fn predict(&self, features: &Tensor, labels: &Tensor) -> Result<Vec<SampleOutput>, String>;
+    fn scores(&self, features: &Tensor) -> Result<Tensor, String>;
+
+    /// Per-sample outputs, among `allowed` classes when given.
+    fn predict(
+        &self,
+        features: &Tensor,
+        labels: &Tensor,
+        allowed: Option<&[i64]>,
+    ) -> Result<Vec<SampleOutput>, String> {
+        let scores = self.scores(features)?;
+        outputs_from_scores_within(&scores, labels, allowed).map_err(|e| e.to_string())
+    }
+}
+
+fn softmax(logits: Tensor) -> Tensor {
+    logits.to_kind(Kind::Double).softmax(1, Kind::Double)
 }
 
 struct Linear(LinearProbe);
@@ -27,8 +45,11 @@ impl Probe for Linear {
     fn name(&self) -> &'static str {
         "linear"
     }
-    fn predict(&self, features: &Tensor, labels: &Tensor) -> Result<Vec<SampleOutput>, String> {
-        self.0.predict(features, labels).map_err(|e| e.to_string())
+    fn scores(&self, features: &Tensor) -> Result<Tensor, String> {
+        self.0
+            .logits(features)
+            .map(softmax)
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -36,8 +57,8 @@ impl Probe for Knn {
     fn name(&self) -> &'static str {
         "knn"
     }
-    fn predict(&self, features: &Tensor, labels: &Tensor) -> Result<Vec<SampleOutput>, String> {
-        self.0.predict(features, labels).map_err(|e| e.to_string())
+    fn scores(&self, features: &Tensor) -> Result<Tensor, String> {
+        self.0.scores(features).map_err(|e| e.to_string())
     }
 }
 
@@ -45,8 +66,10 @@ impl Probe for Head {
     fn name(&self) -> &'static str {
         "head"
     }
-    fn predict(&self, features: &Tensor, labels: &Tensor) -> Result<Vec<SampleOutput>, String> {
-        head_outputs(&self.0, features, labels).map_err(|e| e.to_string())
+    fn scores(&self, features: &Tensor) -> Result<Tensor, String> {
+        head_logits(&self.0, features)
+            .map(softmax)
+            .map_err(|e| e.to_string())
     }
 }
 

@@ -23,6 +23,7 @@ use crate::fit::fit_probes;
 use crate::metrics::compute_metrics;
 use crate::stage::{bottleneck, StageStats};
 use crate::tables::{self, AtomicParquet, ErrorRows, MetricRow, RunRow};
+use crate::targets::ResolvedTarget;
 
 /// How to run (not part of the pipeline file).
 #[derive(Debug, Clone)]
@@ -85,7 +86,11 @@ pub fn run(p: &Pipeline, opts: &RunOptions) -> Result<RunSummary, PipelineError>
             message: format!("no rows in split '{}' (after the filter)", p.eval_split),
         });
     }
-    let parts_total = eval_rows.div_ceil(p.part_size as u64) as u32;
+    let source_parts = eval_rows.div_ceil(p.part_size as u64) as u32;
+    let targets = resolve_targets(p, &info.class_names, source_parts)?;
+    let parts_total = targets.last().map_or(source_parts, |(t, first)| {
+        first + parts_of(p, t.eval_rows())
+    });
     folder.write_run_json(p, parts_total)?;
     let probes = fit_probes(
         p,
@@ -112,9 +117,9 @@ pub fn run(p: &Pipeline, opts: &RunOptions) -> Result<RunSummary, PipelineError>
         .unwrap_or_default();
     let todo_samples = todo
         .iter()
-        .map(|&part| (eval_rows - part as u64 * p.part_size as u64).min(p.part_size as u64))
+        .map(|&part| part_images(p, part, eval_rows, source_parts, &targets))
         .sum::<u64>();
-    let bar = progress_bar(opts.progress, todo_samples * p.shifts.len() as u64);
+    let bar = progress_bar(opts.progress, todo_samples);
     let t0 = Instant::now();
     let mut sink = PartSink::new(p, &folder, bar.clone(), opts.sink_delay, &stages);
     let inputs = EvalInputs {
@@ -125,6 +130,7 @@ pub fn run(p: &Pipeline, opts: &RunOptions) -> Result<RunSummary, PipelineError>
         selected,
         todo: todo.clone(),
         num_classes,
+        targets,
     };
     let eval_result = run_eval(inputs, &stages, |msg| sink.accept(msg));
     let wall_s = t0.elapsed().as_secs_f64();
@@ -182,6 +188,47 @@ pub fn run(p: &Pipeline, opts: &RunOptions) -> Result<RunSummary, PipelineError>
         wall_s,
         images_per_s: images as f64 / wall_s.max(1e-9),
     })
+}
+
+fn parts_of(p: &Pipeline, rows: u64) -> u32 {
+    rows.div_ceil(p.part_size as u64) as u32
+}
+
+/// Each target with its first part: targets' parts follow the source's, in file order.
+fn resolve_targets(
+    p: &Pipeline,
+    source_classes: &[String],
+    source_parts: u32,
+) -> Result<Vec<(ResolvedTarget, u32)>, PipelineError> {
+    let mut next = source_parts;
+    let mut out = Vec::new();
+    for t in &p.targets {
+        let resolved = ResolvedTarget::resolve(t, source_classes)?;
+        let first = next;
+        next += parts_of(p, resolved.eval_rows());
+        out.push((resolved, first));
+    }
+    Ok(out)
+}
+
+/// Images a part sends through the models: source samples x shifts, or target samples.
+fn part_images(
+    p: &Pipeline,
+    part: u32,
+    eval_rows: u64,
+    source_parts: u32,
+    targets: &[(ResolvedTarget, u32)],
+) -> u64 {
+    let size = p.part_size as u64;
+    let rows_in = |rows: u64, index: u32| rows.saturating_sub(index as u64 * size).min(size);
+    if part < source_parts {
+        return rows_in(eval_rows, part) * p.shifts.len() as u64;
+    }
+    targets
+        .iter()
+        .rev()
+        .find(|(_, first)| part >= *first)
+        .map_or(0, |(t, first)| rows_in(t.eval_rows(), part - first))
 }
 
 fn load_frost(p: &Pipeline) -> Result<FrostAssets, PipelineError> {
@@ -330,6 +377,7 @@ impl RunFolder {
             "part_size": p.part_size,
             "preset": p.preset.name(),
             "shifts": p.shifts.len(),
+            "targets": p.targets.iter().map(|t| t.name.clone()).collect::<Vec<_>>(),
             "models": p.models.iter().map(|m| m.name.clone()).collect::<Vec<_>>(),
         });
         tables::write_atomic(&self.root.join("run.json"), v.to_string().as_bytes())
@@ -467,14 +515,16 @@ impl<'a> PartSink<'a> {
                 },
             );
         }
-        let shifts = self.p.shifts.len() as u64;
         let Some(open) = self.open.get_mut(&part) else {
             return Ok(());
         };
         match msg {
-            SinkMsg::Declare { chunks, extra, .. } => {
-                open.expected = Some(chunks as u64 * shifts + extra as u64)
-            }
+            SinkMsg::Declare {
+                chunks,
+                shifts,
+                extra,
+                ..
+            } => open.expected = Some(chunks as u64 * shifts as u64 + extra as u64),
             SinkMsg::Item { rows, errors, .. } => {
                 open.received += 1;
                 open.rows += rows.len() as u64;

@@ -16,6 +16,9 @@ pub struct Sample {
     pub id: String,
     pub label: i64,
     pub bytes: Vec<u8>,
+    /// The row's `corruption` and `severity` (set in pre-corrupted tables).
+    pub corruption: Option<String>,
+    pub severity: Option<i32>,
 }
 
 /// Streams the selected samples of one split in file order: rows passing `filter` (their ids,
@@ -80,12 +83,15 @@ impl Iterator for SampleStream {
                 .into_iter()
                 .zip(batch.labels)
                 .zip(batch.images)
-                .filter(|((id, _), _)| selected.is_none_or(|s| s.contains(id)))
-                .map(|((id, label), bytes)| Sample {
+                .zip(batch.corruptions.into_iter().zip(batch.severities))
+                .filter(|(((id, _), _), _)| selected.is_none_or(|s| s.contains(id)))
+                .map(|(((id, label), bytes), (corruption, severity))| Sample {
                     index: 0,
                     id,
                     label,
                     bytes,
+                    corruption,
+                    severity,
                 })
                 .collect();
             self.pending = samples.into_iter();

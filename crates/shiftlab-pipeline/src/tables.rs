@@ -48,15 +48,17 @@ pub struct PredictionRows {
     pub label: Vec<i64>,
     pub model: Vec<String>,
     pub probe: Vec<String>,
-    pub shift: Vec<&'static str>,
-    pub shift_group: Vec<&'static str>,
+    pub shift: Vec<String>,
+    pub shift_group: Vec<String>,
+    pub shift_family: Vec<&'static str>,
     pub severity: Vec<i32>,
     pub prediction: Vec<i64>,
     pub top5: Vec<Vec<i64>>,
     pub correct: Vec<bool>,
     pub top5_correct: Vec<bool>,
     pub confidence: Vec<f32>,
-    pub cosine_to_clean: Vec<f32>,
+    /// `None` for dataset-level shifts (no clean twin).
+    pub cosine_to_clean: Vec<Option<f32>>,
 }
 
 impl PredictionRows {
@@ -88,6 +90,7 @@ impl PredictionRows {
             strings(&self.probe),
             strings(&self.shift),
             strings(&self.shift_group),
+            strings(&self.shift_family),
             Arc::new(Int32Array::from(self.severity.clone())),
             Arc::new(Int64Array::from(self.prediction.clone())),
             Arc::new(top5.finish()),
@@ -159,12 +162,14 @@ pub struct MetricRow {
     pub probe: String,
     pub shift: String,
     pub shift_group: String,
+    pub shift_family: String,
     pub severity: i32,
     pub n: i64,
     pub errors: i64,
     pub error: f64,
     pub top5_error: f64,
-    pub mean_cosine_to_clean: f64,
+    /// `None` for dataset-level shifts.
+    pub mean_cosine_to_clean: Option<f64>,
     pub ece: f64,
 }
 
@@ -184,6 +189,7 @@ pub fn metrics_batch(
             col_s(|r| &r.probe),
             col_s(|r| &r.shift),
             col_s(|r| &r.shift_group),
+            col_s(|r| &r.shift_family),
             Arc::new(Int32Array::from_iter_values(
                 rows.iter().map(|r| r.severity),
             )),
@@ -191,7 +197,11 @@ pub fn metrics_batch(
             Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.errors))),
             col_f(|r| r.error),
             col_f(|r| r.top5_error),
-            col_f(|r| r.mean_cosine_to_clean),
+            Arc::new(Float64Array::from(
+                rows.iter()
+                    .map(|r| r.mean_cosine_to_clean)
+                    .collect::<Vec<_>>(),
+            )),
             col_f(|r| r.ece),
         ],
     )

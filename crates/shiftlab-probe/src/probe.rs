@@ -16,4 +16,7 @@ mod rng;
 pub use error::ProbeError;
 pub use knn::{KnnClassifier, KnnConfig};
 pub use linear::{LinearProbe, LinearProbeConfig};
-pub use outputs::{cosine_to_clean, ece, outputs_from_logits, outputs_from_scores, SampleOutput};
+pub use outputs::{
+    cosine_to_clean, ece, outputs_from_logits, outputs_from_scores, outputs_from_scores_within,
+    restrict_scores, SampleOutput,
+};

@@ -28,9 +28,55 @@ pub fn outputs_from_scores(
     scores: &Tensor,
     labels: &Tensor,
 ) -> Result<Vec<SampleOutput>, ProbeError> {
+    let (_, classes) = matrix_dims(scores, "scores")?;
+    outputs_top(scores, labels, classes.min(5))
+}
+
+/// [`outputs_from_scores`] among the `allowed` classes only (a dataset-level shift that covers a
+/// subset of the classes): scores are renormalised over them ([`restrict_scores`]), and
+/// prediction and top-5 never name another class.
+pub fn outputs_from_scores_within(
+    scores: &Tensor,
+    labels: &Tensor,
+    allowed: Option<&[i64]>,
+) -> Result<Vec<SampleOutput>, ProbeError> {
+    let Some(allowed) = allowed else {
+        return outputs_from_scores(scores, labels);
+    };
+    let (restricted, mask) = restrict(scores, allowed)?;
+    // Excluded classes rank below every allowed one, even allowed classes with score 0.
+    let rank = &restricted + (mask - 1.0);
+    outputs_top(&rank, labels, (allowed.len() as i64).min(5))
+}
+
+/// Scores `[N, C]` renormalised over the `allowed` columns, the others 0; a row with no mass on
+/// them (a kNN query without allowed neighbours) becomes uniform over them.
+pub fn restrict_scores(scores: &Tensor, allowed: &[i64]) -> Result<Tensor, ProbeError> {
+    Ok(restrict(scores, allowed)?.0)
+}
+
+fn restrict(scores: &Tensor, allowed: &[i64]) -> Result<(Tensor, Tensor), ProbeError> {
+    let (_, classes) = matrix_dims(scores, "scores")?;
+    if allowed.is_empty() || allowed.iter().any(|&c| !(0..classes).contains(&c)) {
+        return Err(ProbeError::Shape(format!(
+            "allowed classes {allowed:?} must be a non-empty subset of 0..{classes}"
+        )));
+    }
+    let s = scores.to_kind(Kind::Double);
+    let idx = Tensor::from_slice(allowed).to_device(s.device());
+    let mask = Tensor::zeros([classes], (Kind::Double, s.device())).f_index_fill(0, &idx, 1.0)?;
+    let kept = &s * &mask;
+    let total = kept.sum_dim_intlist(1, true, Kind::Double);
+    let has = total.gt(0.0).to_kind(Kind::Double);
+    let uniform = &mask / allowed.len() as f64;
+    let out = kept / (&total + (1.0 - &has)) + uniform * (1.0 - &has);
+    Ok((out, mask))
+}
+
+/// Outputs from the top `k` of `scores` (values of `scores` are the confidences).
+fn outputs_top(scores: &Tensor, labels: &Tensor, k: i64) -> Result<Vec<SampleOutput>, ProbeError> {
     let (n, classes) = matrix_dims(scores, "scores")?;
     let labels = check_labels(labels, n, classes)?;
-    let k = classes.min(5);
     let (values, indices) = scores.to_kind(Kind::Double).f_topk(k, 1, true, true)?;
     let values = Vec::<f64>::try_from(values.to_device(Device::Cpu).reshape([-1]))?;
     let indices = Vec::<i64>::try_from(indices.to_device(Device::Cpu).reshape([-1]))?;
@@ -93,6 +139,34 @@ mod tests {
 
     fn matrix(v: &[f64], cols: i64) -> Tensor {
         Tensor::from_slice(v).reshape([-1, cols])
+    }
+
+    #[test]
+    fn restricted_outputs_by_hand() -> Result<(), ProbeError> {
+        // Row 0: [0.5, 0.3, 0.2] within {1, 2} -> [0, 0.6, 0.4]: predicts 1 at 0.6 although 0
+        // scored highest. Row 1: [1, 0, 0] has no mass on {1, 2} -> uniform [0, 0.5, 0.5].
+        let scores = Tensor::from_slice(&[0.5f64, 0.3, 0.2, 1.0, 0.0, 0.0]).reshape([2, 3]);
+        let labels = Tensor::from_slice(&[2i64, 1]);
+        let r = restrict_scores(&scores, &[1, 2])?;
+        let r = Vec::<f64>::try_from(r.reshape([-1]))?;
+        let want = [0.0, 0.6, 0.4, 0.0, 0.5, 0.5];
+        for (a, b) in r.iter().zip(want) {
+            assert!((a - b).abs() < 1e-12, "{r:?}");
+        }
+        let out = outputs_from_scores_within(&scores, &labels, Some(&[1, 2]))?;
+        assert_eq!(out[0].prediction, 1);
+        assert!((out[0].confidence - 0.6).abs() < 1e-12);
+        assert_eq!(out[0].top5, vec![1, 2]);
+        assert!(!out[0].correct && out[0].top5_correct);
+        assert!(out[1].top5.iter().all(|c| [1, 2].contains(c)));
+        assert!((out[1].confidence - 0.5).abs() < 1e-12);
+        // Without restriction the same scores predict class 0.
+        assert_eq!(
+            outputs_from_scores_within(&scores, &labels, None)?[0].prediction,
+            0
+        );
+        assert!(restrict_scores(&scores, &[3]).is_err());
+        Ok(())
     }
 
     #[test]
