@@ -118,6 +118,9 @@ pub struct GalleryArgs {
     /// Rows: corruptions (19), synthetic (9 shifts, family under the name) or all (both).
     #[arg(long, default_value = "all")]
     pub rows: String,
+    /// Shrink every tile (after corrupting at full size) to at most PX on its longer side.
+    #[arg(long, value_name = "PX")]
+    pub tile: Option<u32>,
     /// Folder with frost1.png .. frost5.jpg (default: $SHIFTLAB_FROST_DIR or assets/frost).
     #[arg(long)]
     pub frost_dir: Option<PathBuf>,
@@ -194,6 +197,6 @@ pub fn run_gallery(args: &GalleryArgs) -> Result<()> {
         FrostAssets::none()
     };
     let img = read_image(&args.input)?.to_rgb8();
-    let grid = gallery_rows(&img, rows, preset, args.seed, &assets, None)?;
+    let grid = gallery_rows(&img, rows, preset, args.seed, &assets, args.tile)?;
     write_png_atomic(&DynamicImage::ImageRgb8(grid), &args.out)
 }
