@@ -29,6 +29,6 @@ for m in $METHODS; do
     echo "train-zoo: $m ($LIMIT images, $EPOCHS epochs, batch $BATCH)"
     "$BIN" train --method "$m" --dataset "$DATA" --arch resnet18-small \
         --epochs "$EPOCHS" --limit "$LIMIT" --batch-size "$BATCH" --seed 0 \
-        --checkpoint-every 1 --resume --out "$OUT/$m.safetensors"
+        --checkpoint-every 1 --resume --half-weights --out "$OUT/$m.safetensors"
     rm -f "$OUT/$m.ckpt.safetensors" "$OUT/$m.ckpt.json"
 done

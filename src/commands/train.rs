@@ -56,6 +56,9 @@ pub struct TrainArgs {
     /// libtorch intra-op threads (default: libtorch's choice).
     #[arg(long)]
     pub threads: Option<i32>,
+    /// Store the output weights as float16 (half the size; loaded back as float32).
+    #[arg(long)]
+    pub half_weights: bool,
 }
 
 fn parse_method(s: &str) -> Result<Method, String> {
@@ -81,6 +84,7 @@ fn config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
     cfg.checkpoint_every = args.checkpoint_every;
     cfg.resume = args.resume;
     cfg.stop_after = args.stop_after;
+    cfg.half_weights = args.half_weights;
     cfg.device = device.resolve()?;
     cfg.hyper = Hyper::for_method(args.method, 0);
     Ok(cfg)

@@ -38,6 +38,9 @@ pub struct TrainConfig {
     /// invocation: time-boxed runs continued later with `resume`.
     pub stop_after: Option<usize>,
     pub out: PathBuf,
+    /// Store the output's floating-point tensors as float16 (half the size; loaders convert
+    /// back to float32, and the trunk computes in float32).
+    pub half_weights: bool,
     #[serde(skip)]
     pub device: Device,
     pub hyper: Hyper,
@@ -70,6 +73,7 @@ impl TrainConfig {
             resume: false,
             stop_after: None,
             out,
+            half_weights: false,
             device: Device::Cpu,
             hyper: Hyper::for_method(method, classes),
         }
@@ -143,7 +147,7 @@ pub fn train(
     }
     let summary = run.summary(loss, resumed_from, t0.elapsed().as_secs_f64());
     if summary.completed {
-        save_backbone(&run.learner, &cfg.out)?;
+        save_backbone(&run.learner, &cfg.out, cfg.half_weights)?;
         let json = serde_json::to_string_pretty(&summary)?;
         checkpoint::write_text_atomic(&sidecar_path(&cfg.out), &json)?;
     }
@@ -155,9 +159,24 @@ pub fn sidecar_path(out: &Path) -> PathBuf {
     out.with_extension("json")
 }
 
-/// Writes the trunk's tensors only, under torchvision names (what `shiftlab run` loads).
-pub fn save_backbone(learner: &Learner, out: &Path) -> Result<()> {
-    let vars = learner.online.backbone.vs.variables().into_iter().collect();
+/// Writes the trunk's tensors only, under torchvision names (what `shiftlab run` loads);
+/// floating-point ones as float16 with `half`.
+pub fn save_backbone(learner: &Learner, out: &Path, half: bool) -> Result<()> {
+    let vars = learner
+        .online
+        .backbone
+        .vs
+        .variables()
+        .into_iter()
+        .map(|(name, t)| {
+            let t = if half && t.is_floating_point() {
+                t.to_kind(tch::Kind::Half)
+            } else {
+                t
+            };
+            (name, t)
+        })
+        .collect();
     checkpoint::write_atomic(out, &vars)
 }
 

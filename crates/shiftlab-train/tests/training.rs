@@ -289,6 +289,35 @@ fn output_is_the_backbone_and_loads_in_the_encoder() {
 }
 
 #[test]
+fn half_weights_are_float16_and_embed_like_the_float32_ones() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = data();
+    let full = dir.path().join("full.safetensors");
+    let half = dir.path().join("half.safetensors");
+    train(&config(Method::Supervised, &full, 1), &d, |_| {}).expect("train");
+    let mut cfg = config(Method::Supervised, &half, 1);
+    cfg.half_weights = true;
+    train(&cfg, &d, |_| {}).expect("train half");
+    let (f, h) = (read(&full), read(&half));
+    assert_eq!(f.len(), h.len());
+    for ((name, a), (_, b)) in f.iter().zip(&h) {
+        if a.is_floating_point() {
+            assert_eq!(b.kind(), Kind::Half, "{name}");
+            // float16 keeps ~3 significant digits of every weight.
+            let diff = (a - b.to_kind(Kind::Float)).abs().max().double_value(&[]);
+            let scale = a.abs().max().double_value(&[]).max(1e-3);
+            assert!(diff <= scale * 1e-3, "{name}: {diff} vs {scale}");
+        } else {
+            assert!(a.equal(b), "{name}");
+        }
+    }
+    assert!(
+        std::fs::metadata(&half).expect("half").len() * 10
+            < std::fs::metadata(&full).expect("full").len() * 6
+    );
+}
+
+#[test]
 fn a_diverging_run_stops_with_an_error() {
     let dir = tempfile::tempdir().expect("temp dir");
     let out = dir.path().join("x.safetensors");
