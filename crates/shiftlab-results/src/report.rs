@@ -9,7 +9,7 @@ use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::compute::{cast, concat_batches};
 use datafusion::arrow::datatypes::{DataType, Float64Type};
 
-use crate::svg::{self, Scatter, Series};
+use crate::svg::{self, Panel, Series};
 use crate::{write_atomic, ResultsError, RunSession};
 
 /// A query result as named columns of text and numbers.
@@ -213,15 +213,15 @@ async fn figures_svg(
     if let Some(map) = heat(session).await? {
         out.push(("heatmap.svg".into(), map));
     }
-    out.push(("drift.svg".into(), drift(session).await?));
+    out.extend(drift(session).await?);
     if let Some(t) = families {
-        out.push(("families.svg".into(), family_scatter(t)?));
+        out.push((FAMILY_FIGURE.into(), family_scatter(t)?));
     }
     Ok(out)
 }
 
-/// Shifted vs clean accuracy, one colour per (run, probe, family), one point per model, with
-/// the least-squares line whose residuals are the effective robustness.
+/// Shifted vs clean accuracy, one panel per (run, probe, family), one point (colour) per
+/// model, with the least-squares line whose residuals are the effective robustness.
 fn family_scatter(t: &Table) -> Result<String, ResultsError> {
     let (runs, models, probes, fams) = (
         t.text("run")?,
@@ -231,25 +231,33 @@ fn family_scatter(t: &Table) -> Result<String, ResultsError> {
     );
     let (clean, shifted) = (t.number("clean_accuracy")?, t.number("shifted_accuracy")?);
     let (slope, intercept) = (t.number("slope")?, t.number("intercept")?);
-    let mut series: BTreeMap<String, Scatter> = BTreeMap::new();
+    let mut names: Vec<String> = models.clone();
+    names.sort();
+    names.dedup();
+    let several = |v: &[String]| v.iter().any(|x| x != &v[0]);
+    let (show_run, show_probe) = (several(&runs), several(&probes));
+    let mut panels: BTreeMap<String, Panel> = BTreeMap::new();
     for i in 0..t.rows() {
         let (Some(x), Some(y)) = (clean[i], shifted[i]) else {
             continue;
         };
-        let name = label(&[&runs[i], &probes[i], &fams[i]]);
-        let entry = series.entry(name.clone()).or_insert_with(|| Scatter {
-            name,
+        let run = if show_run { runs[i].as_str() } else { "" };
+        let probe = if show_probe { probes[i].as_str() } else { "" };
+        let title = label(&[run, probe, &fams[i]]);
+        let panel = panels.entry(title.clone()).or_insert_with(|| Panel {
+            title,
             points: Vec::new(),
             line: intercept[i].zip(slope[i]),
         });
-        entry.points.push((x, y, models[i].clone()));
+        let colour = names.binary_search(&models[i]).unwrap_or(0);
+        panel.points.push((colour, x, y));
     }
-    let series: Vec<Scatter> = series.into_values().collect();
-    Ok(svg::scatter_chart(
-        "Shifted vs clean accuracy (line: least-squares fit)",
-        "clean accuracy",
-        "accuracy under the shift family",
-        &series,
+    let panels: Vec<Panel> = panels.into_values().collect();
+    Ok(svg::scatter_panels(
+        "Accuracy under each shift family vs clean accuracy (line: least-squares fit)",
+        ("clean accuracy", "shifted accuracy"),
+        &panels,
+        &names,
     ))
 }
 
@@ -341,9 +349,13 @@ async fn heat(session: &RunSession) -> Result<Option<String>, ResultsError> {
     )))
 }
 
-/// Mean cosine of shifted to clean embeddings vs severity, one line per run, model and shift
-/// family, each starting from the clean cosine at severity 0.
-async fn drift(session: &RunSession) -> Result<String, ResultsError> {
+/// Lines of one drift chart: "run / model" -> (severity, cosine).
+type Lines = BTreeMap<String, Vec<(f64, f64)>>;
+
+/// Mean cosine of shifted to clean embeddings vs severity, one chart per shift family
+/// (`drift.svg` for the corruptions, `drift-FAMILY.svg` for the others), one line per run and
+/// model starting from the clean cosine at severity 0.
+async fn drift(session: &RunSession) -> Result<Vec<(String, String)>, ResultsError> {
     let t = table(session, "SELECT run, model, shift_family, severity, mean_cosine_to_clean FROM drift ORDER BY run, model, shift_family, severity").await?;
     let (runs, models, fams, sev, cos) = (
         t.text("run")?,
@@ -353,7 +365,7 @@ async fn drift(session: &RunSession) -> Result<String, ResultsError> {
         t.number("mean_cosine_to_clean")?,
     );
     let mut clean: BTreeMap<String, f64> = BTreeMap::new();
-    let mut lines: BTreeMap<String, (String, Vec<(f64, f64)>)> = BTreeMap::new();
+    let mut charts: BTreeMap<String, Lines> = BTreeMap::new();
     for i in 0..t.rows() {
         let (Some(s), Some(c)) = (sev[i], cos[i]) else {
             continue;
@@ -362,21 +374,29 @@ async fn drift(session: &RunSession) -> Result<String, ResultsError> {
         if fams[i] == "clean" {
             clean.insert(key, c);
         } else {
-            let name = label(&[&runs[i], &models[i], &fams[i]]);
-            lines
-                .entry(name)
-                .or_insert_with(|| (key, Vec::new()))
-                .1
-                .push((s, c));
+            let chart = charts.entry(fams[i].clone()).or_default();
+            chart.entry(key).or_default().push((s, c));
         }
     }
-    let lines: BTreeMap<String, Vec<(f64, f64)>> = lines
+    Ok(charts
         .into_iter()
-        .map(|(name, (key, points))| {
-            let start = clean.get(&key).map(|&c| (0.0, c));
-            (name, start.into_iter().chain(points).collect())
+        .map(|(family, mut lines)| {
+            for (key, points) in lines.iter_mut() {
+                if let Some(&c) = clean.get(key) {
+                    points.insert(0, (0.0, c));
+                }
+            }
+            let name = match family.as_str() {
+                "corruption" => "drift.svg".to_string(),
+                f => format!("drift-{f}.svg"),
+            };
+            (name, drift_chart(&family, lines))
         })
-        .collect();
+        .collect())
+}
+
+/// One drift chart; the y axis starts at the lowest cosine (rounded down), at most 0.9.
+fn drift_chart(family: &str, lines: Lines) -> String {
     let low = lines
         .values()
         .flatten()
@@ -387,18 +407,29 @@ async fn drift(session: &RunSession) -> Result<String, ResultsError> {
         .map(|(name, points)| Series { name, points })
         .collect();
     let y0 = (low * 10.0).floor() / 10.0;
-    Ok(svg::line_chart(
-        "Embedding drift: cosine to clean",
+    let title = match family {
+        "corruption" => "Embedding drift: cosine to clean".to_string(),
+        f => format!("Embedding drift: cosine to clean, {f}"),
+    };
+    svg::line_chart(
+        &title,
         "severity (0 = clean)",
         "mean cosine to clean",
         &series,
         (y0.min(0.9), 1.0),
-    ))
+    )
 }
 
 /// A number for people: percent with 2 decimals for fractions; mCE-like scores with 2.
+/// Values that round to zero print `0.00`, never `-0.00`.
 pub fn percent(v: Option<f64>) -> String {
-    v.map_or_else(|| "n/a".into(), |v| format!("{:.2}", 100.0 * v))
+    v.map_or_else(
+        || "n/a".into(),
+        |v| match format!("{:.2}", 100.0 * v) {
+            z if z == "-0.00" => "0.00".into(),
+            t => t,
+        },
+    )
 }
 
 /// A score already x100 (mCE), with 2 decimals.
@@ -481,6 +512,20 @@ fn family_rows(t: &Table) -> Result<Vec<Vec<String>>, ResultsError> {
             row
         })
         .collect())
+}
+
+/// The shift-family figure, shown in its own section of the page.
+const FAMILY_FIGURE: &str = "families.svg";
+
+/// Markdown `code` spans as HTML `<code>` (the notes are shared by both outputs).
+fn code_spans(text: &str) -> String {
+    text.split('`')
+        .enumerate()
+        .map(|(i, part)| match i % 2 {
+            1 => format!("<code>{part}</code>"),
+            _ => part.to_string(),
+        })
+        .collect()
 }
 
 /// What the family table means, for both the page and the summary.
@@ -599,14 +644,14 @@ fn html(page: &Page) -> Result<String, ResultsError> {
     if let Some(t) = families {
         h.push_str(&format!(
             "<h2>Shift families</h2>\n<p>{}</p>\n",
-            svg::escape(FAMILY_NOTE)
+            code_spans(&svg::escape(FAMILY_NOTE))
         ));
         let header: Vec<String> = FAMILY_HEADER.iter().map(|s| s.to_string()).collect();
         h.push_str(&html_table(&header, &family_rows(t)?));
-        h.push_str("<p><img src=\"figures/families.svg\" alt=\"shifted vs clean accuracy per family\"></p>\n");
+        h.push_str(&format!("<p><img src=\"figures/{FAMILY_FIGURE}\" alt=\"shifted vs clean accuracy per family\"></p>\n"));
     }
     h.push_str("<h2>Figures</h2>\n<div class=\"figures\">\n");
-    for f in figures {
+    for f in figures.iter().filter(|f| *f != FAMILY_FIGURE) {
         h.push_str(&format!(
             "<img src=\"figures/{}\" alt=\"{}\">\n",
             svg::escape(f),

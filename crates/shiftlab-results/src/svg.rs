@@ -1,4 +1,4 @@
-//! Hand-written SVG figures (line charts, a scatter chart with fitted lines and a heat map): a few hundred bytes of markup each,
+//! Hand-written SVG figures (line charts, scatter panels with fitted lines and a heat map): a few hundred bytes of markup each,
 //! no plotting dependency, and text a test can read.
 
 use std::fmt::Write;
@@ -90,11 +90,11 @@ pub fn line_chart(
     s
 }
 
-/// Points of one colour in a scatter chart, each labelled, with an optional fitted line
-/// `(intercept, slope)` drawn across the points' x range.
-pub struct Scatter {
-    pub name: String,
-    pub points: Vec<(f64, f64, String)>,
+/// One panel of [`scatter_panels`]: points `(series index, x, y)` and an optional fitted
+/// line `(intercept, slope)`, drawn across the points' x range.
+pub struct Panel {
+    pub title: String,
+    pub points: Vec<(usize, f64, f64)>,
     pub line: Option<(f64, f64)>,
 }
 
@@ -114,76 +114,139 @@ fn padded_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
     }
 }
 
-/// A scatter chart with both axes on one scale (the dashed diagonal is y = x, no loss), one
-/// colour per [`Scatter`], point labels, and each series' fitted line.
-pub fn scatter_chart(title: &str, x_label: &str, y_label: &str, series: &[Scatter]) -> String {
-    let all = series.iter().flat_map(|s| s.points.iter());
-    let (v0, v1) = padded_range(all.flat_map(|p| [p.0, p.1]));
-    let px = |x: f64| LEFT + (x - v0) / (v1 - v0) * (W - LEFT - RIGHT);
-    let py = |v: f64| H - BOTTOM - (v - v0) / (v1 - v0) * (H - TOP - BOTTOM);
-    let mut s = header(W, H, title);
-    axes(&mut s, x_label, y_label);
-    for i in 0..=4 {
-        let v = v0 + (v1 - v0) * i as f64 / 4.0;
-        let label = tick(v, (v1 - v0) / 4.0);
+const PANEL_W: f64 = 250.0;
+const PANEL_H: f64 = 220.0;
+const PANELS_PER_ROW: usize = 3;
+
+/// Small scatter plots on one shared scale, one per panel (e.g. per shift family), each with
+/// the dashed diagonal y = x (no loss) and its fitted line; the colour of a point is its
+/// series (e.g. model), named once in the legend so panels stay uncluttered.
+pub fn scatter_panels(
+    title: &str,
+    (x_label, y_label): (&str, &str),
+    panels: &[Panel],
+    series: &[String],
+) -> String {
+    let cols = panels.len().clamp(1, PANELS_PER_ROW);
+    let rows = panels.len().div_ceil(PANELS_PER_ROW).max(1);
+    let legend_h = TOP + 20.0 + 16.0 * series.len() as f64;
+    let w = PANEL_W * cols as f64 + RIGHT;
+    let h = (TOP + PANEL_H * rows as f64).max(legend_h);
+    let range = padded_range(panels.iter().flat_map(panel_values));
+    let mut s = header(w, h, title);
+    for (i, panel) in panels.iter().enumerate() {
+        let origin = (
+            PANEL_W * (i % PANELS_PER_ROW) as f64,
+            TOP + PANEL_H * (i / PANELS_PER_ROW) as f64,
+        );
+        draw_panel(&mut s, panel, origin, range, (x_label, y_label));
+    }
+    for (i, name) in series.iter().enumerate() {
+        let ly = TOP + 14.0 + 16.0 * i as f64;
+        let colour = PALETTE[i % PALETTE.len()];
         let _ = write!(
             s,
-            r##"<line x1="{LEFT}" x2="{:.1}" y1="{y:.1}" y2="{y:.1}" stroke="#ddd"/><text x="{:.1}" y="{:.1}" text-anchor="end" font-size="11">{label}</text><text x="{:.1}" y="{:.1}" text-anchor="middle" font-size="11">{label}</text>"##,
-            W - RIGHT,
-            LEFT - 4.0,
-            py(v) + 4.0,
-            px(v),
-            H - BOTTOM + 16.0,
-            y = py(v)
+            r#"<circle cx="{:.1}" cy="{:.1}" r="4" fill="{colour}"/><text x="{:.1}" y="{:.1}" font-size="11">{}</text>"#,
+            w - RIGHT + 18.0,
+            ly - 4.0,
+            w - RIGHT + 28.0,
+            ly,
+            escape(name)
         );
-    }
-    let _ = write!(
-        s,
-        r##"<line x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="#999" stroke-dasharray="4 3"/>"##,
-        px(v0),
-        py(v0),
-        px(v1),
-        py(v1)
-    );
-    for (i, sc) in series.iter().enumerate() {
-        scatter_series(&mut s, sc, PALETTE[i % PALETTE.len()], &px, &py);
-        legend(&mut s, i, &sc.name, PALETTE[i % PALETTE.len()]);
     }
     s.push_str("</svg>\n");
     s
 }
 
-/// One series' fitted line (clipped to its points' x range), points and point labels.
-fn scatter_series(
-    s: &mut String,
-    sc: &Scatter,
-    colour: &str,
-    px: &dyn Fn(f64) -> f64,
-    py: &dyn Fn(f64) -> f64,
-) {
-    let xs = sc.points.iter().map(|p| p.0);
-    let (x0, x1) = xs.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
+/// Every value a panel draws: its points' coordinates and its fitted line's ends.
+fn panel_values(panel: &Panel) -> Vec<f64> {
+    let mut values: Vec<f64> = panel.points.iter().flat_map(|q| [q.1, q.2]).collect();
+    let (x0, x1) = x_extent(panel);
+    if let (Some((a, b)), true) = (panel.line, x1 > x0) {
+        values.extend([a + b * x0, a + b * x1]);
+    }
+    values
+}
+
+/// The smallest and largest x of a panel's points.
+fn x_extent(panel: &Panel) -> (f64, f64) {
+    let xs = panel.points.iter().map(|p| p.1);
+    xs.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
         (a.min(x), b.max(x))
-    });
-    if let (Some((a, b)), true) = (sc.line, x1 > x0) {
+    })
+}
+
+/// One panel with its top-left corner at `origin`, both axes over `range`.
+fn draw_panel(
+    s: &mut String,
+    panel: &Panel,
+    origin: (f64, f64),
+    (v0, v1): (f64, f64),
+    (x_label, y_label): (&str, &str),
+) {
+    let (left, top, right, bottom) = (
+        origin.0 + 48.0,
+        origin.1 + 24.0,
+        origin.0 + PANEL_W - 12.0,
+        origin.1 + PANEL_H - 36.0,
+    );
+    let px = |x: f64| left + (x - v0) / (v1 - v0) * (right - left);
+    let py = |v: f64| bottom - (v - v0) / (v1 - v0) * (bottom - top);
+    let _ = write!(
+        s,
+        r##"<text x="{:.1}" y="{:.1}" text-anchor="middle" font-size="12" font-weight="bold">{}</text><rect x="{left:.1}" y="{top:.1}" width="{:.1}" height="{:.1}" fill="none" stroke="black"/><line x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="#999" stroke-dasharray="4 3"/>"##,
+        (left + right) / 2.0,
+        top - 8.0,
+        escape(&panel.title),
+        right - left,
+        bottom - top,
+        px(v0),
+        py(v0),
+        px(v1),
+        py(v1)
+    );
+    let step = if v1 - v0 > 0.6 { 0.2 } else { 0.1 };
+    let ticks = ((v1 - v0) / step).round() as usize;
+    for k in 0..=ticks {
+        let v = v0 + step * k as f64;
         let _ = write!(
             s,
-            r#"<line x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="{colour}" stroke-width="1.5"/>"#,
+            r##"<line x1="{left:.1}" x2="{right:.1}" y1="{y:.1}" y2="{y:.1}" stroke="#eee"/><text x="{:.1}" y="{:.1}" text-anchor="end" font-size="10">{v:.1}</text><text x="{:.1}" y="{:.1}" text-anchor="middle" font-size="10">{v:.1}</text>"##,
+            left - 4.0,
+            py(v) + 3.0,
+            px(v),
+            bottom + 13.0,
+            y = py(v)
+        );
+    }
+    let _ = write!(
+        s,
+        r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" font-size="10">{}</text><text transform="translate({:.1},{:.1}) rotate(-90)" text-anchor="middle" font-size="10">{}</text>"#,
+        (left + right) / 2.0,
+        bottom + 28.0,
+        escape(x_label),
+        origin.0 + 14.0,
+        (top + bottom) / 2.0,
+        escape(y_label)
+    );
+    let (x0, x1) = x_extent(panel);
+    if let (Some((a, b)), true) = (panel.line, x1 > x0) {
+        let _ = write!(
+            s,
+            r#"<line x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="black" stroke-width="1.5"/>"#,
             px(x0),
             py(a + b * x0),
             px(x1),
             py(a + b * x1)
         );
     }
-    for (x, y, label) in &sc.points {
+    for &(i, x, y) in &panel.points {
         let _ = write!(
             s,
-            r#"<circle cx="{:.1}" cy="{:.1}" r="4" fill="{colour}"/><text x="{:.1}" y="{:.1}" font-size="9">{}</text>"#,
-            px(*x),
-            py(*y),
-            px(*x) + 6.0,
-            py(*y) - 4.0,
-            escape(label)
+            r#"<circle cx="{:.1}" cy="{:.1}" r="4" fill="{}"/>"#,
+            px(x),
+            py(y),
+            PALETTE[i % PALETTE.len()]
         );
     }
 }
