@@ -161,7 +161,6 @@ fn images_in_split(info: &DatasetInfo, args: &ShiftDatasetArgs) -> Result<u64> {
             have.join(", ")
         );
     };
-    let n = args.limit.map_or(n, |l| l.min(n));
     if n == 0 {
         bail!(
             "split {:?} of {} has no rows",
@@ -169,7 +168,11 @@ fn images_in_split(info: &DatasetInfo, args: &ShiftDatasetArgs) -> Result<u64> {
             args.input.display()
         );
     }
-    Ok(n)
+    if args.limit == Some(0) {
+        bail!("--limit 0 selects no images");
+    }
+    let selected = args.limit.map_or(n, |l| l.min(n));
+    Ok(selected)
 }
 
 /// One pass over the split for one (shift, severity): reads, shifts in parallel, writes in order.
