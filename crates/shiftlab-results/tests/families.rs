@@ -297,7 +297,10 @@ fn report_with_only_shift_families() {
     assert!(html.contains("<h2>Shift families</h2>"), "{html}");
     assert!(html.contains("families.svg"), "{html}");
     // No corruptions: no heat map and no corruption drift chart, but the family's own.
-    assert!(!html.contains("heatmap.svg") && !html.contains("drift.svg"), "{html}");
+    assert!(
+        !html.contains("heatmap.svg") && !html.contains("drift.svg"),
+        "{html}"
+    );
     assert!(html.contains("drift-geometric.svg") && html.contains("errors-geometric.svg"));
     // m2's geometric row: clean 70.00 %, shifted 42.00 %, drop 28.00, ER +2.00 points.
     let row = md
