@@ -4,7 +4,8 @@
 SHIFTLAB := target/debug/shiftlab
 FMNIST   := /usr/share/datasets/fashion-mnist
 DATASET  := data/fashion-mnist.parquet
-RUN      := runs/fashion-mnist-c
+PIPELINE := pipelines/quickstart.toml
+RUN      := runs/quickstart
 export CARGO_TERM_COLOR ?= never
 
 .PHONY: demo test setup setup-test build lint test-rust test-parity clean-data
@@ -29,8 +30,8 @@ demo: build
 	@if [ -f $(DATASET) ]; then echo "$(DATASET) exists (remove it to ingest again)"; \
 	else $(SHIFTLAB) ingest --format fashion-mnist --input $(FMNIST) --output $(DATASET); fi
 	$(SHIFTLAB) inspect $(DATASET)
-	$(SHIFTLAB) validate pipelines/fashion-mnist-c.toml
-	$(SHIFTLAB) run pipelines/fashion-mnist-c.toml
+	$(SHIFTLAB) validate $(PIPELINE)
+	$(SHIFTLAB) run $(PIPELINE)
 	$(SHIFTLAB) query --run $(RUN) "SELECT model, probe, preset, clean_error, mean_error, mean_error_15, mean_error_19, mce, relative_mce, mean_cosine_to_clean FROM robustness ORDER BY model, probe"
 	$(SHIFTLAB) report $(RUN) --out $(RUN)/report
 	@echo "report: $(RUN)/report/report.html (and report.md)"

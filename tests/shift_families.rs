@@ -156,6 +156,22 @@ fn synthetic_families_and_dataset_shifts_end_to_end() {
         .expect("python runs");
     assert!(check.status.success(), "{}", text(&check));
 
+    // Each target is its own set in the family views (ImageNet-R and -Sketch are two shifts).
+    let sets = ok(&[
+        "query",
+        "--run",
+        path(&run),
+        "--format",
+        "csv",
+        "SELECT DISTINCT shift_set FROM effective_robustness WHERE shift_family = 'dataset' \
+         ORDER BY shift_set",
+    ]);
+    assert_eq!(
+        sets.lines().collect::<Vec<_>>(),
+        ["shift_set", "fmnist-3-classes", "fmnist-shifted"],
+        "{sets}"
+    );
+
     let report = dir.path().join("report");
     ok(&["report", "--out", path(&report), path(&run)]);
     let html = std::fs::read_to_string(report.join("report.html")).expect("report.html");

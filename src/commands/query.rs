@@ -22,7 +22,8 @@ pub enum FormatArg {
 }
 
 /// SQL over run folders: tables predictions, metrics, runs, errors, stages, run_info,
-/// alexnet_errors; views corruption_errors, corruption_summary, robustness, drift, group_errors.
+/// alexnet_errors; views corruption_errors, corruption_summary, robustness, drift, group_errors,
+/// family_robustness, effective_robustness.
 #[derive(clap::Args, Debug)]
 pub struct QueryArgs {
     /// A run folder (repeat for several: each table is the union of the runs' rows).

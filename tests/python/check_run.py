@@ -109,7 +109,7 @@ def main():
         fail(f"errors stages {set(errors['stage'])}, expected {a.error_stage}")
     if len(runs) < 1 or len(stages) < 1:
         fail("runs and stages tables must have rows")
-    dup = pred.duplicated(["sample_id", "model", "probe", "shift", "severity"]).sum()
+    dup = pred.duplicated(["sample_id", "model", "probe", "shift_group", "shift", "severity"]).sum()
     if dup:
         fail(f"{dup} duplicate prediction rows")
     ours = recompute(pred)

@@ -69,15 +69,18 @@ pub const ROBUSTNESS_SQL: &str = "SELECT run, model, probe, preset, clean_error,
      mean_error_15, mean_error_19, mce, relative_mce, mean_cosine_to_clean \
      FROM robustness ORDER BY run, model, probe";
 
-/// Per run, probe, family and model: accuracies and effective robustness (views
-/// `family_robustness` and `effective_robustness`), every family but clean.
-pub const FAMILIES_SQL: &str = "SELECT f.run, f.model, f.probe, f.shift_family, \
+/// Per run, probe, shift set and model: accuracies and effective robustness (views
+/// `family_robustness` and `effective_robustness`), every family but clean; each target dataset
+/// shows as `dataset: NAME`.
+pub const FAMILIES_SQL: &str = "SELECT * FROM (SELECT f.run, f.model, f.probe, \
+     CASE WHEN f.shift_family = 'dataset' THEN 'dataset: ' || f.shift_set ELSE f.shift_family END \
+       AS shift_family, \
      f.clean_accuracy, f.shifted_accuracy, f.accuracy_drop, e.effective_robustness, \
      e.slope, e.intercept \
      FROM family_robustness f LEFT JOIN effective_robustness e \
        ON e.run = f.run AND e.model = f.model AND e.probe = f.probe \
-       AND e.shift_family = f.shift_family \
-     ORDER BY f.run, f.probe, f.shift_family, f.model";
+       AND e.shift_set = f.shift_set) \
+     ORDER BY run, probe, shift_family, model";
 
 /// What a report wrote.
 #[derive(Debug)]

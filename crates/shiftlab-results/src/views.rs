@@ -101,23 +101,26 @@ SELECT run, model, probe, shift_family, shift_group, severity, AVG(error) AS mea
 FROM metrics WHERE shift_family NOT IN ('clean', 'dataset')
 GROUP BY run, model, probe, shift_family, shift_group, severity";
 
-/// Per run, model, probe and shift family (clean excluded): accuracy on the family, averaged
-/// over its (shift, severity) rows, beside the clean accuracy of the same model and probe.
+/// Per run, model, probe and shift set (a family, clean excluded; each dataset-level target its
+/// own set): accuracy averaged over its (shift, severity) rows, beside the clean accuracy.
 pub const FAMILY_ROBUSTNESS: &str = "CREATE VIEW family_robustness AS
 WITH clean AS (
   SELECT run, model, probe, 1 - error AS clean_accuracy
   FROM metrics WHERE shift_family = 'clean'),
 fam AS (
-  SELECT run, model, probe, shift_family, AVG(1 - error) AS shifted_accuracy,
+  SELECT run, model, probe, shift_family,
+         CASE WHEN shift_family = 'dataset' THEN shift_group ELSE shift_family END AS shift_set,
+         AVG(1 - error) AS shifted_accuracy,
          COUNT(DISTINCT shift) AS shifts, COUNT(*) AS \"rows\"
   FROM metrics WHERE shift_family <> 'clean'
-  GROUP BY run, model, probe, shift_family)
-SELECT f.run, f.model, f.probe, f.shift_family, c.clean_accuracy, f.shifted_accuracy,
+  GROUP BY run, model, probe, shift_family,
+           CASE WHEN shift_family = 'dataset' THEN shift_group ELSE shift_family END)
+SELECT f.run, f.model, f.probe, f.shift_family, f.shift_set, c.clean_accuracy, f.shifted_accuracy,
        c.clean_accuracy - f.shifted_accuracy AS accuracy_drop, f.shifts, f.\"rows\"
 FROM fam f
 LEFT JOIN clean c ON c.run = f.run AND c.model = f.model AND c.probe = f.probe";
 
-/// Per run, probe and shift family, across models: the least-squares line shifted accuracy =
+/// Per run, probe and shift set, across models: the least-squares line shifted accuracy =
 /// intercept + slope x clean accuracy, and each model's distance above it (effective
 /// robustness, Taori et al. 2020, in plain accuracy; `logit_*` repeat the fit in logit space as
 /// Taori et al. do, mapped back to accuracy). Two passes (means, then centred sums) as
@@ -125,46 +128,46 @@ LEFT JOIN clean c ON c.run = f.run AND c.model = f.model AND c.probe = f.probe";
 /// accuracies.
 pub const EFFECTIVE_ROBUSTNESS: &str = "CREATE VIEW effective_robustness AS
 WITH pts AS (
-  SELECT run, model, probe, shift_family, clean_accuracy, shifted_accuracy,
+  SELECT run, model, probe, shift_family, shift_set, clean_accuracy, shifted_accuracy,
          CASE WHEN clean_accuracy > 0 AND clean_accuracy < 1
               THEN ln(clean_accuracy / (1 - clean_accuracy)) END AS lx,
          CASE WHEN shifted_accuracy > 0 AND shifted_accuracy < 1
               THEN ln(shifted_accuracy / (1 - shifted_accuracy)) END AS ly
   FROM family_robustness WHERE clean_accuracy IS NOT NULL),
 means AS (
-  SELECT run, probe, shift_family, COUNT(*) AS models,
+  SELECT run, probe, shift_set, COUNT(*) AS models,
          AVG(clean_accuracy) AS mx, AVG(shifted_accuracy) AS my,
          MAX(clean_accuracy) > MIN(clean_accuracy) AS spread,
          COUNT(*) = COUNT(lx) AND COUNT(*) = COUNT(ly) AND MAX(lx) > MIN(lx) AS logit_ok,
          AVG(lx) AS lmx, AVG(ly) AS lmy
-  FROM pts GROUP BY run, probe, shift_family),
+  FROM pts GROUP BY run, probe, shift_set),
 sums AS (
-  SELECT p.run, p.probe, p.shift_family,
+  SELECT p.run, p.probe, p.shift_set,
          SUM((p.clean_accuracy - m.mx) * (p.shifted_accuracy - m.my)) AS sxy,
          SUM((p.clean_accuracy - m.mx) * (p.clean_accuracy - m.mx)) AS sxx,
          SUM((p.lx - m.lmx) * (p.ly - m.lmy)) AS lsxy,
          SUM((p.lx - m.lmx) * (p.lx - m.lmx)) AS lsxx
   FROM pts p JOIN means m
-    ON m.run = p.run AND m.probe = p.probe AND m.shift_family = p.shift_family
-  GROUP BY p.run, p.probe, p.shift_family),
+    ON m.run = p.run AND m.probe = p.probe AND m.shift_set = p.shift_set
+  GROUP BY p.run, p.probe, p.shift_set),
 fit AS (
-  SELECT m.run, m.probe, m.shift_family, m.models,
+  SELECT m.run, m.probe, m.shift_set, m.models,
          CASE WHEN m.models >= 2 AND m.spread THEN s.sxy / s.sxx END AS slope,
          CASE WHEN m.models >= 2 AND m.spread THEN m.my - s.sxy / s.sxx * m.mx END AS intercept,
          CASE WHEN m.models >= 2 AND m.logit_ok THEN s.lsxy / s.lsxx END AS logit_slope,
          CASE WHEN m.models >= 2 AND m.logit_ok THEN m.lmy - s.lsxy / s.lsxx * m.lmx END
            AS logit_intercept
   FROM means m JOIN sums s
-    ON s.run = m.run AND s.probe = m.probe AND s.shift_family = m.shift_family),
+    ON s.run = m.run AND s.probe = m.probe AND s.shift_set = m.shift_set),
 expected AS (
-  SELECT p.run, p.model, p.probe, p.shift_family, p.clean_accuracy, p.shifted_accuracy,
-         f.models, f.slope, f.intercept, f.intercept + f.slope * p.clean_accuracy
+  SELECT p.run, p.model, p.probe, p.shift_family, p.shift_set, p.clean_accuracy,
+         p.shifted_accuracy, f.models, f.slope, f.intercept, f.intercept + f.slope * p.clean_accuracy
            AS expected_accuracy,
          f.logit_slope, f.logit_intercept,
          1 / (1 + exp(-(f.logit_intercept + f.logit_slope * p.lx))) AS logit_expected_accuracy
   FROM pts p JOIN fit f
-    ON f.run = p.run AND f.probe = p.probe AND f.shift_family = p.shift_family)
-SELECT run, model, probe, shift_family, clean_accuracy, shifted_accuracy, models, slope,
+    ON f.run = p.run AND f.probe = p.probe AND f.shift_set = p.shift_set)
+SELECT run, model, probe, shift_family, shift_set, clean_accuracy, shifted_accuracy, models, slope,
        intercept, expected_accuracy, shifted_accuracy - expected_accuracy AS effective_robustness,
        logit_slope, logit_intercept, logit_expected_accuracy,
        shifted_accuracy - logit_expected_accuracy AS logit_effective_robustness
