@@ -66,10 +66,10 @@ def command(side):
 def card(name, models, acc, where):
     lin, knn = acc.get((name, "linear")), acc.get((name, "knn"))
     base_lin = acc.get(("random-init", "linear"))
-    lines = [f"# {name}: ResNet-18 (small-image) on Fashion-MNIST", ""]
+    lines = [f"# {name}: ResNet-18 on Fashion-MNIST", ""]
     if name == "random-init":
         lines += [
-            "The small-image ResNet-18 (3x3 stem, no max-pool, 1 input channel) at random",
+            "The zoo's ResNet-18 (torchvision layout, 1 input channel, 28 px) at random",
             "initialisation (`seed = 0`, torchvision's initialisers), with no weights file: the",
             "reference point every trained encoder must beat.",
             "",
@@ -141,7 +141,7 @@ def readme(acc, present, where):
     return "\n".join([
         "# The Fashion-MNIST encoder zoo",
         "",
-        "Small-image ResNet-18 trunks trained by `shiftlab train` on the Fashion-MNIST train split",
+        "ResNet-18 trunks (torchvision layout, 1 input channel) trained by `shiftlab train` on the Fashion-MNIST train split",
         "under identical conditions (same data, augmentations, optimiser, schedule and budget; only",
         "the objective differs), for `pipelines/quickstart.toml`. `scripts/train-zoo.sh` trains",
         "them (its header states the budget), `scripts/zoo-cards.sh` measures them and writes these",

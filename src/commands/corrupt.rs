@@ -1,75 +1,12 @@
 //! `shiftlab corrupt` and `shiftlab gallery`: corruptions and synthetic shifts on single files.
 
-use std::fmt;
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use image::DynamicImage;
-use shiftlab_corrupt::{
-    corrupt_dynamic, gallery_rows, shift_dynamic, Corruption, CorruptionError, FrostAssets,
-    GalleryRows, Preset, Severity, SyntheticShift,
-};
-
-/// A corruption or a synthetic shift: the command line accepts either name in one place.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Transform {
-    Corruption(Corruption),
-    Synthetic(SyntheticShift),
-}
-
-impl Transform {
-    /// Parses a corruption or synthetic shift name (case ignored, `-` for `_`); the error
-    /// lists both sets of valid names.
-    pub fn parse(name: &str) -> Result<Transform> {
-        if let Ok(c) = name.parse::<Corruption>() {
-            return Ok(Transform::Corruption(c));
-        }
-        if let Ok(s) = name.parse::<SyntheticShift>() {
-            return Ok(Transform::Synthetic(s));
-        }
-        let list = |names: Vec<&str>| names.join(", ");
-        anyhow::bail!(
-            "unknown corruption or shift {name:?}; valid names: corruptions: {}; synthetic shifts: {}",
-            list(Corruption::ALL.map(|c| c.name()).to_vec()),
-            list(SyntheticShift::ALL.map(|s| s.name()).to_vec())
-        )
-    }
-
-    /// Whether the frost photos must be loaded.
-    pub fn needs_frost(self) -> bool {
-        self == Transform::Corruption(Corruption::Frost)
-    }
-
-    /// [`corrupt_dynamic`] or [`shift_dynamic`]: grey in, grey out. `preset` and `assets` are
-    /// only read by corruptions.
-    pub fn apply(
-        self,
-        img: &DynamicImage,
-        severity: Severity,
-        preset: Preset,
-        seed: u64,
-        key: u64,
-        assets: &FrostAssets,
-    ) -> Result<DynamicImage, CorruptionError> {
-        match self {
-            Transform::Corruption(c) => {
-                corrupt_dynamic(img, c, severity, preset, seed, key, assets)
-            }
-            Transform::Synthetic(s) => shift_dynamic(img, s, severity, seed, key),
-        }
-    }
-}
-
-impl fmt::Display for Transform {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Transform::Corruption(c) => c.fmt(f),
-            Transform::Synthetic(s) => s.fmt(f),
-        }
-    }
-}
+use shiftlab_corrupt::{gallery_rows, FrostAssets, GalleryRows, Preset, Severity, Transform};
 
 /// Corrupt or shift one image (PNG or JPEG in, PNG out).
 #[derive(clap::Args, Debug)]
@@ -168,7 +105,7 @@ fn write_png_atomic(img: &image::DynamicImage, out: &Path) -> Result<()> {
 }
 
 pub fn run_corrupt(args: &CorruptArgs) -> Result<()> {
-    let transform = Transform::parse(&args.corruption)?;
+    let transform: Transform = args.corruption.parse()?;
     let severity = Severity::new(args.severity)?;
     let preset = Preset::from_name(&args.preset)?;
     let assets = if transform.needs_frost() {

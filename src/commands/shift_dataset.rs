@@ -12,13 +12,13 @@ use std::time::Instant;
 use anyhow::{anyhow, bail, Context, Result};
 use image::GenericImageView;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use shiftlab_corrupt::{FrostAssets, Preset, Severity, MIN_SIDE};
+use shiftlab_corrupt::{FrostAssets, Preset, Severity, Transform, MIN_SIDE};
 use shiftlab_data::imaging::{encode_png, StoredImage};
 use shiftlab_data::reader::{read_info, DatasetInfo, DatasetReader, ImageBatch};
 use shiftlab_data::writer::{string_metadata, DatasetWriter, Row};
 use shiftlab_pipeline::source::{decode, sample_key, Geometry};
 
-use super::corrupt::{load_frost, Transform};
+use super::corrupt::load_frost;
 
 /// Rows read (and shifted in parallel) at a time.
 const BATCH: usize = 256;
@@ -101,8 +101,8 @@ fn plan(args: &ShiftDatasetArgs) -> Result<Plan> {
     let transforms = args
         .shift
         .iter()
-        .map(|n| Transform::parse(n))
-        .collect::<Result<Vec<_>>>()?;
+        .map(|n| n.parse::<Transform>())
+        .collect::<Result<Vec<_>, _>>()?;
     let severities = args
         .severity
         .iter()

@@ -37,10 +37,12 @@ mod gallery;
 mod ops;
 pub mod params;
 pub mod rng;
+mod transform;
 
 pub use families::{shift, shift_dynamic, SyntheticShift, UnknownShift};
 pub use frost::FrostAssets;
 pub use gallery::{gallery, gallery_rows, gallery_thumbnails, GalleryRows, UnknownRows};
+pub use transform::{Transform, UnknownTransform};
 
 /// The smallest width and height accepted (the same limit as `imagecorruptions.corrupt`).
 pub const MIN_SIDE: u32 = 32;

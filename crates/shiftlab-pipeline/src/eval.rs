@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use image::DynamicImage;
-use shiftlab_corrupt::FrostAssets;
+use shiftlab_corrupt::{FrostAssets, Transform};
 use shiftlab_model::Encoder;
 use tch::{Kind, Tensor};
 
@@ -465,15 +465,13 @@ fn shift_stage(
         let mut images = Vec::new();
         let shift = p.shifts[shift_index];
         for (i, img) in decoded.images.iter().enumerate() {
-            let key = sample_key(&decoded.ids[i]);
-            let result = match shift {
+            let (transform, severity) = match shift {
                 Shift::Clean => continue,
-                Shift::Corruption(c, s) => {
-                    shiftlab_corrupt::corrupt_dynamic(img, c, s, p.preset, p.seed, key, frost)
-                }
-                Shift::Synthetic(c, s) => shiftlab_corrupt::shift_dynamic(img, c, s, p.seed, key),
+                Shift::Corruption(c, s) => (Transform::Corruption(c), s),
+                Shift::Synthetic(c, s) => (Transform::Synthetic(c), s),
             };
-            match result {
+            let key = sample_key(&decoded.ids[i]);
+            match transform.apply(img, severity, p.preset, p.seed, key, frost) {
                 Ok(out) => {
                     positions.push(i);
                     images.push(out);
@@ -645,38 +643,18 @@ fn probe_source(
     features: &[Tensor],
     clean_feats: &[Tensor],
 ) -> Result<PredictionRows, PipelineError> {
-    let mut rows = PredictionRows::default();
-    if batch.positions.is_empty() {
-        return Ok(rows);
-    }
     let shift = ctx.p.shifts[batch.shift_index];
-    let (idx, labels) = batch_index(batch);
-    for (m, feats) in features.iter().enumerate() {
-        let name = &ctx.model_names[m];
-        let twin = clean_feats[m].index_select(0, &idx);
-        let cosine = shiftlab_probe::probe::cosine_to_clean(feats, &twin)
-            .map_err(|e| PipelineError::model(name, e))?;
-        let cosine: Vec<Option<f32>> = if shift == Shift::Clean {
-            vec![Some(1.0); cosine.len()]
-        } else {
-            cosine.iter().map(|&c| Some(c as f32)).collect()
-        };
-        for probe in &ctx.probes[m] {
-            let out = predict(probe.as_ref(), name, feats, &labels, None)?;
-            let tag = RowTag::Shift(shift);
-            push_rows(
-                &mut rows,
-                ctx.p,
-                batch,
-                &tag,
-                name,
-                probe.name(),
-                &out,
-                &cosine,
-            );
+    let (idx, _) = batch_index(batch);
+    let cosine = |m: usize, feats: &Tensor| {
+        if shift == Shift::Clean {
+            return Ok(vec![Some(1.0); batch.positions.len()]);
         }
-    }
-    Ok(rows)
+        let twin = clean_feats[m].index_select(0, &idx);
+        let cos = shiftlab_probe::probe::cosine_to_clean(feats, &twin)
+            .map_err(|e| PipelineError::model(&ctx.model_names[m], e))?;
+        Ok(cos.iter().map(|&c| Some(c as f32)).collect())
+    };
+    score_batch(ctx, batch, features, &RowTag::Shift(shift), None, cosine)
 }
 
 /// Rows of a target's batch: restricted to the classes it covers, no cosine.
@@ -686,29 +664,45 @@ fn probe_target(
     features: &[Tensor],
     target: usize,
 ) -> Result<PredictionRows, PipelineError> {
+    let (resolved, _) = &ctx.targets[target];
+    let tag = RowTag::Target(&resolved.target.name);
+    let none = |_: usize, _: &Tensor| Ok(vec![None; batch.positions.len()]);
+    score_batch(
+        ctx,
+        batch,
+        features,
+        &tag,
+        resolved.allowed.as_deref(),
+        none,
+    )
+}
+
+/// Every model's probes on one batch: prediction rows, with `cosine(model, features)`.
+fn score_batch(
+    ctx: &ProbeCtx<'_>,
+    batch: &Shifted,
+    features: &[Tensor],
+    tag: &RowTag<'_>,
+    allowed: Option<&[i64]>,
+    cosine: impl Fn(usize, &Tensor) -> Result<Vec<Option<f32>>, PipelineError>,
+) -> Result<PredictionRows, PipelineError> {
     let mut rows = PredictionRows::default();
     if batch.positions.is_empty() {
         return Ok(rows);
     }
-    let (resolved, _) = &ctx.targets[target];
     let (_, labels) = batch_index(batch);
-    let cosine = vec![None; batch.positions.len()];
     for (m, feats) in features.iter().enumerate() {
         let name = &ctx.model_names[m];
+        let cos = cosine(m, feats)?;
         for probe in &ctx.probes[m] {
-            let allowed = resolved.allowed.as_deref();
             let out = predict(probe.as_ref(), name, feats, &labels, allowed)?;
-            let tag = RowTag::Target(&resolved.target.name);
-            push_rows(
-                &mut rows,
-                ctx.p,
-                batch,
-                &tag,
-                name,
-                probe.name(),
-                &out,
-                &cosine,
-            );
+            let scored = Scored {
+                model: name,
+                probe: probe.name(),
+                out: &out,
+                cosine: &cos,
+            };
+            push_rows(&mut rows, ctx.p, batch, tag, &scored);
         }
     }
     Ok(rows)
@@ -760,17 +754,27 @@ impl RowTag<'_> {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// One model's and probe's outputs on a batch.
+struct Scored<'a> {
+    model: &'a str,
+    probe: &'static str,
+    out: &'a [SampleOutput],
+    cosine: &'a [Option<f32>],
+}
+
 fn push_rows(
     rows: &mut PredictionRows,
     p: &Pipeline,
     batch: &Shifted,
     tag: &RowTag<'_>,
-    model: &str,
-    probe: &'static str,
-    out: &[SampleOutput],
-    cosine: &[Option<f32>],
+    scored: &Scored<'_>,
 ) {
+    let Scored {
+        model,
+        probe,
+        out,
+        cosine,
+    } = *scored;
     for (j, &pos) in batch.positions.iter().enumerate() {
         let label = batch.decoded.labels[pos];
         let (shift, group, family, severity) = tag.columns(&batch.decoded, pos);
