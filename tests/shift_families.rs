@@ -119,6 +119,12 @@ fn synthetic_families_and_dataset_shifts_end_to_end() {
     let run = dir.path().join("run");
     std::fs::write(&file, pipeline_text(&run, &target, &map)).expect("write pipeline");
 
+    let checked = ok(&["validate", path(&file)]);
+    assert!(
+        checked.contains("target 'fmnist-3-classes'")
+            && checked.contains("3 of 10 classes mapped, restricted to 3 source classes"),
+        "{checked}"
+    );
     let out = ok(&["run", "--quiet", path(&file)]);
     for family in [
         "geometric",
@@ -193,6 +199,8 @@ fn bad_shift_and_target_settings_are_named() {
     let missing = dir.path().join("nope.parquet");
     let map = dir.path().join("map.csv");
     std::fs::write(&map, "target,source\n0,0\n").expect("map");
+    let bad_map = dir.path().join("bad-map.csv");
+    std::fs::write(&bad_map, "target,source\nSneaker,Sneakers\n").expect("map");
     let good = pipeline_text(&run, fmnist(), &map);
     let cases = [
         (
@@ -223,6 +231,10 @@ fn bad_shift_and_target_settings_are_named() {
         ),
         (good.replace("fmnist-shifted", "clean"), "targets.name"),
         (good.replace("label_map = ", "labelmap = "), "labelmap"),
+        (
+            good.replace(path(&map), path(&bad_map)),
+            "line 2: source class \"Sneakers\"",
+        ),
     ];
     for (i, (text, want)) in cases.iter().enumerate() {
         let file = dir.path().join(format!("bad-{i}.toml"));

@@ -32,6 +32,24 @@ pub struct RunArgs {
 
 pub fn run_validate(args: &ValidateArgs) -> Result<()> {
     let p = shiftlab_pipeline::load(&args.file)?;
+    let targets = shiftlab_pipeline::run::check_targets(&p)
+        .with_context(|| format!("pipeline {}", args.file.display()))?;
+    for t in &targets {
+        let restricted = t
+            .allowed
+            .as_ref()
+            .map_or("all source classes".to_string(), |a| {
+                format!("restricted to {} source classes", a.len())
+            });
+        println!(
+            "target '{}': {} rows of split '{}', {} of {} classes mapped, {restricted}",
+            t.target.name,
+            t.eval_rows(),
+            t.target.split,
+            t.map.iter().flatten().count(),
+            t.map.len()
+        );
+    }
     let count = |family: &str| p.shifts.iter().filter(|s| s.family() == family).count();
     let synthetic = p.shifts.len() - 1 - count("corruption");
     println!(

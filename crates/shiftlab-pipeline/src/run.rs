@@ -190,6 +190,20 @@ pub fn run(p: &Pipeline, opts: &RunOptions) -> Result<RunSummary, PipelineError>
     })
 }
 
+/// Reads every target's table and label map against the source's classes, so that `validate`
+/// reports a bad label map before a run starts.
+pub fn check_targets(p: &Pipeline) -> Result<Vec<ResolvedTarget>, PipelineError> {
+    let info =
+        shiftlab_data::reader::read_info(&p.dataset).map_err(|e| PipelineError::Dataset {
+            path: p.dataset.display().to_string(),
+            message: e.to_string(),
+        })?;
+    p.targets
+        .iter()
+        .map(|t| ResolvedTarget::resolve(t, &info.class_names))
+        .collect()
+}
+
 fn parts_of(p: &Pipeline, rows: u64) -> u32 {
     rows.div_ceil(p.part_size as u64) as u32
 }
