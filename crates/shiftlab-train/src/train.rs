@@ -38,8 +38,9 @@ pub struct TrainConfig {
     /// invocation: time-boxed runs continued later with `resume`.
     pub stop_after: Option<usize>,
     pub out: PathBuf,
-    /// Store the output's floating-point tensors as float16 (half the size; loaders convert
-    /// back to float32, and the trunk computes in float32).
+    /// Store the output's learned floating-point tensors as float16 (half the size; loaders
+    /// convert back to float32, and the trunk computes in float32); BatchNorm statistics stay
+    /// float32.
     pub half_weights: bool,
     #[serde(skip)]
     pub device: Device,
@@ -169,7 +170,7 @@ pub fn save_backbone(learner: &Learner, out: &Path, half: bool) -> Result<()> {
         .variables()
         .into_iter()
         .map(|(name, t)| {
-            let t = if half && t.is_floating_point() {
+            let t = if half && halvable(&name, &t) {
                 t.to_kind(tch::Kind::Half)
             } else {
                 t
@@ -178,6 +179,15 @@ pub fn save_backbone(learner: &Learner, out: &Path, half: bool) -> Result<()> {
         })
         .collect();
     checkpoint::write_atomic(out, &vars)
+}
+
+/// Learned floating-point tensors within float16's range. BatchNorm running statistics stay
+/// float32: pre-BN activations can grow past 65,504 (Barlow Twins did), where float16 holds
+/// only infinity, and they are a few thousand numbers.
+fn halvable(name: &str, t: &tch::Tensor) -> bool {
+    const F16_MAX: f64 = 65504.0;
+    let stat = name.ends_with("running_mean") || name.ends_with("running_var");
+    t.is_floating_point() && !stat && t.abs().max().double_value(&[]) <= F16_MAX
 }
 
 fn unix_now() -> u64 {
