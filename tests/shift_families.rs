@@ -13,6 +13,14 @@ use common::{fails, fmnist, ok, python, python_script, root, text};
 
 const SOURCE_LIMIT: usize = 6;
 const TARGET_LIMIT: usize = 10;
+/// The shift families beyond clean and ImageNet-C that the run must report.
+const FAMILIES: [&str; 5] = [
+    "geometric",
+    "photometric",
+    "resolution",
+    "occlusion",
+    "dataset",
+];
 
 fn path(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
@@ -126,13 +134,7 @@ fn synthetic_families_and_dataset_shifts_end_to_end() {
         "{checked}"
     );
     let out = ok(&["run", "--quiet", path(&file)]);
-    for family in [
-        "geometric",
-        "photometric",
-        "resolution",
-        "occlusion",
-        "dataset",
-    ] {
+    for family in FAMILIES {
         assert!(out.contains(family), "summary lacks {family}:\n{out}");
     }
 
@@ -181,13 +183,9 @@ fn synthetic_families_and_dataset_shifts_end_to_end() {
     let report = dir.path().join("report");
     ok(&["report", "--out", path(&report), path(&run)]);
     let html = std::fs::read_to_string(report.join("report.html")).expect("report.html");
-    for family in [
-        "geometric",
-        "photometric",
-        "resolution",
-        "occlusion",
-        "dataset",
-    ] {
+    // Every family, and each target as its own set.
+    let sets = ["dataset: fmnist-shifted", "dataset: fmnist-3-classes"];
+    for family in FAMILIES.iter().chain(&sets) {
         assert!(html.contains(family), "report lacks {family}");
     }
 }
