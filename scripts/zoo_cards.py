@@ -22,7 +22,6 @@ import pyarrow.parquet as pq
 SSL = ["simclr", "simsiam", "byol", "barlow_twins", "swav", "dino"]
 ORDER = ["supervised"] + SSL + ["random-init"]
 MARGIN = 3.0
-MODELS = pathlib.Path("models/fashion-mnist")
 
 
 def machine():
@@ -142,8 +141,7 @@ def card(name, models, acc, where):
     return "\n".join(lines)
 
 
-def readme(acc, present, where):
-    global MODELS
+def readme(acc, present, where, models):
     rows = ["| encoder | linear | kNN | linear vs random |", "|---|---|---|---|"]
     base = acc.get(("random-init", "linear"), float("nan"))
     for m in present:
@@ -167,7 +165,7 @@ def readme(acc, present, where):
                 f"- {m} ends {-d:.1f} points *below* random init: with this recipe (SGD, no LARS) its "
                 "training did not converge in the budget (see its card for the final loss). "
                 "Treat it as a failed run, not as a measure of the method.")
-    steps = sorted({json.loads((MODELS / f"{m}.json").read_text())["steps"] for m in present if m != "random-init"})
+    steps = sorted({json.loads((models / f"{m}.json").read_text())["steps"] for m in present if m != "random-init"})
     budget = [
         f"Budget: {', '.join(map(str, steps))} SGD steps per method (batch 256), about 4 (supervised) "
         "to 11 minutes of the two cores each. Random-init features are a strong floor on "
@@ -199,15 +197,13 @@ def readme(acc, present, where):
 
 
 def main():
-    global MODELS
     run, models = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
-    MODELS = models
     acc = accuracies(run)
     present = [m for m in ORDER if (m, "linear") in acc]
     where = machine()
     for m in present:
         (models / f"{m}.md").write_text(card(m, models, acc, where))
-    (models / "README.md").write_text(readme(acc, present, where))
+    (models / "README.md").write_text(readme(acc, present, where, models))
     print((models / "README.md").read_text())
 
 

@@ -3,13 +3,13 @@
 //!
 //! Every shift is a pure function of `(image, shift, severity, seed, key)`: the random ones
 //! draw from their own xoshiro256++ stream seeded with
-//! [`rng::stream_seed`]`(seed, key, 100 + shift index, severity)` (the offset 100 keeps the
-//! streams apart from the corruptions'). Any size of at least [`MIN_SIDE`] x [`MIN_SIDE`]
-//! works and the output always has the input's size. Float results are **rounded** to the
-//! nearest grey level and clipped to [0, 255] (these are not ports of a reference, so no
-//! truncating cast is kept). Pixels that a geometric shift leaves uncovered are **black**
-//! (torchvision's default `fill=0`). The image mean was tried first, but a flat region has a
-//! higher SSIM to the clean image than misaligned texture does, so with mean fill SSIM *rose*
+//! [`crate::rng::stream_seed`]`(seed, key, 100 + shift index, severity)` (the offset 100 keeps
+//! the streams apart from the corruptions'). Any size of at least [`crate::MIN_SIDE`] x
+//! [`crate::MIN_SIDE`] works and the output always has the input's size. Float results are
+//! **rounded** to the nearest grey level and clipped to [0, 255] (these are not ports of a
+//! reference, so no truncating cast is kept). Pixels that a geometric shift leaves uncovered are
+//! **black** (torchvision's default `fill=0`). The image mean was tried first, but a flat region
+//! has a higher SSIM to the clean image than misaligned texture does, so with mean fill SSIM *rose*
 //! from severity 4 to 5 (rotation, translation) and from 2 to 5 (zoom_out) on the test photos;
 //! black fill makes the measured damage grow with severity.
 //!
@@ -30,7 +30,7 @@ use std::str::FromStr;
 
 use image::{DynamicImage, RgbImage};
 
-use crate::{rgb_to_luma601, rng, CorruptionError, Severity, MIN_SIDE};
+use crate::{rgb_to_luma601, CorruptionError, Severity};
 
 /// The synthetic shifts, grouped by family (see the module docs for the parameters).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -151,19 +151,8 @@ pub fn shift(
     seed: u64,
     key: u64,
 ) -> Result<RgbImage, CorruptionError> {
+    let mut rng = crate::start(image, seed, key, 100 + s.index() as u64, severity)?;
     let (w, h) = image.dimensions();
-    if w < MIN_SIDE || h < MIN_SIDE {
-        return Err(CorruptionError::TooSmall {
-            width: w,
-            height: h,
-        });
-    }
-    let mut rng = rng::Rng::new(rng::stream_seed(
-        seed,
-        key,
-        100 + s.index() as u64,
-        severity.get() as u64,
-    ));
     let i = severity.index();
     use SyntheticShift::*;
     Ok(match s {

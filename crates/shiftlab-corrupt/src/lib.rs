@@ -365,6 +365,24 @@ pub fn corrupt(
     key: u64,
     assets: &FrostAssets,
 ) -> Result<RgbImage, CorruptionError> {
+    let mut rng = start(image, seed, key, corruption.index() as u64, severity)?;
+    #[cfg(target_arch = "x86_64")]
+    if simd_enabled() {
+        // SAFETY: AVX2 support was detected at run time.
+        return unsafe { apply_avx2(image, corruption, severity, preset, &mut rng, assets) };
+    }
+    apply(image, corruption, severity, preset, &mut rng, assets)
+}
+
+/// What every corruption and synthetic shift starts with: the size check, then the image's own
+/// random stream for (seed, key, stream, severity).
+fn start(
+    image: &RgbImage,
+    seed: u64,
+    key: u64,
+    stream: u64,
+    severity: Severity,
+) -> Result<rng::Rng, CorruptionError> {
     let (w, h) = image.dimensions();
     if w < MIN_SIDE || h < MIN_SIDE {
         return Err(CorruptionError::TooSmall {
@@ -372,18 +390,8 @@ pub fn corrupt(
             height: h,
         });
     }
-    let mut rng = rng::Rng::new(rng::stream_seed(
-        seed,
-        key,
-        corruption.index() as u64,
-        severity.get() as u64,
-    ));
-    #[cfg(target_arch = "x86_64")]
-    if simd_enabled() {
-        // SAFETY: AVX2 support was detected at run time.
-        return unsafe { apply_avx2(image, corruption, severity, preset, &mut rng, assets) };
-    }
-    apply(image, corruption, severity, preset, &mut rng, assets)
+    let seed = rng::stream_seed(seed, key, stream, severity.get() as u64);
+    Ok(rng::Rng::new(seed))
 }
 
 /// Whether the AVX2 build of the corruption code is used: detected once at run time, and off

@@ -172,15 +172,8 @@ pub fn run_eval(
             let counters = stages.read.clone();
             handles.push(scope.spawn(move || {
                 let t = Instant::now();
-                let r = read_stage(
-                    pipeline,
-                    selected,
-                    &todo,
-                    num_classes,
-                    chunk_tx.clone(),
-                    &sink_tx,
-                )
-                .and_then(|()| read_targets(pipeline, targets, &todo, &chunk_tx, &sink_tx));
+                let r = read_stage(pipeline, selected, &todo, num_classes, &chunk_tx, &sink_tx)
+                    .and_then(|()| read_targets(pipeline, targets, &todo, &chunk_tx, &sink_tx));
                 counters.set_busy_from_wall(t);
                 r
             }));
@@ -252,37 +245,27 @@ fn read_stage(
     selected: Option<std::collections::HashSet<String>>,
     todo: &BTreeSet<u32>,
     num_classes: i64,
-    out: Out<Chunk>,
+    out: &Out<Chunk>,
     sink: &Out<SinkMsg>,
 ) -> Result<(), PipelineError> {
     let stream = SampleStream::open(&p.dataset, &p.eval_split, selected, p.limit)?;
-    let part_size = p.part_size as u64;
-    let mut state = PartState::default();
-    for sample in stream {
-        let sample = sample?;
-        let part = (sample.index / part_size) as u32;
-        if state.part != Some(part) {
-            state.finish(todo, &out, sink);
-            state = PartState::new(part, None, p.shifts.len() as u32);
+    let segment = Segment {
+        first_part: 0,
+        target: None,
+        shifts: p.shifts.len() as u32,
+    };
+    let label = |s: &Sample| {
+        if (0..num_classes).contains(&s.label) {
+            return Ok(s.label);
         }
-        if !todo.contains(&part) {
-            continue;
-        }
-        if !(0..num_classes).contains(&sample.label) {
-            let reason = format!(
-                "label {} outside the probe's {num_classes} classes (0..={})",
-                sample.label,
-                num_classes - 1
-            );
-            state
-                .errors
-                .push(part as i32, "source", sample.id.clone(), reason);
-            continue;
-        }
-        state.push(sample, p.batch_size, &out);
-    }
-    state.finish(todo, &out, sink);
-    Ok(())
+        let reason = format!(
+            "label {} outside the probe's {num_classes} classes (0..={})",
+            s.label,
+            num_classes - 1
+        );
+        Err((s.id.clone(), reason))
+    };
+    read_segment(p, stream, &segment, todo, out, sink, label)
 }
 
 /// Streams every target after the source: its labels mapped to the source's classes (unmapped
@@ -294,34 +277,63 @@ fn read_targets(
     out: &Out<Chunk>,
     sink: &Out<SinkMsg>,
 ) -> Result<(), PipelineError> {
-    let part_size = p.part_size as u64;
     for (t, (target, first_part)) in targets.iter().enumerate() {
         let spec = &target.target;
         let stream = SampleStream::open(&spec.dataset, &spec.split, None, spec.limit)?;
-        let mut state = PartState::default();
-        for sample in stream {
-            let mut sample = sample?;
-            let part = first_part + (sample.index / part_size) as u32;
-            if state.part != Some(part) {
-                state.finish(todo, out, sink);
-                state = PartState::new(part, Some(t), 1);
-            }
-            if !todo.contains(&part) {
-                continue;
-            }
-            match target.source_label(sample.label) {
-                Ok(label) => {
-                    sample.label = label;
-                    state.push(sample, p.batch_size, out);
-                }
-                Err(reason) => {
-                    let item = format!("{} ({})", sample.id, spec.name);
-                    state.errors.push(part as i32, "source", item, reason)
-                }
-            }
-        }
-        state.finish(todo, out, sink);
+        let segment = Segment {
+            first_part: *first_part,
+            target: Some(t),
+            shifts: 1,
+        };
+        let label = |s: &Sample| {
+            target
+                .source_label(s.label)
+                .map_err(|reason| (format!("{} ({})", s.id, spec.name), reason))
+        };
+        read_segment(p, stream, &segment, todo, out, sink, label)?;
     }
+    Ok(())
+}
+
+/// Where a stream's samples go: its first part, its target, the batches each chunk yields.
+struct Segment {
+    first_part: u32,
+    target: Option<usize>,
+    shifts: u32,
+}
+
+/// Cuts one stream into parts and chunks; `label` gives a sample's label in the source's
+/// classes, or the (item, reason) recorded in `errors` when it has none.
+fn read_segment(
+    p: &Pipeline,
+    stream: SampleStream,
+    segment: &Segment,
+    todo: &BTreeSet<u32>,
+    out: &Out<Chunk>,
+    sink: &Out<SinkMsg>,
+    label: impl Fn(&Sample) -> Result<i64, (String, String)>,
+) -> Result<(), PipelineError> {
+    let part_size = p.part_size as u64;
+    let mut state = PartState::default();
+    for sample in stream {
+        let mut sample = sample?;
+        let part = segment.first_part + (sample.index / part_size) as u32;
+        if state.part != Some(part) {
+            state.finish(todo, out, sink);
+            state = PartState::new(part, segment.target, segment.shifts);
+        }
+        if !todo.contains(&part) {
+            continue;
+        }
+        match label(&sample) {
+            Ok(l) => {
+                sample.label = l;
+                state.push(sample, p.batch_size, out);
+            }
+            Err((item, reason)) => state.errors.push(part as i32, "source", item, reason),
+        }
+    }
+    state.finish(todo, out, sink);
     Ok(())
 }
 
@@ -628,12 +640,20 @@ fn probe_stage(
     Ok(())
 }
 
-/// Indices and labels of the images a batch holds.
-fn batch_index(batch: &Shifted) -> (Tensor, Tensor) {
-    let pos = &batch.positions;
-    let idx: Vec<i64> = pos.iter().map(|&i| i as i64).collect();
-    let labels: Vec<i64> = pos.iter().map(|&i| batch.decoded.labels[i]).collect();
-    (Tensor::from_slice(&idx), Tensor::from_slice(&labels))
+/// Positions in the decoded chunk of the images a batch holds.
+fn positions(batch: &Shifted) -> Tensor {
+    let idx: Vec<i64> = batch.positions.iter().map(|&i| i as i64).collect();
+    Tensor::from_slice(&idx)
+}
+
+/// Labels of the images a batch holds.
+fn labels(batch: &Shifted) -> Tensor {
+    let labels: Vec<i64> = batch
+        .positions
+        .iter()
+        .map(|&i| batch.decoded.labels[i])
+        .collect();
+    Tensor::from_slice(&labels)
 }
 
 /// Rows of one on-the-fly shift of the source, with the cosine to each sample's clean twin.
@@ -644,7 +664,7 @@ fn probe_source(
     clean_feats: &[Tensor],
 ) -> Result<PredictionRows, PipelineError> {
     let shift = ctx.p.shifts[batch.shift_index];
-    let (idx, _) = batch_index(batch);
+    let idx = positions(batch);
     let cosine = |m: usize, feats: &Tensor| {
         if shift == Shift::Clean {
             return Ok(vec![Some(1.0); batch.positions.len()]);
@@ -690,7 +710,7 @@ fn score_batch(
     if batch.positions.is_empty() {
         return Ok(rows);
     }
-    let (_, labels) = batch_index(batch);
+    let labels = labels(batch);
     for (m, feats) in features.iter().enumerate() {
         let name = &ctx.model_names[m];
         let cos = cosine(m, feats)?;

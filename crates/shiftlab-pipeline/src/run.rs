@@ -73,11 +73,7 @@ pub fn run(p: &Pipeline, opts: &RunOptions) -> Result<RunSummary, PipelineError>
     let folder = RunFolder::open(p)?;
     let frost = load_frost(p)?;
     let encoders = load_encoders(p)?;
-    let info =
-        shiftlab_data::reader::read_info(&p.dataset).map_err(|e| PipelineError::Dataset {
-            path: p.dataset.display().to_string(),
-            message: e.to_string(),
-        })?;
+    let info = source_info(p)?;
     let selected = select(p)?;
     let eval_rows = count_eval_rows(p, &info, selected.as_ref());
     if eval_rows == 0 {
@@ -193,15 +189,18 @@ pub fn run(p: &Pipeline, opts: &RunOptions) -> Result<RunSummary, PipelineError>
 /// Reads every target's table and label map against the source's classes, so that `validate`
 /// reports a bad label map before a run starts.
 pub fn check_targets(p: &Pipeline) -> Result<Vec<ResolvedTarget>, PipelineError> {
-    let info =
-        shiftlab_data::reader::read_info(&p.dataset).map_err(|e| PipelineError::Dataset {
-            path: p.dataset.display().to_string(),
-            message: e.to_string(),
-        })?;
+    let info = source_info(p)?;
     p.targets
         .iter()
         .map(|t| ResolvedTarget::resolve(t, &info.class_names))
         .collect()
+}
+
+fn source_info(p: &Pipeline) -> Result<shiftlab_data::reader::DatasetInfo, PipelineError> {
+    shiftlab_data::reader::read_info(&p.dataset).map_err(|e| PipelineError::Dataset {
+        path: p.dataset.display().to_string(),
+        message: e.to_string(),
+    })
 }
 
 fn parts_of(p: &Pipeline, rows: u64) -> u32 {
