@@ -1,8 +1,10 @@
 //! Throughput of `Encoder::embed` (preprocessing included) on random u8 images.
 //!
 //! `cargo run -p shiftlab-model --release --example embed_bench -- [arch] [side] [batch] [device]
-//! [precision]`
-//! e.g. `resnet18-small 28 256 cpu` (Fashion-MNIST-sized grey images).
+//! [precision] [input side] [input channels] [model channels]`
+//! e.g. `resnet18-small 28 256 cpu` (Fashion-MNIST-sized grey images), or
+//! `resnet18 28 256 cpu fp32 32 3 1` (the gray28 workload of `scripts/bench-pipeline.sh`).
+//! Prints the rate of preprocessing alone, the network alone and both (`Encoder::embed`).
 
 use std::path::Path;
 use std::time::Instant;
@@ -18,23 +20,56 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         arg(1, "28").parse::<i64>()?,
         arg(2, "256").parse::<i64>()?,
     );
-    let cfg: ModelConfig = toml_like(&arch, side);
+    let in_side = arg(5, &side.to_string()).parse::<i64>()?;
+    let in_channels = arg(6, "1").parse::<i64>()?;
+    let mut cfg: ModelConfig = toml_like(&arch, side);
+    cfg.channels = args.get(7).map(|c| c.parse()).transpose()?;
+    if cfg.channels == Some(1) {
+        // Fashion-MNIST's statistics, as the zoo encoders use.
+        cfg.normalize = Some(shiftlab_model::Normalize {
+            mean: vec![0.2858],
+            std: vec![0.3532],
+        });
+    }
     let opts = RuntimeOptions {
         device: arg(3, "cpu").parse()?,
         precision: arg(4, "fp32").parse()?,
     };
     let encoder = Encoder::from_config(&cfg, Path::new(""), &opts)?;
-    let images = Tensor::randint(256, [batch, side, side, 1], (Kind::Uint8, Device::Cpu));
-    let _warm_up = encoder.embed(&images)?;
+    let shape = [batch, in_side, in_side, in_channels];
+    let images = Tensor::randint(256, shape, (Kind::Uint8, Device::Cpu));
+    let ready = encoder
+        .preprocess()
+        .apply(&images, encoder.device(), Kind::Float)?;
+    println!("{}", encoder.description());
+    rate("preprocessing", batch, || {
+        encoder
+            .preprocess()
+            .apply(&images, encoder.device(), Kind::Float)
+            .map(drop)
+    })?;
+    rate("network", batch, || {
+        encoder.embed_preprocessed(&ready).map(drop)
+    })?;
+    rate("embed (both)", batch, || encoder.embed(&images).map(drop))?;
+    Ok(())
+}
+
+/// Calls `f` for 5 s after one warm-up call and prints images/s.
+fn rate(
+    what: &str,
+    batch: i64,
+    mut f: impl FnMut() -> shiftlab_model::Result<()>,
+) -> shiftlab_model::Result<()> {
+    f()?;
     let (mut done, start) = (0, Instant::now());
     while start.elapsed().as_secs_f64() < 5.0 {
-        let _features = encoder.embed(&images)?;
+        f()?;
         done += batch;
     }
     let secs = start.elapsed().as_secs_f64();
     println!(
-        "{}: {done} images in {secs:.2} s = {:.0} images/s ({} torch threads)",
-        encoder.description(),
+        "{what}: {:.0} images/s ({} torch threads)",
         done as f64 / secs,
         tch::get_num_threads()
     );

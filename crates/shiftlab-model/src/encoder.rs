@@ -8,13 +8,14 @@ use tch::{CModule, Device, IValue, Kind, Tensor};
 use crate::config::{ModelConfig, ModelSpec, Source};
 use crate::device::{device_name, Precision, RuntimeOptions};
 use crate::error::{ModelError, Result};
+use crate::inference::InferenceResNet;
 use crate::preprocess::Preprocess;
 use crate::resnet::ResNet;
 use crate::weights::{file_sha256, load_resnet, LinearHead};
 
-/// The network behind an encoder.
+/// The network behind an encoder, on its device and in its precision.
 enum Backbone {
-    Native(Box<ResNet>),
+    Native(Box<InferenceResNet>),
     Script(CModule),
 }
 
@@ -86,10 +87,19 @@ impl Encoder {
             } => {
                 let channels = i64::from(spec.preprocess.channels);
                 let net = ResNet::with_stem_padding(*arch, channels, *stem_padding);
-                let (net, head) = native(net, weights.as_deref(), *seed, &mut info)?;
-                (Backbone::Native(Box::new(net)), head)
+                let (mut net, head) = native(net, weights.as_deref(), *seed, &mut info)?;
+                net.to(device, kind);
+                let mut inference = net.fold(kind);
+                if let Some(side) = spec.preprocess.crop_to() {
+                    inference.specialise(side, side);
+                }
+                (Backbone::Native(Box::new(inference)), head)
             }
-            Source::TorchScript { path } => (Backbone::Script(script(path, &mut info)?), None),
+            Source::TorchScript { path } => {
+                let mut module = script(path, &mut info)?;
+                module.to(device, kind, false);
+                (Backbone::Script(module), None)
+            }
         };
         let mut encoder = Encoder {
             backbone,
@@ -98,7 +108,6 @@ impl Encoder {
             head,
             info,
         };
-        encoder.move_to(device, kind);
         encoder.info.dim = encoder.probe_dim()?;
         Ok(encoder)
     }
@@ -193,13 +202,6 @@ impl Encoder {
         match &self.backbone {
             Backbone::Native(net) => Ok(net.features(x)),
             Backbone::Script(m) => script_forward(m, x),
-        }
-    }
-
-    fn move_to(&mut self, device: Device, kind: Kind) {
-        match &mut self.backbone {
-            Backbone::Native(net) => net.to(device, kind),
-            Backbone::Script(m) => m.to(device, kind, false),
         }
     }
 

@@ -136,7 +136,8 @@ impl Preprocess {
             Some(c) => center_crop(&x, c)?,
             None => x,
         };
-        // Contiguous NCHW: a channels-last view would pick other conv kernels than torchvision.
+        // Contiguous NCHW, the layout TorchScript modules are traced with; the native trunk
+        // switches to channels-last itself (`InferenceResNet`).
         Ok(self.normalize(&x).to_kind(kind).contiguous())
     }
 

@@ -8,6 +8,7 @@ use tch::nn::{self, ConvConfig, Module, ModuleT};
 use tch::{Device, Kind, Tensor};
 
 use crate::error::{ModelError, Result};
+use crate::inference::{FusedBlock, FusedConv, InferenceResNet};
 
 /// The native architectures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,7 +76,7 @@ impl fmt::Display for Architecture {
 pub struct ResNet {
     pub arch: Architecture,
     pub vs: nn::VarStore,
-    conv1: nn::Conv2D,
+    conv1: Conv,
     bn1: nn::BatchNorm,
     layers: Vec<Block>,
 }
@@ -130,7 +131,7 @@ impl ResNet {
 
     /// Pooled features `[N, feature_dim]` in evaluation mode (BatchNorm on running stats).
     pub fn features(&self, x: &Tensor) -> Tensor {
-        let mut x = x.apply(&self.conv1).apply_t(&self.bn1, false).relu();
+        let mut x = x.apply(&self.conv1.layer).apply_t(&self.bn1, false).relu();
         if !self.arch.small() {
             x = x.max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false);
         }
@@ -138,6 +139,16 @@ impl ResNet {
             x = block.forward(&x);
         }
         x.adaptive_avg_pool2d([1, 1]).flatten(1, -1)
+    }
+
+    /// The evaluation form of these weights (see [`InferenceResNet`]), in `kind`.
+    pub fn fold(&self, kind: Kind) -> InferenceResNet {
+        let _guard = tch::no_grad_guard();
+        InferenceResNet::new(
+            FusedConv::new(&self.conv1, &self.bn1, kind),
+            !self.arch.small(),
+            self.layers.iter().map(|b| b.fold(kind)).collect(),
+        )
     }
 
     /// Moves the parameters to `device` and casts them to `kind`.
@@ -199,8 +210,8 @@ fn unit_interval(bits: u64) -> f32 {
 
 /// A basic (two 3x3) or bottleneck (1x1, 3x3, 1x1) residual block.
 struct Block {
-    convs: Vec<(nn::Conv2D, nn::BatchNorm)>,
-    downsample: Option<(nn::Conv2D, nn::BatchNorm)>,
+    convs: Vec<(Conv, nn::BatchNorm)>,
+    downsample: Option<(Conv, nn::BatchNorm)>,
     c_out: i64,
 }
 
@@ -243,21 +254,43 @@ impl Block {
         let last = self.convs.len() - 1;
         let mut y = x.shallow_clone();
         for (i, (c, bn)) in self.convs.iter().enumerate() {
-            y = y.apply(c).apply_t(bn, false);
+            y = y.apply(&c.layer).apply_t(bn, false);
             if i < last {
                 y = y.relu();
             }
         }
         let shortcut = match &self.downsample {
-            Some((c, bn)) => bn.forward_t(&c.forward(x), false),
+            Some((c, bn)) => bn.forward_t(&c.layer.forward(x), false),
             None => x.shallow_clone(),
         };
         (y + shortcut).relu()
     }
+
+    fn fold(&self, kind: Kind) -> FusedBlock {
+        FusedBlock::new(
+            self.convs
+                .iter()
+                .map(|(c, bn)| FusedConv::new(c, bn, kind))
+                .collect(),
+            self.downsample
+                .as_ref()
+                .map(|(c, bn)| FusedConv::new(c, bn, kind)),
+        )
+    }
+}
+
+/// torchvision's BatchNorm epsilon (set explicitly in [`batch_norm`]).
+pub(crate) const BN_EPS: f64 = 1e-5;
+
+/// A conv layer with the geometry [`FusedConv`] needs (tch keeps its config private).
+pub(crate) struct Conv {
+    pub(crate) layer: nn::Conv2D,
+    pub(crate) stride: i64,
+    pub(crate) padding: i64,
 }
 
 /// Bias-free conv with torchvision's init (Kaiming normal, fan-out, ReLU gain).
-fn conv(p: nn::Path, c_in: i64, c_out: i64, k: i64, stride: i64, padding: i64) -> nn::Conv2D {
+fn conv(p: nn::Path, c_in: i64, c_out: i64, k: i64, stride: i64, padding: i64) -> Conv {
     let ws_init = nn::Init::Kaiming {
         dist: nn::init::NormalOrUniform::Normal,
         fan: nn::init::FanInOut::FanOut,
@@ -270,13 +303,18 @@ fn conv(p: nn::Path, c_in: i64, c_out: i64, k: i64, stride: i64, padding: i64) -
         ws_init,
         ..Default::default()
     };
-    nn::conv2d(p, c_in, c_out, k, cfg)
+    Conv {
+        layer: nn::conv2d(p, c_in, c_out, k, cfg),
+        stride,
+        padding,
+    }
 }
 
 /// BatchNorm with torchvision's init (weight 1, bias 0) and eps.
 fn batch_norm(p: nn::Path, c: i64) -> nn::BatchNorm {
     let cfg = nn::BatchNormConfig {
         ws_init: nn::Init::Const(1.0),
+        eps: BN_EPS,
         ..Default::default()
     };
     nn::batch_norm2d(p, c, cfg)

@@ -12,7 +12,10 @@ use anyhow::{ensure, Context, Result};
 use shiftlab_model::{validate_models, Encoder, ModelConfig, RuntimeOptions};
 use tch::Tensor;
 
-const TOLERANCE: f64 = 1e-4;
+/// Relative to the largest feature (at least 1): float32 rounding grows with the magnitude,
+/// and the evaluation form (folded BatchNorm, dense small maps) sums in another order than
+/// torchvision's conv + BatchNorm, so ResNet-50's features (up to ~100) differ by ~1e-4.
+const TOLERANCE: f64 = 1e-5;
 
 /// Canonical: Python finds its venv from the interpreter's path, taken lexically.
 fn repo_root() -> PathBuf {
@@ -111,15 +114,20 @@ fn check_case(name: &str, dim: i64) -> Result<()> {
     let features = encoder.embed(&want["images"])?;
     let d_all = max_abs_diff(&features, &want["features"])?;
     let scale = want["features"].abs().max().double_value(&[]);
+    let tolerance = TOLERANCE * scale.max(1.0);
     println!("{name}: max|diff| preprocess {d_pre:.2e}, network {d_net:.2e}, end to end {d_all:.2e} (max|feature| {scale:.2})");
     ensure!(
-        d_pre <= 1e-5 && d_net <= TOLERANCE && d_all <= TOLERANCE,
+        d_pre <= 1e-5 && d_net <= tolerance && d_all <= tolerance,
         "{name}: beyond tolerance"
     );
     if let Some(head) = encoder.head() {
         let d_head = max_abs_diff(&head.logits(&features)?, &want["logits"])?;
         println!("{name}: fc logits max|diff| {d_head:.2e}");
-        ensure!(d_head <= TOLERANCE, "{name}: logits beyond tolerance");
+        let scale = want["logits"].abs().max().double_value(&[]);
+        ensure!(
+            d_head <= TOLERANCE * scale.max(1.0),
+            "{name}: logits beyond tolerance"
+        );
     }
     Ok(())
 }

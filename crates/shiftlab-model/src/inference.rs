@@ -1,0 +1,293 @@
+//! The evaluation form of a native ResNet trunk, built once from its loaded weights:
+//!
+//! * every BatchNorm folded into the conv before it (`w·γ/√(σ²+ε)`, bias `β − μ·γ/√(σ²+ε)`),
+//!   which removes a pass over every activation;
+//! * activations in channels-last layout, which oneDNN (CPU) and cuDNN run faster than NCHW;
+//! * once specialised to an input size ([`InferenceResNet::specialise`]), every conv whose input
+//!   has no more positions than its kernel has taps (`H·W ≤ k²`: the 2x2 and 1x1 maps at the end
+//!   of a ResNet on 28-64 px images) becomes one dense matrix product. A 3x3 conv on a 2x2 map
+//!   only ever uses 4 of its 9 taps per output, and on a 1x1 map 1 of 9, yet conv kernels pay
+//!   for the padding; the dense matrix holds exactly the weights that meet real pixels.
+//!
+//! Together ~1.6-2x the eager rate of ResNet-18 on two CPU cores at 28-32 px
+//! (`docs/pipeline-benchmark.md`). The same function as [`crate::ResNet::features`] up to float
+//! rounding (summation order), checked by tests on random weights and statistics.
+
+use tch::nn;
+use tch::{Kind, Tensor};
+
+use crate::resnet::{Conv, BN_EPS};
+
+/// A folded, channels-last ResNet trunk in evaluation mode.
+pub struct InferenceResNet {
+    stem: FusedConv,
+    max_pool: bool,
+    blocks: Vec<FusedBlock>,
+}
+
+impl InferenceResNet {
+    pub(crate) fn new(stem: FusedConv, max_pool: bool, blocks: Vec<FusedBlock>) -> Self {
+        InferenceResNet {
+            stem,
+            max_pool,
+            blocks,
+        }
+    }
+
+    /// Pooled features `[N, feature_dim]`.
+    pub fn features(&self, x: &Tensor) -> Tensor {
+        let mut x = self.stem.forward(&channels_last(x)).relu_();
+        if self.max_pool {
+            x = x.max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false);
+        }
+        for block in &self.blocks {
+            x = block.forward(&x);
+        }
+        x.adaptive_avg_pool2d([1, 1]).flatten(1, -1)
+    }
+
+    /// Prepares dense matrices for `height x width` inputs (see the module docs). Inputs of
+    /// other sizes still work, through the conv kernels. Returns how many convs went dense.
+    pub fn specialise(&mut self, height: i64, width: i64) -> usize {
+        let _guard = tch::no_grad_guard();
+        let mut size = self.stem.out_size((height, width));
+        if self.max_pool {
+            size = ((size.0 - 1) / 2 + 1, (size.1 - 1) / 2 + 1);
+        }
+        let mut dense = 0;
+        for block in &mut self.blocks {
+            let (next, n) = block.specialise(size);
+            size = next;
+            dense += n;
+        }
+        dense
+    }
+}
+
+/// `x` with NHWC strides (a no-op when it has them already, e.g. after the HWC->CHW permute of
+/// preprocessing); libtorch picks channels-last kernels from the input's strides.
+fn channels_last(x: &Tensor) -> Tensor {
+    if x.dim() != 4 {
+        return x.shallow_clone();
+    }
+    x.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
+}
+
+/// A conv with its BatchNorm folded in, and optionally its dense form for one input size.
+pub(crate) struct FusedConv {
+    weight: Tensor,
+    bias: Tensor,
+    stride: i64,
+    padding: i64,
+    dense: Option<Dense>,
+}
+
+/// A conv on `input` maps as one matrix product over NHWC-flattened pixels.
+struct Dense {
+    input: (i64, i64),
+    output: (i64, i64),
+    /// `[H·W·c_in, Ho·Wo·c_out]`.
+    matrix: Tensor,
+    /// `[Ho·Wo·c_out]`: the bias repeated per output position.
+    bias: Tensor,
+}
+
+impl FusedConv {
+    /// Folds in float64 (then casts to `kind`), so folding adds no rounding of its own.
+    pub(crate) fn new(conv: &Conv, bn: &nn::BatchNorm, kind: Kind) -> FusedConv {
+        let d = |t: &Tensor| t.to_kind(Kind::Double);
+        let c = bn.running_mean.size()[0];
+        let ones = || Tensor::ones([c], (Kind::Double, bn.running_mean.device()));
+        let gamma = bn.ws.as_ref().map_or_else(ones, d);
+        let beta = bn.bs.as_ref().map_or_else(|| ones() * 0.0, d);
+        let scale = gamma / (d(&bn.running_var) + BN_EPS).sqrt();
+        let weight = d(&conv.layer.ws) * scale.view([c, 1, 1, 1]);
+        let bias = beta - d(&bn.running_mean) * &scale;
+        FusedConv {
+            weight: channels_last(&weight.to_kind(kind)),
+            bias: bias.to_kind(kind),
+            stride: conv.stride,
+            padding: conv.padding,
+            dense: None,
+        }
+    }
+
+    fn kernel(&self) -> i64 {
+        self.weight.size()[2]
+    }
+
+    fn out_size(&self, (h, w): (i64, i64)) -> (i64, i64) {
+        let k = self.kernel();
+        let o = |x: i64| (x + 2 * self.padding - k) / self.stride + 1;
+        (o(h), o(w))
+    }
+
+    /// Builds the dense form when `H·W ≤ k²`; returns the output size.
+    fn specialise(&mut self, input: (i64, i64)) -> (i64, i64) {
+        let output = self.out_size(input);
+        let k = self.kernel();
+        self.dense = (input.0 * input.1 <= k * k).then(|| self.dense_form(input, output));
+        output
+    }
+
+    /// The matrix is the conv applied to every one-hot image: each entry is exactly one weight
+    /// (or 0), so the dense form computes the same sums, only in another order.
+    fn dense_form(&self, input: (i64, i64), output: (i64, i64)) -> Dense {
+        let c_in = self.weight.size()[1];
+        let c_out = self.weight.size()[0];
+        let n = input.0 * input.1 * c_in;
+        let (kind, device) = (self.weight.kind(), self.weight.device());
+        let basis = Tensor::eye(n, (kind, device))
+            .view([n, input.0, input.1, c_in])
+            .permute([0, 3, 1, 2]);
+        let matrix = basis
+            .conv2d::<Tensor>(
+                &self.weight,
+                None,
+                [self.stride, self.stride],
+                [self.padding, self.padding],
+                [1, 1],
+                1,
+            )
+            .permute([0, 2, 3, 1])
+            .reshape([n, output.0 * output.1 * c_out])
+            .contiguous();
+        Dense {
+            input,
+            output,
+            matrix,
+            bias: self.bias.repeat([output.0 * output.1]),
+        }
+    }
+
+    fn forward(&self, x: &Tensor) -> Tensor {
+        let size = x.size();
+        if let Some(d) = &self.dense {
+            if (size[2], size[3]) == d.input {
+                let flat = x.permute([0, 2, 3, 1]).reshape([size[0], -1]);
+                let c_out = self.weight.size()[0];
+                return d
+                    .bias
+                    .addmm(&flat, &d.matrix)
+                    .view([size[0], d.output.0, d.output.1, c_out])
+                    .permute([0, 3, 1, 2]);
+            }
+        }
+        x.conv2d(
+            &self.weight,
+            Some(&self.bias),
+            [self.stride, self.stride],
+            [self.padding, self.padding],
+            [1, 1],
+            1,
+        )
+    }
+}
+
+/// A residual block of fused convs.
+pub(crate) struct FusedBlock {
+    convs: Vec<FusedConv>,
+    downsample: Option<FusedConv>,
+}
+
+impl FusedBlock {
+    pub(crate) fn new(convs: Vec<FusedConv>, downsample: Option<FusedConv>) -> Self {
+        FusedBlock { convs, downsample }
+    }
+
+    /// Specialises every conv along the block; returns the output size and the dense count.
+    fn specialise(&mut self, input: (i64, i64)) -> ((i64, i64), usize) {
+        let mut size = input;
+        let mut dense = 0;
+        for c in &mut self.convs {
+            size = c.specialise(size);
+            dense += usize::from(c.dense.is_some());
+        }
+        if let Some(c) = &mut self.downsample {
+            c.specialise(input);
+            dense += usize::from(c.dense.is_some());
+        }
+        (size, dense)
+    }
+
+    fn forward(&self, x: &Tensor) -> Tensor {
+        let last = self.convs.len() - 1;
+        let mut y = x.shallow_clone();
+        for (i, c) in self.convs.iter().enumerate() {
+            y = c.forward(&y);
+            if i < last {
+                y = y.relu_();
+            }
+        }
+        let shortcut = match &self.downsample {
+            Some(c) => c.forward(x),
+            None => x.shallow_clone(),
+        };
+        y.g_add_(&shortcut).relu_()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tch::Device;
+
+    use crate::resnet::{Architecture, ResNet};
+
+    use super::*;
+
+    /// A trunk with seeded weights and non-trivial BatchNorm parameters (fresh ones would make
+    /// folding an identity).
+    fn trunk(arch: Architecture, channels: i64) -> ResNet {
+        let mut net = ResNet::new(arch, channels);
+        net.init_seeded(3);
+        let _guard = tch::no_grad_guard();
+        for (name, mut v) in net.vs.variables() {
+            let r = Tensor::rand(v.size().as_slice(), (Kind::Float, Device::Cpu));
+            if name.ends_with("running_var") || name.ends_with("bn1.weight") {
+                v.copy_(&(r * 2.0 + 0.1));
+            } else if name.ends_with("running_mean") || name.contains(".bn") {
+                v.copy_(&(r - 0.5));
+            }
+        }
+        net
+    }
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> (f64, f64) {
+        let d = (a - b).abs().max().double_value(&[]);
+        (d, b.abs().max().double_value(&[]))
+    }
+
+    #[test]
+    fn folded_and_dense_forms_match_conv_batchnorm() {
+        // (architecture, channels, side, convs expected dense at that side)
+        for (arch, c, side, dense) in [
+            (Architecture::ResNet18, 3, 32, 7),
+            (Architecture::ResNet18, 1, 28, 7),
+            (Architecture::ResNet18, 3, 64, 3),
+            (Architecture::ResNet18Small, 1, 28, 0),
+            (Architecture::ResNet50, 3, 64, 2),
+        ] {
+            let net = trunk(arch, c);
+            let x = Tensor::randn([3, c, side, side], (Kind::Float, Device::Cpu));
+            let _guard = tch::no_grad_guard();
+            let want = net.features(&x);
+            let mut folded = net.fold(Kind::Float);
+            let (d, scale) = max_diff(&folded.features(&x), &want);
+            assert!(
+                d <= 1e-5 * scale.max(1.0),
+                "{arch} folded: {d} (max {scale})"
+            );
+            assert!(scale > 0.1, "{arch}: features vanished");
+            assert_eq!(folded.specialise(side, side), dense, "{arch} at {side} px");
+            let (d, _) = max_diff(&folded.features(&x), &want);
+            assert!(
+                d <= 1e-5 * scale.max(1.0),
+                "{arch} dense: {d} (max {scale})"
+            );
+            // Another size still runs, through the conv kernels.
+            let y = Tensor::randn([2, c, side + 8, side + 8], (Kind::Float, Device::Cpu));
+            let (d, _) = max_diff(&folded.features(&y), &net.features(&y));
+            assert!(d <= 1e-5 * scale.max(1.0), "{arch} other size: {d}");
+        }
+    }
+}
