@@ -35,7 +35,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         device: arg(3, "cpu").parse()?,
         precision: arg(4, "fp32").parse()?,
     };
+    let loading = Instant::now();
     let encoder = Encoder::from_config(&cfg, Path::new(""), &opts)?;
+    println!("loaded in {:.3} s", loading.elapsed().as_secs_f64());
     let shape = [batch, in_side, in_side, in_channels];
     let images = Tensor::randint(256, shape, (Kind::Uint8, Device::Cpu));
     let ready = encoder

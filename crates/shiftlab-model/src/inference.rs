@@ -2,7 +2,8 @@
 //!
 //! * every BatchNorm folded into the conv before it (`w·γ/√(σ²+ε)`, bias `β − μ·γ/√(σ²+ε)`),
 //!   which removes a pass over every activation;
-//! * activations in channels-last layout, which oneDNN (CPU) and cuDNN run faster than NCHW;
+//! * activations in channels-last layout, which oneDNN runs faster than NCHW on the CPU (and
+//!   cuDNN in half precision; float32 on CUDA keeps NCHW);
 //! * once specialised to an input size ([`InferenceResNet::specialise`]), every conv whose input
 //!   has no more positions than its kernel has taps (`H·W ≤ k²`: the 2x2 and 1x1 maps at the end
 //!   of a ResNet on 28-64 px images) becomes one dense matrix product. A 3x3 conv on a 2x2 map
@@ -14,7 +15,7 @@
 //! rounding (summation order), checked by tests on random weights and statistics.
 
 use tch::nn;
-use tch::{Kind, Tensor};
+use tch::{Device, Kind, Tensor};
 
 use crate::resnet::{Conv, BN_EPS};
 
@@ -23,20 +24,42 @@ pub struct InferenceResNet {
     stem: FusedConv,
     max_pool: bool,
     blocks: Vec<FusedBlock>,
+    nhwc: bool,
 }
 
 impl InferenceResNet {
-    pub(crate) fn new(stem: FusedConv, max_pool: bool, blocks: Vec<FusedBlock>) -> Self {
+    /// `device` and `kind` are the weights'; they decide the layout.
+    pub(crate) fn new(
+        mut stem: FusedConv,
+        max_pool: bool,
+        mut blocks: Vec<FusedBlock>,
+        device: Device,
+        kind: Kind,
+    ) -> Self {
+        let nhwc = device == Device::Cpu || kind != Kind::Float;
+        if nhwc {
+            for conv in
+                std::iter::once(&mut stem).chain(blocks.iter_mut().flat_map(|b| b.convs_mut()))
+            {
+                conv.weight = channels_last(&conv.weight);
+            }
+        }
         InferenceResNet {
             stem,
             max_pool,
             blocks,
+            nhwc,
         }
     }
 
     /// Pooled features `[N, feature_dim]`.
     pub fn features(&self, x: &Tensor) -> Tensor {
-        let mut x = self.stem.forward(&channels_last(x)).relu_();
+        let x = if self.nhwc {
+            channels_last(x)
+        } else {
+            x.shallow_clone()
+        };
+        let mut x = self.stem.forward(&x).relu_();
         if self.max_pool {
             x = x.max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false);
         }
@@ -104,7 +127,7 @@ impl FusedConv {
         let weight = d(&conv.layer.ws) * scale.view([c, 1, 1, 1]);
         let bias = beta - d(&bn.running_mean) * &scale;
         FusedConv {
-            weight: channels_last(&weight.to_kind(kind)),
+            weight: weight.to_kind(kind),
             bias: bias.to_kind(kind),
             stride: conv.stride,
             padding: conv.padding,
@@ -130,28 +153,30 @@ impl FusedConv {
         output
     }
 
-    /// The matrix is the conv applied to every one-hot image: each entry is exactly one weight
-    /// (or 0), so the dense form computes the same sums, only in another order.
+    /// Block `(input position, output position)` of the matrix is the kernel tap joining them,
+    /// `W[:, :, ky, kx]ᵀ`, or zero where none does: entries are copied weights, so the dense form
+    /// computes the same sums as the conv, only in another order.
     fn dense_form(&self, input: (i64, i64), output: (i64, i64)) -> Dense {
-        let c_in = self.weight.size()[1];
-        let c_out = self.weight.size()[0];
-        let n = input.0 * input.1 * c_in;
-        let (kind, device) = (self.weight.kind(), self.weight.device());
-        let basis = Tensor::eye(n, (kind, device))
-            .view([n, input.0, input.1, c_in])
-            .permute([0, 3, 1, 2]);
-        let matrix = basis
-            .conv2d::<Tensor>(
-                &self.weight,
-                None,
-                [self.stride, self.stride],
-                [self.padding, self.padding],
-                [1, 1],
-                1,
-            )
-            .permute([0, 2, 3, 1])
-            .reshape([n, output.0 * output.1 * c_out])
-            .contiguous();
+        let size = self.weight.size();
+        let (c_out, c_in, k) = (size[0], size[1], size[2]);
+        let (s, p) = (self.stride, self.padding);
+        let options = (self.weight.kind(), self.weight.device());
+        let matrix = Tensor::zeros(
+            [input.0 * input.1 * c_in, output.0 * output.1 * c_out],
+            options,
+        );
+        for (iy, ix, oy, ox) in positions(input, output) {
+            let (ky, kx) = (iy - oy * s + p, ix - ox * s + p);
+            if (0..k).contains(&ky) && (0..k).contains(&kx) {
+                let row = (iy * input.1 + ix) * c_in;
+                let col = (oy * output.1 + ox) * c_out;
+                let tap = self.weight.select(3, kx).select(2, ky).transpose(0, 1);
+                matrix
+                    .narrow(0, row, c_in)
+                    .narrow(1, col, c_out)
+                    .copy_(&tap);
+            }
+        }
         Dense {
             input,
             output,
@@ -184,6 +209,15 @@ impl FusedConv {
     }
 }
 
+/// Every (input y, input x, output y, output x).
+fn positions(input: (i64, i64), output: (i64, i64)) -> impl Iterator<Item = (i64, i64, i64, i64)> {
+    (0..input.0).flat_map(move |iy| {
+        (0..input.1).flat_map(move |ix| {
+            (0..output.0).flat_map(move |oy| (0..output.1).map(move |ox| (iy, ix, oy, ox)))
+        })
+    })
+}
+
 /// A residual block of fused convs.
 pub(crate) struct FusedBlock {
     convs: Vec<FusedConv>,
@@ -193,6 +227,10 @@ pub(crate) struct FusedBlock {
 impl FusedBlock {
     pub(crate) fn new(convs: Vec<FusedConv>, downsample: Option<FusedConv>) -> Self {
         FusedBlock { convs, downsample }
+    }
+
+    fn convs_mut(&mut self) -> impl Iterator<Item = &mut FusedConv> {
+        self.convs.iter_mut().chain(self.downsample.as_mut())
     }
 
     /// Specialises every conv along the block; returns the output size and the dense count.
@@ -229,8 +267,6 @@ impl FusedBlock {
 
 #[cfg(test)]
 mod tests {
-    use tch::Device;
-
     use crate::resnet::{Architecture, ResNet};
 
     use super::*;

@@ -148,6 +148,8 @@ impl ResNet {
             FusedConv::new(&self.conv1, &self.bn1, kind),
             !self.arch.small(),
             self.layers.iter().map(|b| b.fold(kind)).collect(),
+            self.vs.device(),
+            kind,
         )
     }
 
