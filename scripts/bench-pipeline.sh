@@ -14,8 +14,16 @@ cargo build --profile "$PROFILE" --bin shiftlab >/dev/null
 BIN=target/$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")/shiftlab
 [ -f data/fashion-mnist.parquet ] || $BIN ingest --format fashion-mnist \
   --input /usr/share/datasets/fashion-mnist --output data/fashion-mnist.parquet >/dev/null
-N=$(sed -n 's/^limit = \([0-9]*\).*/\1/p' bench/pipeline.toml)
-BATCH=$(sed -n 's/^batch_size = \([0-9]*\).*/\1/p' bench/pipeline.toml)
+# Image count and batch size, from each config; the two workloads must agree on them (the
+# Python side and the report take them once).
+setting() { sed -n "s/^$1 = \\([0-9]*\\).*/\\1/p" "$2"; }
+N=$(setting limit bench/pipeline.toml)
+BATCH=$(setting batch_size bench/pipeline.toml)
+if [ "$(setting limit bench/pipeline-gray28.toml)" != "$N" ] ||
+   [ "$(setting batch_size bench/pipeline-gray28.toml)" != "$BATCH" ]; then
+    echo "bench-pipeline: bench/pipeline.toml and bench/pipeline-gray28.toml must have the same limit and batch_size" >&2
+    exit 1
+fi
 images=$((N * 96))
 rows=""
 for workload in rgb32 gray28; do

@@ -89,7 +89,7 @@ impl Encoder {
                 let net = ResNet::with_stem_padding(*arch, channels, *stem_padding);
                 let (mut net, head) = native(net, weights.as_deref(), *seed, &mut info)?;
                 net.to(device, kind);
-                let mut inference = net.fold(kind);
+                let mut inference = net.fold();
                 if let Some(side) = spec.preprocess.crop_to() {
                     inference.specialise(side, side);
                 }

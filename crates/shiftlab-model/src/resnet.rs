@@ -141,9 +141,11 @@ impl ResNet {
         x.adaptive_avg_pool2d([1, 1]).flatten(1, -1)
     }
 
-    /// The evaluation form of these weights (see [`InferenceResNet`]), in `kind`.
-    pub fn fold(&self, kind: Kind) -> InferenceResNet {
+    /// The evaluation form of these weights (see [`InferenceResNet`]), on their device and in
+    /// their precision (call [`ResNet::to`] first).
+    pub fn fold(&self) -> InferenceResNet {
         let _guard = tch::no_grad_guard();
+        let kind = self.conv1.layer.ws.kind();
         InferenceResNet::new(
             FusedConv::new(&self.conv1, &self.bn1, kind),
             !self.arch.small(),
