@@ -72,6 +72,9 @@ def command(side):
         f"--batch-size {side['batch_size']} --seed {side['seed']} --checkpoint-every 1 --resume "
         f"--half-weights --out models/fashion-mnist/{side['method']}.safetensors"
         + ("" if c.get("warmup_epochs", 10) == 10 else f" --warmup-epochs {c['warmup_epochs']}")
+        + ("" if c.get("optimizer", "sgd") == "sgd" else f" --optimizer {c['optimizer']}")
+        + ("" if c["hyper"].get("loss_scale", 1.0) == 1.0 else f" --loss-scale {c['hyper']['loss_scale']:g}")
+        + ("" if "threads" not in side else f" --threads {side['threads']}")
     )
 
 
@@ -161,14 +164,19 @@ def readme(acc, present, where, models):
     for m in [m for m in SSL if m in present]:
         d = acc[(m, "linear")] - base
         if d < -10:
+            tried = (" Neither LARS, other learning rates, loss scaling nor an independent PyTorch "
+                     "port did better on this budget: docs/training.md, \"Barlow Twins on a small "
+                     "budget\"." if m == "barlow_twins" else "")
             findings.append(
-                f"- {m} ends {-d:.1f} points *below* random init: with this recipe (SGD, no LARS) its "
-                "training did not converge in the budget (see its card for the final loss). "
+                f"- {m} ends {-d:.1f} points *below* random init: its training did not converge "
+                f"in the budget (see its card for the final loss).{tried} "
                 "Treat it as a failed run, not as a measure of the method.")
-    steps = sorted({json.loads((models / f"{m}.json").read_text())["steps"] for m in present if m != "random-init"})
+    sidecars = [json.loads((models / f"{m}.json").read_text()) for m in present if m != "random-init"]
+    steps = sorted({s["steps"] for s in sidecars})
+    minutes = sorted(s["seconds"] / 60 for s in sidecars)
     budget = [
-        f"Budget: {', '.join(map(str, steps))} SGD steps per method (batch 256), about 4 (supervised) "
-        "to 11 minutes of the two cores each. Random-init features are a strong floor on "
+        f"Budget: {', '.join(map(str, steps))} SGD steps per method (batch 256), {minutes[0]:.0f} to "
+        f"{minutes[-1]:.0f} minutes each on the CPU (the cards say on which machine). Random-init features are a strong floor on "
         "Fashion-MNIST for a linear probe; self-supervised trunks need far more steps than this "
         "budget to clear it by 3 points (published recipes run hundreds of epochs), so the "
         "checks below state what this budget reached.",

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use shiftlab_model::{Architecture, DeviceSpec};
-use shiftlab_train::{Hyper, Method, StepReport, TrainConfig};
+use shiftlab_train::{Hyper, Method, Optimizer, StepReport, TrainConfig};
 
 /// Train an encoder (SimCLR, SimSiam, BYOL, Barlow Twins, SwAV, DINO or supervised).
 #[derive(clap::Args, Debug)]
@@ -34,6 +34,16 @@ pub struct TrainArgs {
     /// Weight decay (default: the method's; not applied to biases and BatchNorm).
     #[arg(long)]
     pub weight_decay: Option<f64>,
+    /// sgd | lars (layer-wise rates, eta 0.02; see docs/training.md).
+    #[arg(long, default_value = "sgd", value_parser = parse_optimizer)]
+    pub optimizer: Optimizer,
+    /// Multiply the loss by this factor (1; solo-learn's Barlow Twins recipe: 0.1 with lars).
+    #[arg(long)]
+    pub loss_scale: Option<f64>,
+    /// BYOL target / DINO teacher EMA rate at the first step, raised to 1 along a cosine
+    /// (default: the method's, 0.996).
+    #[arg(long)]
+    pub ema_base: Option<f64>,
     #[arg(long, default_value_t = 10)]
     pub warmup_epochs: usize,
     #[arg(long, default_value_t = 0)]
@@ -65,6 +75,10 @@ fn parse_method(s: &str) -> Result<Method, String> {
     s.parse()
 }
 
+fn parse_optimizer(s: &str) -> Result<Optimizer, String> {
+    s.parse()
+}
+
 fn parse_arch(s: &str) -> Result<Architecture, String> {
     s.parse()
 }
@@ -79,6 +93,7 @@ fn config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
     cfg.batch_size = args.batch_size;
     cfg.lr = args.lr;
     cfg.weight_decay = args.weight_decay;
+    cfg.optimizer = args.optimizer;
     cfg.warmup_epochs = args.warmup_epochs;
     cfg.seed = args.seed;
     cfg.checkpoint_every = args.checkpoint_every;
@@ -87,6 +102,18 @@ fn config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
     cfg.half_weights = args.half_weights;
     cfg.device = device.resolve()?;
     cfg.hyper = Hyper::for_method(args.method, 0);
+    if let Some(tau) = args.ema_base {
+        if !(0.0..1.0).contains(&tau) {
+            anyhow::bail!("--ema-base must be in [0, 1), got {tau}");
+        }
+        cfg.hyper.tau_base = tau;
+    }
+    if let Some(scale) = args.loss_scale {
+        if !(scale.is_finite() && scale > 0.0) {
+            anyhow::bail!("--loss-scale must be a positive number, got {scale}");
+        }
+        cfg.hyper.loss_scale = scale;
+    }
     Ok(cfg)
 }
 
@@ -169,6 +196,24 @@ mod tests {
         assert_eq!(cfg.arch, Architecture::ResNet18Small);
         assert!((cfg.peak_lr() - 0.1).abs() < 1e-12);
         assert!((cfg.hyper.lambda - 5e-3).abs() < 1e-12);
+        assert_eq!(cfg.optimizer, Optimizer::Sgd);
+        assert_eq!(cfg.hyper.loss_scale, 1.0);
+        let args = parse(&[
+            "--method",
+            "barlow_twins",
+            "--epochs",
+            "3",
+            "--optimizer",
+            "lars",
+            "--loss-scale",
+            "0.1",
+            "--ema-base",
+            "0.99",
+        ])
+        .expect("parses");
+        let cfg = config(&args).expect("valid");
+        assert_eq!(cfg.optimizer, Optimizer::Lars);
+        assert_eq!((cfg.hyper.loss_scale, cfg.hyper.tau_base), (0.1, 0.99));
     }
 
     #[test]
@@ -180,5 +225,15 @@ mod tests {
         let args =
             parse(&["--method", "dino", "--epochs", "1", "--device", "tpu"]).expect("parses");
         assert!(config(&args).is_err());
+        let err = parse(&["--method", "byol", "--epochs", "1", "--optimizer", "adam"]).unwrap_err();
+        assert!(
+            err.to_string().contains("unknown optimizer 'adam'"),
+            "{err}"
+        );
+        for (flag, value) in [("--ema-base", "1.0"), ("--loss-scale", "0")] {
+            let args = parse(&["--method", "byol", "--epochs", "1", flag, value]).expect("parses");
+            let err = config(&args).expect_err("out of range").to_string();
+            assert!(err.contains(flag), "{err}");
+        }
     }
 }

@@ -76,6 +76,32 @@ impl Method {
     }
 }
 
+/// The update rule; both use momentum 0.9 and the cosine schedule. SGD is the default for
+/// every method (see [`crate::optim`] for why and for what LARS gave).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Optimizer {
+    #[default]
+    Sgd,
+    /// LARS with trust coefficient [`LARS_ETA`].
+    Lars,
+}
+
+/// LARS trust coefficient η (solo-learn's small-image value).
+pub const LARS_ETA: f64 = 0.02;
+
+impl FromStr for Optimizer {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "sgd" => Ok(Optimizer::Sgd),
+            "lars" => Ok(Optimizer::Lars),
+            _ => Err(format!("unknown optimizer '{s}' (expected sgd or lars)")),
+        }
+    }
+}
+
 impl fmt::Display for Method {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
@@ -110,6 +136,7 @@ pub struct Hyper {
     pub temperature: f64,
     /// Barlow Twins off-diagonal weight (5e-3).
     pub lambda: f64,
+
     /// SwAV prototypes / DINO output dimension.
     pub prototypes: i64,
     pub sinkhorn_iterations: usize,
@@ -121,6 +148,10 @@ pub struct Hyper {
     pub center_momentum: f64,
     /// BYOL/DINO EMA rate at step 0, raised to 1 along a cosine.
     pub tau_base: f64,
+    /// Factor on the loss (1). With SGD it is a learning-rate change (and weight decay ÷ it);
+    /// with LARS it only moves the weight decay's share of each layer's step and the size of
+    /// the bias/BatchNorm steps (solo-learn trains Barlow Twins with 0.1).
+    pub loss_scale: f64,
     /// Classes for `supervised`.
     pub classes: i64,
 }
@@ -148,6 +179,7 @@ impl Hyper {
             teacher_temperature: 0.04,
             center_momentum: 0.9,
             tau_base: 0.996,
+            loss_scale: 1.0,
             classes,
         }
     }
@@ -251,6 +283,15 @@ impl Learner {
 
     /// The loss of a batch (`views`: one or two normalised `[B, C, H, W]` tensors).
     pub fn loss(&mut self, views: &[Tensor], labels: &Tensor) -> Tensor {
+        let loss = self.objective(views, labels);
+        if self.hyper.loss_scale == 1.0 {
+            loss
+        } else {
+            loss * self.hyper.loss_scale
+        }
+    }
+
+    fn objective(&mut self, views: &[Tensor], labels: &Tensor) -> Tensor {
         let h = &self.hyper;
         let feats: Vec<Tensor> = views
             .iter()

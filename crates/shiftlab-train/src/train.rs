@@ -12,7 +12,7 @@ use tch::{Device, Kind, Tensor};
 use crate::augment::Augment;
 use crate::checkpoint::{self, Progress};
 use crate::data::TrainData;
-use crate::method::{Hyper, Learner, Method};
+use crate::method::{Hyper, Learner, Method, Optimizer, LARS_ETA};
 use crate::optim::{cosine_lr, Sgd};
 use crate::rng::Rng;
 
@@ -27,6 +27,7 @@ pub struct TrainConfig {
     /// Base learning rate at batch 256 (scaled by batch/256); `None`: the method's default.
     pub lr: Option<f64>,
     pub weight_decay: Option<f64>,
+    pub optimizer: Optimizer,
     pub momentum: f64,
     /// Warm-up epochs (capped at a tenth of the run).
     pub warmup_epochs: usize,
@@ -67,6 +68,7 @@ impl TrainConfig {
             batch_size: 256,
             lr: None,
             weight_decay: None,
+            optimizer: Optimizer::Sgd,
             momentum: 0.9,
             warmup_epochs: 10,
             seed: 0,
@@ -111,6 +113,8 @@ pub struct Summary {
     pub weight_decay: f64,
     pub optimizer: &'static str,
     pub seed: u64,
+    /// libtorch intra-op threads of the run (CPU results can depend on it in the last bits).
+    pub threads: i32,
     pub final_loss: f64,
     pub seconds: f64,
     pub seconds_per_epoch: f64,
@@ -240,7 +244,10 @@ impl<'a> Run<'a> {
             cfg,
             data,
             learner,
-            sgd: Sgd::new(cfg.momentum, wd),
+            sgd: match cfg.optimizer {
+                Optimizer::Sgd => Sgd::new(cfg.momentum, wd),
+                Optimizer::Lars => Sgd::lars(cfg.momentum, wd, LARS_ETA),
+            },
             augment,
             rng: Rng::new(cfg.seed),
             progress: Progress {
@@ -277,8 +284,14 @@ impl<'a> Run<'a> {
             batch_size: self.batch,
             peak_lr: cfg.peak_lr(),
             weight_decay: self.sgd.weight_decay,
-            optimizer: "sgd-momentum, cosine schedule with linear warm-up",
+            optimizer: match cfg.optimizer {
+                Optimizer::Sgd => "sgd-momentum, cosine schedule with linear warm-up",
+                Optimizer::Lars => {
+                    "lars (eta 0.02, clipped), momentum, cosine schedule with linear warm-up"
+                }
+            },
             seed: cfg.seed,
+            threads: tch::get_num_threads(),
             final_loss,
             seconds,
             seconds_per_epoch: seconds / trained as f64,

@@ -130,6 +130,47 @@ fn supervised_loss_decreases() {
     assert_decreases(Method::Supervised);
 }
 
+#[test]
+fn barlow_twins_loss_decreases_with_lars() {
+    for method in [Method::BarlowTwins] {
+        let (x, y) = images(8, 3);
+        let views = fixed_views(method, &x);
+        let mut l = learner(method);
+        let mut lars = Sgd::lars(0.9, 1e-4, shiftlab_train::LARS_ETA);
+        let mut first = None;
+        for _ in 0..3 {
+            let loss = shiftlab_train::train::step(&mut l, &mut lars, &views, &y, 0.05);
+            first.get_or_insert(loss);
+        }
+        let (before, after) = (
+            first.unwrap_or(f64::NAN),
+            l.loss(&views, &y).double_value(&[]),
+        );
+        assert!(
+            after < before,
+            "{method} with LARS: loss {before} -> {after}"
+        );
+    }
+}
+
+#[test]
+fn loss_scale_multiplies_the_loss() {
+    let (x, y) = images(8, 3);
+    let views = fixed_views(Method::BarlowTwins, &x);
+    let mut hyper = Hyper::tiny(Method::BarlowTwins, 4);
+    let plain = learner_with(Method::BarlowTwins, hyper.clone())
+        .loss(&views, &y)
+        .double_value(&[]);
+    hyper.loss_scale = 0.1;
+    let scaled = learner_with(Method::BarlowTwins, hyper)
+        .loss(&views, &y)
+        .double_value(&[]);
+    assert!(
+        (scaled - 0.1 * plain).abs() < 1e-6 * plain.abs(),
+        "{scaled} vs {plain}"
+    );
+}
+
 /// Squared distance between the target's and the online network's parameters.
 fn target_distance(l: &Learner) -> f64 {
     let online = l.online.parameters();
