@@ -72,7 +72,7 @@ def command(side):
         f"--batch-size {side['batch_size']} --seed {side['seed']} --checkpoint-every 1 --resume "
         f"--half-weights --out models/fashion-mnist/{side['method']}.safetensors"
         + ("" if c.get("warmup_epochs", 10) == 10 else f" --warmup-epochs {c['warmup_epochs']}")
-        + ("" if c.get("optimizer", "sgd") == "sgd" else f" --optimizer {c['optimizer']}")
+        + ("" if c.get("optimizer") in (None, "sgd") else f" --optimizer {c['optimizer']}")
         + ("" if c["hyper"].get("loss_scale", 1.0) == 1.0 else f" --loss-scale {c['hyper']['loss_scale']:g}")
         + ("" if "threads" not in side else f" --threads {side['threads']}")
     )
@@ -102,7 +102,7 @@ def card(name, models, acc, where):
             f"| optimiser | {side['optimizer']}; peak lr {side['peak_lr']:g}, weight decay {side['weight_decay']:g} |",
             f"| seed | {side['seed']} |",
             f"| final training loss | {side['final_loss']:.4f} |",
-            f"| training time | {side['seconds']:.0f} s ({side['seconds_per_epoch']:.0f} s/epoch) on the CPU (debug build; the time is in libtorch), the two cores at times shared with builds and tests |",
+            f"| training time | {side['seconds']:.0f} s ({side['seconds_per_epoch']:.0f} s/epoch) on the CPU (debug build; the time is in libtorch)" + (f", {side['threads']} libtorch thread(s)" if "threads" in side else "") + ", the cores at times shared with builds, tests and other runs |",
             f"| machine | {where} |",
             f"| normalisation | mean {side['normalize_mean'][0]:.4f}, std {side['normalize_std'][0]:.4f} |",
             f"| weights | `{w.name}`, {w.stat().st_size / 1e6:.1f} MB, learned tensors {learned}, BatchNorm statistics {stats} (loaded as float32), sha256 `{sha256(w)[:16]}...` |",
@@ -113,7 +113,10 @@ def card(name, models, acc, where):
                 "same statistics in float32.",
                 "",
             ] if stats == "F16" else []),
-            "Reproduce (on the CPU, deterministic under the seed):",
+            "Reproduce (on the CPU, deterministic under the seed and the thread count"
+            + ("):" if "threads" in side else
+               "; this file's sidecar predates the thread count's record: libtorch's default, "
+               "the machine's two cores):"),
             "",
             "```sh",
             command(side),
@@ -176,7 +179,7 @@ def readme(acc, present, where, models):
     minutes = sorted(s["seconds"] / 60 for s in sidecars)
     budget = [
         f"Budget: {', '.join(map(str, steps))} SGD steps per method (batch 256), {minutes[0]:.0f} to "
-        f"{minutes[-1]:.0f} minutes each on the CPU (the cards say on which machine). Random-init features are a strong floor on "
+        f"{minutes[-1]:.0f} minutes each on a 2-core CPU (machines and load differed between runs; each card has its time). Random-init features are a strong floor on "
         "Fashion-MNIST for a linear probe; self-supervised trunks need far more steps than this "
         "budget to clear it by 3 points (published recipes run hundreds of epochs), so the "
         "checks below state what this budget reached.",

@@ -41,7 +41,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub loss_scale: Option<f64>,
     /// BYOL target / DINO teacher EMA rate at the first step, raised to 1 along a cosine
-    /// (default: the method's, 0.996).
+    /// (default: BYOL 0.99, DINO 0.996).
     #[arg(long)]
     pub ema_base: Option<f64>,
     #[arg(long, default_value_t = 10)]

@@ -178,7 +178,10 @@ impl Hyper {
             student_temperature: 0.1,
             teacher_temperature: 0.04,
             center_momentum: 0.9,
-            tau_base: 0.996,
+            // solo-learn's small-image BYOL starts at 0.99: a target that averages over ~100
+            // steps rather than ~250 keeps up on short runs (the zoo: 75.6 % -> 78.1 % linear
+            // at 936 steps); DINO keeps its paper's 0.996.
+            tau_base: if method == Method::Byol { 0.99 } else { 0.996 },
             loss_scale: 1.0,
             classes,
         }

@@ -214,7 +214,8 @@ fn ema_target_moves_towards_the_online_network() {
 #[test]
 fn tau_schedule_runs_from_base_to_one() {
     let l = learner(Method::Byol);
-    assert!((l.tau(0.0) - 0.996).abs() < 1e-12);
+    assert!((l.tau(0.0) - 0.99).abs() < 1e-12);
+    assert!((learner(Method::Dino).tau(0.0) - 0.996).abs() < 1e-12);
     assert!((l.tau(1.0) - 1.0).abs() < 1e-12);
     assert!(l.tau(0.3) < l.tau(0.6));
 }
