@@ -16,7 +16,8 @@ pub mod optim;
 pub mod rng;
 pub mod train;
 
-pub use method::{Hyper, Learner, Method, Optimizer, LARS_ETA};
+pub use method::{Hyper, Learner, Method};
+pub use optim::{Optimizer, LARS_ETA};
 pub use train::{train, train_file, StepReport, Summary, TrainConfig};
 
 /// Sets libtorch's intra-op thread count (for sharing a machine), without the caller linking

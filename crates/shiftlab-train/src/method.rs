@@ -76,32 +76,6 @@ impl Method {
     }
 }
 
-/// The update rule; both use momentum 0.9 and the cosine schedule. SGD is the default for
-/// every method (see [`crate::optim`] for why and for what LARS gave).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Optimizer {
-    #[default]
-    Sgd,
-    /// LARS with trust coefficient [`LARS_ETA`].
-    Lars,
-}
-
-/// LARS trust coefficient η (solo-learn's small-image value).
-pub const LARS_ETA: f64 = 0.02;
-
-impl FromStr for Optimizer {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "sgd" => Ok(Optimizer::Sgd),
-            "lars" => Ok(Optimizer::Lars),
-            _ => Err(format!("unknown optimizer '{s}' (expected sgd or lars)")),
-        }
-    }
-}
-
 impl fmt::Display for Method {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
@@ -136,7 +110,6 @@ pub struct Hyper {
     pub temperature: f64,
     /// Barlow Twins off-diagonal weight (5e-3).
     pub lambda: f64,
-
     /// SwAV prototypes / DINO output dimension.
     pub prototypes: i64,
     pub sinkhorn_iterations: usize,
@@ -286,12 +259,8 @@ impl Learner {
 
     /// The loss of a batch (`views`: one or two normalised `[B, C, H, W]` tensors).
     pub fn loss(&mut self, views: &[Tensor], labels: &Tensor) -> Tensor {
-        let loss = self.objective(views, labels);
-        if self.hyper.loss_scale == 1.0 {
-            loss
-        } else {
-            loss * self.hyper.loss_scale
-        }
+        // × 1.0 is exact: the default changes no bit of the loss or its gradients.
+        self.objective(views, labels) * self.hyper.loss_scale
     }
 
     fn objective(&mut self, views: &[Tensor], labels: &Tensor) -> Tensor {

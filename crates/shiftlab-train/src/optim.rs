@@ -10,10 +10,57 @@
 //! LARS recipes do.
 
 use std::collections::BTreeMap;
+use std::str::FromStr;
 
+use serde::Serialize;
 use tch::Tensor;
 
 use crate::net::Named;
+
+/// The update rule; both use momentum and the cosine schedule.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Optimizer {
+    #[default]
+    Sgd,
+    /// LARS with trust coefficient [`LARS_ETA`] ([`Sgd::lars`]).
+    Lars,
+}
+
+/// LARS trust coefficient η (solo-learn's small-image value).
+pub const LARS_ETA: f64 = 0.02;
+
+impl Optimizer {
+    /// The state for this rule.
+    pub fn build(self, momentum: f64, weight_decay: f64) -> Sgd {
+        match self {
+            Optimizer::Sgd => Sgd::new(momentum, weight_decay),
+            Optimizer::Lars => Sgd::lars(momentum, weight_decay, LARS_ETA),
+        }
+    }
+
+    /// For the sidecar.
+    pub fn describe(self) -> String {
+        match self {
+            Optimizer::Sgd => "sgd-momentum, cosine schedule with linear warm-up".into(),
+            Optimizer::Lars => format!(
+                "lars (eta {LARS_ETA}, clipped), momentum, cosine schedule with linear warm-up"
+            ),
+        }
+    }
+}
+
+impl FromStr for Optimizer {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "sgd" => Ok(Optimizer::Sgd),
+            "lars" => Ok(Optimizer::Lars),
+            _ => Err(format!("unknown optimizer '{s}' (expected sgd or lars)")),
+        }
+    }
+}
 
 /// SGD state: one momentum buffer per parameter name.
 #[derive(Debug, Default)]

@@ -12,8 +12,8 @@ use tch::{Device, Kind, Tensor};
 use crate::augment::Augment;
 use crate::checkpoint::{self, Progress};
 use crate::data::TrainData;
-use crate::method::{Hyper, Learner, Method, Optimizer, LARS_ETA};
-use crate::optim::{cosine_lr, Sgd};
+use crate::method::{Hyper, Learner, Method};
+use crate::optim::{cosine_lr, Optimizer, Sgd};
 use crate::rng::Rng;
 
 /// Everything a run needs besides the data.
@@ -111,7 +111,7 @@ pub struct Summary {
     pub batch_size: usize,
     pub peak_lr: f64,
     pub weight_decay: f64,
-    pub optimizer: &'static str,
+    pub optimizer: String,
     pub seed: u64,
     /// libtorch intra-op threads of the run (CPU results can depend on it in the last bits).
     pub threads: i32,
@@ -244,10 +244,7 @@ impl<'a> Run<'a> {
             cfg,
             data,
             learner,
-            sgd: match cfg.optimizer {
-                Optimizer::Sgd => Sgd::new(cfg.momentum, wd),
-                Optimizer::Lars => Sgd::lars(cfg.momentum, wd, LARS_ETA),
-            },
+            sgd: cfg.optimizer.build(cfg.momentum, wd),
             augment,
             rng: Rng::new(cfg.seed),
             progress: Progress {
@@ -284,12 +281,7 @@ impl<'a> Run<'a> {
             batch_size: self.batch,
             peak_lr: cfg.peak_lr(),
             weight_decay: self.sgd.weight_decay,
-            optimizer: match cfg.optimizer {
-                Optimizer::Sgd => "sgd-momentum, cosine schedule with linear warm-up",
-                Optimizer::Lars => {
-                    "lars (eta 0.02, clipped), momentum, cosine schedule with linear warm-up"
-                }
-            },
+            optimizer: cfg.optimizer.describe(),
             seed: cfg.seed,
             threads: tch::get_num_threads(),
             final_loss,
