@@ -81,7 +81,7 @@ busy for the seconds in the last column, out of the evaluation's wall time on tw
 probe stage less, so the model decides the rate. shiftlab passes the eager model-only rate
 because native trunks run in their evaluation form (\`shiftlab_model::InferenceResNet\`:
 BatchNorm folded into the convolutions, channels-last activations, convs on the 2x2 and 1x1
-maps as dense matrix products), about 2.5x the eager rate on these 2 cores
+maps as dense matrix products), about 2-2.5x the eager rate on these 2 cores
 (\`cargo run -p shiftlab-model --release --example embed_bench -- resnet18 28 256 cpu fp32 32 3 1\`).
 The Python side spends ~60 % of its time in imagecorruptions and the per-item DataLoader path;
 its model runs at the eager rate. The figures move by ~10 % between runs on this shared
