@@ -8,20 +8,23 @@ PIPELINE := pipelines/quickstart.toml
 RUN      := runs/quickstart
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: demo test setup setup-test build lint test-rust test-parity clean-data
+.PHONY: demo test setup setup-test build lint test-rust test-lean test-parity clean-data
 
 ## Set-up: libtorch (PyPI torch wheel), Fashion-MNIST (Debian), frost photos (PyPI wheel).
 setup:
 	@bash scripts/setup-libtorch.sh
 	@bash scripts/setup-assets.sh
 
-## Set-up for tests: the above plus the Python reference venv (.venv).
+## Set-up for tests: the above plus the Python reference venv (.venv) and the packages of the
+## local Slurm cluster the scale-out test starts and stops itself (scripts/slurm-cluster.sh).
 setup-test: setup
 	@bash scripts/setup-python.sh
 	@bash scripts/setup-torch-python.sh
+	@bash scripts/slurm-cluster.sh install
 
+## Both programs: `shiftlab` (no libtorch) and `shiftlab-torch` beside it (run, train, ...).
 build: setup
-	cargo build --bin shiftlab
+	cargo build --bins
 
 ## The main job on the embedded default data.
 demo: build
@@ -43,8 +46,12 @@ lint:
 test-rust: setup-test
 	cargo test --workspace --all-targets
 
+## The `shiftlab` program built without libtorch passes the tests of the commands it keeps.
+test-lean: setup-test
+	cargo test -p shiftlab --no-default-features --test ingest --test shift_dataset --test cli_info --test lean
+
 test-parity: setup-test
 	@if [ -x scripts/test-corruption-parity.sh ]; then bash scripts/test-corruption-parity.sh; fi
 
 ## The whole test suite (what CI runs).
-test: setup-test lint test-rust test-parity
+test: setup-test lint test-rust test-lean test-parity

@@ -36,6 +36,7 @@ fn field<'a>(stdout: &'a str, name: &str) -> &'a str {
 }
 
 #[test]
+#[cfg(feature = "torch")]
 fn info_reports_loaded_libtorch_2_11_0() {
     let (ok, stdout, stderr) = shiftlab(&["info"]);
     assert!(ok, "shiftlab info failed: {stderr}");

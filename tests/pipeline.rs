@@ -2,6 +2,8 @@
 //! metrics recomputed independently (tests/python/check_run.py), determinism across thread
 //! counts and batch sizes, resume after an interruption and after a kill, backpressure, and the
 //! errors a user meets (config mistakes with their line, undecodable images, bad labels).
+// Runs pipelines: needs the libtorch build (`shiftlab-torch`).
+#![cfg(feature = "torch")]
 
 mod common;
 
@@ -9,93 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{fails, fmnist, ok, python, python_script, root, text};
-
-fn check_run(run: &Path, args: &[&str]) {
-    let out = Command::new(python())
-        .arg(root().join("tests/python/check_run.py"))
-        .arg(run)
-        .args(args)
-        .output()
-        .expect("python runs");
-    assert!(
-        out.status.success(),
-        "check_run.py {} {args:?}:\n{}",
-        run.display(),
-        text(&out)
-    );
-}
-
-/// A pipeline file with two small random-init encoders; `extra` replaces whole sections.
-fn pipeline(
-    dir: &Path,
-    name: &str,
-    dataset: &Path,
-    shifts: &str,
-    runtime: &str,
-    limit: u32,
-) -> PathBuf {
-    let out = dir.join(format!("run-{name}"));
-    let text = format!(
-        r#"[pipeline]
-name = "{name}"
-output = "{out}"
-seed = 3
-
-[source]
-dataset = "{dataset}"
-limit = {limit}
-fit_limit = 120
-
-{shifts}
-
-[[models]]
-name = "r18-a"
-architecture = "resnet18"
-input_size = 32
-seed = 1
-
-[[models]]
-name = "r18-b"
-architecture = "resnet18"
-input_size = 32
-seed = 2
-channels = 1
-normalize = {{ mean = [0.286], std = [0.353] }}
-
-[probes.linear]
-epochs = 5
-
-[probes.knn]
-k = 10
-temperature = 0.07
-
-{runtime}
-"#,
-        out = out.display(),
-        dataset = dataset.display(),
-    );
-    // Small model calls keep these tests fast (the default block of 64 would pad tiny batches).
-    let text = if runtime.is_empty() {
-        format!("{text}[runtime]\nembed_block = 8\n")
-    } else {
-        format!("{text}embed_block = 8\n")
-    };
-    let file = dir.join(format!("{name}.toml"));
-    std::fs::write(&file, text).expect("write pipeline");
-    file
-}
-
-const FEW_SHIFTS: &str = r#"[shifts]
-preset = "cifar32"
-corruptions = ["gaussian_noise", "glass_blur", "frost", "elastic_transform", "jpeg_compression"]
-severities = [1, 5]
-resize = 32"#;
-
-fn run_dir(file: &Path) -> PathBuf {
-    let name = file.file_stem().and_then(|s| s.to_str()).expect("name");
-    file.with_file_name(format!("run-{name}"))
-}
+use common::pipelines::{check_run, count, pipeline, run_dir, FEW_SHIFTS};
+use common::{fails, fmnist, ok, python_script, root};
 
 #[test]
 fn all_corruptions_all_severities_row_counts() {
@@ -218,16 +135,6 @@ fn interrupted_and_killed_runs_resume_to_the_same_metrics() {
         &run_dir(&killed),
         &["--same-metrics", run_dir(&whole).to_str().expect("utf-8")],
     );
-}
-
-fn count(dir: &Path, suffix: &str) -> usize {
-    std::fs::read_dir(dir)
-        .map(|d| {
-            d.filter_map(Result::ok)
-                .filter(|e| e.file_name().to_string_lossy().ends_with(suffix))
-                .count()
-        })
-        .unwrap_or(0)
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! `shiftlab query` and `shiftlab report` end to end on one small real run (6 Fashion-MNIST
 //! images, the 15 benchmark corruptions x 5 severities, preset imagenet224 so mCE exists):
 //! output formats, error messages, report files and their numbers, and the notebook.
+// Runs pipelines: needs the libtorch build (`shiftlab-torch`).
+#![cfg(feature = "torch")]
 
 mod common;
 

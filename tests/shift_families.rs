@@ -4,6 +4,8 @@
 //! through a label map that keeps three classes (predictions restricted to them). Outputs are
 //! read back with pyarrow/pandas (tests/python/check_run.py) and the report must show the
 //! families.
+// Runs pipelines: needs the libtorch build (`shiftlab-torch`).
+#![cfg(feature = "torch")]
 
 mod common;
 

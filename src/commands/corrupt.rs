@@ -1,7 +1,5 @@
 //! `shiftlab corrupt` and `shiftlab gallery`: corruptions and synthetic shifts on single files.
 
-use std::fs::File;
-use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -79,29 +77,13 @@ fn read_image(path: &Path) -> Result<image::DynamicImage> {
         .with_context(|| format!("cannot decode {} (PNG or JPEG expected)", path.display()))
 }
 
-/// Writes `img` as PNG to `out` via `out.tmp` in the same folder, then renames it into place.
+/// Writes `img` as PNG to `out` atomically (the workspace's one atomic writer).
 fn write_png_atomic(img: &image::DynamicImage, out: &Path) -> Result<()> {
-    let name = out
-        .file_name()
-        .with_context(|| format!("output path {} has no file name", out.display()))?;
-    let mut tmp_name = name.to_os_string();
-    tmp_name.push(".tmp");
-    let tmp = out.with_file_name(tmp_name);
-    let result = (|| -> Result<()> {
-        let f = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-        let mut w = BufWriter::new(f);
-        img.write_to(&mut w, image::ImageFormat::Png)
-            .with_context(|| format!("cannot write {}", tmp.display()))?;
-        let f = w.into_inner().map_err(|e| e.into_error())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, out)
-            .with_context(|| format!("cannot rename {} to {}", tmp.display(), out.display()))?;
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    let mut png = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut png, image::ImageFormat::Png)
+        .with_context(|| format!("cannot encode {}", out.display()))?;
+    shiftlab_common::write_atomic(out, png.get_ref())
+        .with_context(|| format!("cannot write {}", out.display()))
 }
 
 pub fn run_corrupt(args: &CorruptArgs) -> Result<()> {

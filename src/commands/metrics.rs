@@ -1,12 +1,12 @@
 //! `shiftlab metrics`: ImageNet-C metrics from an external table of errors (e.g. published
-//! numbers), so they can be put beside a run's own. The logic lives in `shiftlab_probe`.
+//! numbers), so they can be put beside a run's own. The logic lives in `shiftlab_metrics`.
 
 use std::path::PathBuf;
 
-use shiftlab_probe::metrics::{summarize, summarize_unnormalised};
-use shiftlab_probe::report::format_summary;
-use shiftlab_probe::table::read_error_files;
-use shiftlab_probe::{AlexNetTable, ErrorUnit};
+use shiftlab_metrics::metrics::{summarize, summarize_unnormalised};
+use shiftlab_metrics::report::format_summary;
+use shiftlab_metrics::table::read_error_files;
+use shiftlab_metrics::{AlexNetTable, ErrorUnit};
 
 /// How the error values in the input files are written.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -13,10 +13,10 @@ use anyhow::{anyhow, bail, Context, Result};
 use image::GenericImageView;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use shiftlab_corrupt::{FrostAssets, Preset, Severity, Transform, MIN_SIDE};
+use shiftlab_data::decode::{decode, sample_key, Geometry};
 use shiftlab_data::imaging::{encode_png, StoredImage};
 use shiftlab_data::reader::{read_info, DatasetInfo, DatasetReader, ImageBatch};
 use shiftlab_data::writer::{string_metadata, DatasetWriter, Row};
-use shiftlab_pipeline::source::{decode, sample_key, Geometry};
 
 use super::corrupt::load_frost;
 

@@ -1,6 +1,8 @@
 //! Helpers shared by the end-to-end tests of the `shiftlab` binary.
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod pipelines;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;

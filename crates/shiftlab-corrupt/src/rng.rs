@@ -7,15 +7,9 @@
 //! on thread count, batch size or order. Normals come from a ziggurat, Poisson variates from
 //! inversion (small means) or Hörmann's PTRS (large means).
 
-/// One SplitMix64 step (Steele, Lea & Flood 2014): used for seeding and key mixing.
-#[inline]
-pub fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
+/// One SplitMix64 step (Steele, Lea & Flood 2014): used for seeding and key mixing; the
+/// workspace's one seeder.
+pub use shiftlab_common::splitmix64;
 
 /// Mixes the call's identity into one seed; each field passes through a full SplitMix64 round.
 pub fn stream_seed(seed: u64, key: u64, corruption: u64, severity: u64) -> u64 {

@@ -6,6 +6,7 @@
 //! [`reader::read_info`] (what the pipeline reads), [`schema::load`] (shared table schemas).
 
 pub mod cifar;
+pub mod decode;
 pub mod error;
 pub mod folder;
 pub mod hf;

@@ -1,5 +1,9 @@
 //! The fit phase: clean embeddings of the fit split for every model (each image decoded once and
 //! fed to every model), cached in the run folder, then the probes fitted on them.
+//!
+//! Once per folder: the invocation holding `cache/fit.lock` computes the embeddings; every other
+//! invocation of the folder (shards started together) waits for the cache and loads it. Probes
+//! are then fitted from the cache by each invocation (seeded, so identically).
 
 use std::path::Path;
 
@@ -10,6 +14,7 @@ use tch::{Kind, Tensor};
 
 use crate::config::Pipeline;
 use crate::error::PipelineError;
+use crate::folder::FitLock;
 use crate::probes::{FitSet, Probe};
 use crate::source::{decode, Geometry, PixelBatch, SampleStream};
 
@@ -18,6 +23,29 @@ pub struct FittedProbes {
     pub per_model: Vec<Vec<Box<dyn Probe>>>,
     /// Classes the probes predict: evaluation labels must lie in `0..num_classes`.
     pub num_classes: i64,
+    pub source: FitSource,
+}
+
+/// Where this invocation's fit-split embeddings came from (the `runs` table's `fit_embeddings`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum FitSource {
+    /// This invocation embedded the fit split (the folder's one fit phase).
+    Computed,
+    /// Loaded from the folder's cache.
+    Reused,
+    /// No probe needs fitting.
+    #[default]
+    None,
+}
+
+impl FitSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FitSource::Computed => "computed",
+            FitSource::Reused => "reused",
+            FitSource::None => "none",
+        }
+    }
 }
 
 /// Embeds the fit split (or loads the cache) and fits every configured probe.
@@ -43,9 +71,10 @@ pub fn fit_probes(
         return Ok(FittedProbes {
             per_model,
             num_classes: dataset_classes,
+            source: FitSource::None,
         });
     }
-    let sets = fit_sets(p, encoders, cache_dir, progress)?;
+    let (sets, source) = fit_sets(p, encoders, cache_dir, progress)?;
     let fit_classes = sets
         .first()
         .map(|s| s.labels.max().int64_value(&[]) + 1)
@@ -58,6 +87,7 @@ pub fn fit_probes(
     Ok(FittedProbes {
         per_model,
         num_classes,
+        source,
     })
 }
 
@@ -65,19 +95,46 @@ fn cache_path(p: &Pipeline, cache_dir: &Path, model: &str) -> std::path::PathBuf
     cache_dir.join(format!("fit-{model}-{}.safetensors", p.fingerprint))
 }
 
+/// The cache when it is complete (or becomes so while we wait for the folder's fit phase),
+/// otherwise the embeddings computed here under the fit lock.
 fn fit_sets(
     p: &Pipeline,
     encoders: &[Encoder],
     cache_dir: &Path,
     progress: bool,
-) -> Result<Vec<FitSet>, PipelineError> {
+) -> Result<(Vec<FitSet>, FitSource), PipelineError> {
     let cached: Vec<_> = encoders
         .iter()
         .map(|e| cache_path(p, cache_dir, e.name()))
         .collect();
-    if cached.iter().all(|c| c.exists()) {
-        return cached.iter().map(|c| FitSet::load(c)).collect();
-    }
+    let complete = || cached.iter().all(|c| c.exists());
+    let said = std::cell::Cell::new(false);
+    let waiting = |holder: &str| {
+        if progress && !said.replace(true) {
+            eprintln!(
+                "fit phase: waiting for {} to embed the fit split",
+                holder.trim()
+            );
+        }
+    };
+    let Some(_lock) = FitLock::acquire_or_wait(cache_dir, complete, waiting)? else {
+        let sets = cached
+            .iter()
+            .map(|c| FitSet::load(c))
+            .collect::<Result<_, _>>()?;
+        return Ok((sets, FitSource::Reused));
+    };
+    let sets = embed_fit_split(p, encoders, &cached, progress)?;
+    Ok((sets, FitSource::Computed))
+}
+
+/// Embeds the fit split with every model and saves each model's cache.
+fn embed_fit_split(
+    p: &Pipeline,
+    encoders: &[Encoder],
+    cached: &[std::path::PathBuf],
+    progress: bool,
+) -> Result<Vec<FitSet>, PipelineError> {
     let mut feats: Vec<Vec<Tensor>> = encoders.iter().map(|_| Vec::new()).collect();
     let mut labels: Vec<i64> = Vec::new();
     let stream = SampleStream::open(&p.dataset, &p.fit_split, None, p.fit_limit)?;

@@ -6,6 +6,8 @@ pub mod config;
 pub mod error;
 pub mod eval;
 pub mod fit;
+pub mod folder;
+pub mod interrupt;
 pub mod metrics;
 pub mod probes;
 pub mod run;
@@ -16,4 +18,5 @@ pub mod targets;
 
 pub use config::{load, parse, Pipeline, Shift};
 pub use error::PipelineError;
-pub use run::{run, RunOptions, RunSummary};
+pub use folder::RunFolder;
+pub use run::{run, RowFilter, RunOptions, RunSummary};

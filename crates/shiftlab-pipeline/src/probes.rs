@@ -6,7 +6,7 @@ use std::path::Path;
 use shiftlab_model::{Encoder, LinearHead};
 use shiftlab_probe::probe::head::head_logits;
 use shiftlab_probe::probe::outputs_from_scores_within;
-use shiftlab_probe::probe::{KnnClassifier, KnnConfig, LinearProbe, LinearProbeConfig};
+use shiftlab_probe::probe::{KnnClassifier, KnnConfig, LinearProbe, LinearProbeConfig, ProbeError};
 use tch::{Kind, Tensor};
 
 use crate::config::Pipeline;
@@ -19,7 +19,7 @@ pub use shiftlab_probe::probe::SampleOutput;
 /// the classes it covers before the outputs are read.
 pub trait Probe: Send {
     fn name(&self) -> &'static str;
-    fn scores(&self, features: &Tensor) -> Result<Tensor, String>;
+    fn scores(&self, features: &Tensor) -> Result<Tensor, ProbeError>;
 
     /// Per-sample outputs, among `allowed` classes when given.
     fn predict(
@@ -27,9 +27,9 @@ pub trait Probe: Send {
         features: &Tensor,
         labels: &Tensor,
         allowed: Option<&[i64]>,
-    ) -> Result<Vec<SampleOutput>, String> {
+    ) -> Result<Vec<SampleOutput>, ProbeError> {
         let scores = self.scores(features)?;
-        outputs_from_scores_within(&scores, labels, allowed).map_err(|e| e.to_string())
+        outputs_from_scores_within(&scores, labels, allowed)
     }
 }
 
@@ -45,11 +45,8 @@ impl Probe for Linear {
     fn name(&self) -> &'static str {
         "linear"
     }
-    fn scores(&self, features: &Tensor) -> Result<Tensor, String> {
-        self.0
-            .logits(features)
-            .map(softmax)
-            .map_err(|e| e.to_string())
+    fn scores(&self, features: &Tensor) -> Result<Tensor, ProbeError> {
+        self.0.logits(features).map(softmax)
     }
 }
 
@@ -57,8 +54,8 @@ impl Probe for Knn {
     fn name(&self) -> &'static str {
         "knn"
     }
-    fn scores(&self, features: &Tensor) -> Result<Tensor, String> {
-        self.0.scores(features).map_err(|e| e.to_string())
+    fn scores(&self, features: &Tensor) -> Result<Tensor, ProbeError> {
+        self.0.scores(features)
     }
 }
 
@@ -66,10 +63,8 @@ impl Probe for Head {
     fn name(&self) -> &'static str {
         "head"
     }
-    fn scores(&self, features: &Tensor) -> Result<Tensor, String> {
-        head_logits(&self.0, features)
-            .map(softmax)
-            .map_err(|e| e.to_string())
+    fn scores(&self, features: &Tensor) -> Result<Tensor, ProbeError> {
+        head_logits(&self.0, features).map(softmax)
     }
 }
 
@@ -80,11 +75,7 @@ pub fn build(
     set: &FitSet,
     classes: i64,
 ) -> Result<Vec<Box<dyn Probe>>, PipelineError> {
-    let err = |probe: &str, e: &dyn std::fmt::Display| PipelineError::Probe {
-        model: encoder.name().to_string(),
-        probe: probe.to_string(),
-        message: e.to_string(),
-    };
+    let err = |probe: &'static str, e: ProbeError| PipelineError::probe(encoder.name(), probe, e);
     let device = encoder.device();
     let features = set.features.to_device(device);
     let labels = set.labels.to_device(device);
@@ -98,7 +89,7 @@ pub fn build(
             seed: p.seed,
         };
         let probe = LinearProbe::train(&features, &labels, classes, &config)
-            .map_err(|e| err("linear", &e))?;
+            .map_err(|e| err("linear", e))?;
         out.push(Box::new(Linear(probe)));
     }
     if let Some(cfg) = &p.probes.knn {
@@ -108,19 +99,22 @@ pub fn build(
             ..KnnConfig::default()
         };
         let knn =
-            KnnClassifier::new(&features, &labels, classes, config).map_err(|e| err("knn", &e))?;
+            KnnClassifier::new(&features, &labels, classes, config).map_err(|e| err("knn", e))?;
         out.push(Box::new(Knn(knn)));
     }
     if p.probes.head {
-        let head = encoder
-            .head()
-            .ok_or_else(|| err("head", &"the weights file has no fc.weight / fc.bias head"))?;
+        let head = encoder.head().ok_or_else(|| {
+            err(
+                "head",
+                ProbeError::Config("the weights file has no fc.weight / fc.bias head".into()),
+            )
+        })?;
         if head.classes() != classes {
             let msg = format!(
                 "the head predicts {} classes, the dataset has {classes}",
                 head.classes()
             );
-            return Err(err("head", &msg));
+            return Err(err("head", ProbeError::Config(msg)));
         }
         out.push(Box::new(Head(head.to_device(device))));
     }
@@ -134,14 +128,17 @@ pub struct FitSet {
 }
 
 impl FitSet {
+    /// Saves atomically, through the workspace's one atomic writer.
     pub fn save(&self, path: &Path) -> Result<(), PipelineError> {
-        let tmp = crate::tables::tmp_name(path);
+        let file =
+            shiftlab_common::AtomicFile::create(path).map_err(|e| PipelineError::io(path, e))?;
         Tensor::write_safetensors(
             &[("features", &self.features), ("labels", &self.labels)],
-            &tmp,
+            file.temporary_path(),
         )
-        .map_err(|e| PipelineError::io(&tmp, e))?;
-        std::fs::rename(&tmp, path).map_err(|e| PipelineError::io(path, e))
+        .map_err(|e| PipelineError::io(path, e))?;
+        file.commit().map_err(|e| PipelineError::io(path, e))?;
+        Ok(())
     }
 
     pub fn load(path: &Path) -> Result<FitSet, PipelineError> {

@@ -1,13 +1,12 @@
-//! A whole run: the run folder and its manifest, model loading, the fit phase, the evaluation
-//! phase with its sink, then metrics and the `runs` / `stages` records.
+//! A whole run: the run folder (created or joined), model loading, the fit phase (once per
+//! folder), the evaluation phase with its sink, then the invocation's records and, when every
+//! part of every shard is finished, `metrics`.
 //!
-//! Folder layout (every file written beside its final name and renamed when whole):
-//! `predictions/part-NNNNN.parquet`, `errors/part-NNNNN.parquet`, `manifest/part-NNNNN.json`
-//! (a part is finished exactly when its manifest entry exists), `run.json` (fingerprint and part
-//! count), `cache/` (fit-split embeddings), `runs/`, `stages/`, and `metrics.parquet` once every
-//! part of every shard is finished.
+//! Many invocations may run at once on one folder (see `folder`): each evaluates the parts of its
+//! shard that have no manifest entry yet, and whichever one finds every part finished at its end
+//! writes `metrics` (atomically: two doing so at once write the same bytes).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -18,15 +17,29 @@ use shiftlab_model::Encoder;
 
 use crate::config::{Pipeline, Shift};
 use crate::error::PipelineError;
-use crate::eval::{run_eval, EvalInputs, SinkMsg, Stages};
-use crate::fit::fit_probes;
+use crate::eval::sink::PartSink;
+use crate::eval::{run_eval, EvalInputs, Stages};
+use crate::fit::{fit_probes, FitSource};
+use crate::folder::{InvocationRecord, RunFolder};
 use crate::metrics::compute_metrics;
-use crate::stage::{bottleneck, StageStats};
-use crate::tables::{self, AtomicParquet, ErrorRows, MetricRow, RunRow};
+use crate::stage::StageStats;
+use crate::tables::{self, MetricRow, RunRow};
 use crate::targets::ResolvedTarget;
 
+/// Selects the evaluation rows that `source.filter` (an SQL condition) admits: the ids of the
+/// rows of `split` in `dataset`. The SQL engine lives outside this crate (the binary passes
+/// DataFusion's, `shiftlab_results::select_ids`), so pipelines build without it.
+pub trait RowFilter: Send + Sync {
+    fn select(
+        &self,
+        dataset: &Path,
+        split: &str,
+        filter: &str,
+    ) -> Result<HashSet<String>, Box<dyn std::error::Error + Send + Sync>>;
+}
+
 /// How to run (not part of the pipeline file).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RunOptions {
     /// 1-based shard index and shard count.
     pub shard: (u32, u32),
@@ -35,6 +48,10 @@ pub struct RunOptions {
     pub max_parts: Option<usize>,
     /// Pause per sink item (used to test backpressure).
     pub sink_delay: Option<Duration>,
+    /// Only create or join the folder and run the fit phase (a cluster's prepare job).
+    pub prepare_only: bool,
+    /// The engine for `source.filter`; a pipeline with a filter fails without one.
+    pub row_filter: Option<Arc<dyn RowFilter>>,
 }
 
 impl Default for RunOptions {
@@ -44,7 +61,22 @@ impl Default for RunOptions {
             progress: true,
             max_parts: None,
             sink_delay: None,
+            prepare_only: false,
+            row_filter: None,
         }
+    }
+}
+
+impl std::fmt::Debug for RunOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunOptions")
+            .field("shard", &self.shard)
+            .field("progress", &self.progress)
+            .field("max_parts", &self.max_parts)
+            .field("sink_delay", &self.sink_delay)
+            .field("prepare_only", &self.prepare_only)
+            .field("row_filter", &self.row_filter.is_some())
+            .finish()
     }
 }
 
@@ -61,20 +93,22 @@ pub struct RunSummary {
     pub stages: Vec<StageStats>,
     pub wall_s: f64,
     pub images_per_s: f64,
+    pub fit: FitSource,
 }
 
-/// Runs (or resumes) a pipeline.
-pub fn run(p: &Pipeline, opts: &RunOptions) -> Result<RunSummary, PipelineError> {
-    let started = now_us();
-    let invocation = format!("{}-{}", started, std::process::id());
-    if let Some(n) = p.torch_threads {
-        tch::set_num_threads(n as i32);
-    }
-    let folder = RunFolder::open(p)?;
-    let frost = load_frost(p)?;
-    let encoders = load_encoders(p)?;
+/// The layout of a run: rows, parts and targets, from the dataset and the pipeline.
+struct Plan {
+    eval_rows: u64,
+    source_parts: u32,
+    parts_total: u32,
+    targets: Vec<(ResolvedTarget, u32)>,
+    selected: Option<HashSet<String>>,
+    class_count: i64,
+}
+
+fn plan(p: &Pipeline, opts: &RunOptions) -> Result<Plan, PipelineError> {
     let info = source_info(p)?;
-    let selected = select(p)?;
+    let selected = select(p, opts)?;
     let eval_rows = count_eval_rows(p, &info, selected.as_ref());
     if eval_rows == 0 {
         return Err(PipelineError::Dataset {
@@ -87,15 +121,108 @@ pub fn run(p: &Pipeline, opts: &RunOptions) -> Result<RunSummary, PipelineError>
     let parts_total = targets.last().map_or(source_parts, |(t, first)| {
         first + parts_of(p, t.eval_rows())
     });
-    folder.write_run_json(p, parts_total)?;
+    Ok(Plan {
+        eval_rows,
+        source_parts,
+        parts_total,
+        targets,
+        selected,
+        class_count: info.class_names.len() as i64,
+    })
+}
+
+/// How many parts the pipeline's run has (what `--shard` and `submit` divide).
+pub fn parts_total(p: &Pipeline, opts: &RunOptions) -> Result<u32, PipelineError> {
+    Ok(plan(p, opts)?.parts_total)
+}
+
+/// Runs (or resumes, or joins) a pipeline.
+pub fn run(p: &Pipeline, opts: &RunOptions) -> Result<RunSummary, PipelineError> {
+    let started = now_us();
+    if let Some(n) = p.torch_threads {
+        tch::set_num_threads(n as i32);
+    }
+    let plan = plan(p, opts)?;
+    let folder = RunFolder::create_or_join(p, plan.parts_total)?;
+    let frost = load_frost(p)?;
+    let encoders = load_encoders(p)?;
+    let device = encoders
+        .first()
+        .map(|e| e.info().device.clone())
+        .unwrap_or_default();
+    let mut record = InvocationRecord::start(opts.shard, &device, started);
+    folder.record_invocation(&record)?;
+    let mut ended = Ended::default();
+    let result = evaluate(p, opts, &folder, plan, encoders, frost, &mut ended);
+    record.finished_us = Some(now_us());
+    record.parts_done = ended.parts_done as u64;
+    record.outcome = Some(match &result {
+        Ok(_) => "ok".to_string(),
+        Err(e) => e.chain(),
+    });
+    let models_json = serde_json::to_string(&p.models.iter().map(|m| &m.name).collect::<Vec<_>>())
+        .unwrap_or_default();
+    let row = RunRow {
+        run: p.name.clone(),
+        invocation: record.id.clone(),
+        fingerprint: p.fingerprint.clone(),
+        config: p.text.clone(),
+        seed: p.seed,
+        shard: record.shard.clone(),
+        parts_done: ended.parts_done as i64,
+        started_us: started,
+        finished_us: record.finished_us.unwrap_or(started),
+        host: record.host.clone(),
+        device,
+        libtorch_version: shiftlab_model::runtime::BUILT_LIBTORCH_VERSION.to_string(),
+        models_json: if ended.models_json.is_empty() {
+            models_json
+        } else {
+            ended.models_json.clone()
+        },
+        fit_embeddings: ended.fit.as_str().to_string(),
+        outcome: record.outcome.clone().unwrap_or_default(),
+    };
+    // The records are written whatever happened; the first error stays the one reported.
+    let records = folder
+        .write_run_records(p, &row, &ended.stages, ended.wall_s)
+        .and_then(|()| folder.record_invocation(&record));
+    let summary = result?;
+    records?;
+    Ok(summary)
+}
+
+/// What an invocation did, for its records, whether it ended well or not.
+#[derive(Default)]
+struct Ended {
+    parts_done: usize,
+    stages: Vec<StageStats>,
+    wall_s: f64,
+    fit: FitSource,
+    models_json: String,
+}
+
+fn evaluate(
+    p: &Pipeline,
+    opts: &RunOptions,
+    folder: &RunFolder,
+    plan: Plan,
+    encoders: Vec<Encoder>,
+    frost: FrostAssets,
+    ended: &mut Ended,
+) -> Result<RunSummary, PipelineError> {
+    ended.models_json =
+        serde_json::to_string(&encoders.iter().map(|e| e.info()).collect::<Vec<_>>())
+            .unwrap_or_default();
     let probes = fit_probes(
         p,
         &encoders,
         &folder.cache_dir(),
-        info.class_names.len() as i64,
+        plan.class_count,
         opts.progress,
     )?;
-    let num_classes = probes.num_classes;
+    ended.fit = probes.source;
+    let parts_total = plan.parts_total;
     let done = folder.finished_parts()?;
     let (k, n) = opts.shard;
     let mut todo: BTreeSet<u32> = (0..parts_total)
@@ -104,86 +231,124 @@ pub fn run(p: &Pipeline, opts: &RunOptions) -> Result<RunSummary, PipelineError>
     if let Some(max) = opts.max_parts {
         todo = todo.into_iter().take(max).collect();
     }
+    if opts.prepare_only {
+        todo.clear();
+    }
     let stages = Stages::new(p.cpu_workers);
-    let device = encoders
-        .first()
-        .map(|e| e.info().device.clone())
-        .unwrap_or_default();
-    let models_json = serde_json::to_string(&encoders.iter().map(|e| e.info()).collect::<Vec<_>>())
-        .unwrap_or_default();
     let todo_samples = todo
         .iter()
-        .map(|&part| part_images(p, part, eval_rows, source_parts, &targets))
+        .map(|&part| part_images(p, part, plan.eval_rows, plan.source_parts, &plan.targets))
         .sum::<u64>();
-    let bar = progress_bar(opts.progress, todo_samples);
+    let bar = progress_bar(opts.progress && !todo.is_empty(), todo_samples);
     let t0 = Instant::now();
-    let mut sink = PartSink::new(p, &folder, bar.clone(), opts.sink_delay, &stages);
+    let mut sink = PartSink::new(p, folder, bar.clone(), opts.sink_delay, &stages);
     let inputs = EvalInputs {
         pipeline: p,
         encoders,
         probes: probes.per_model,
         frost: Arc::new(frost),
-        selected,
-        todo: todo.clone(),
-        num_classes,
-        targets,
+        selected: plan.selected,
+        todo,
+        num_classes: probes.num_classes,
+        targets: plan.targets,
     };
     let eval_result = run_eval(inputs, &stages, |msg| sink.accept(msg));
     let wall_s = t0.elapsed().as_secs_f64();
     bar.finish_and_clear();
-    let stage_stats = stages.all();
-    let parts_done_now = sink.finished;
-    let error_count = sink.error_count;
-    let images = sink.images;
+    ended.parts_done = sink.finished;
+    ended.stages = stages.all();
+    ended.wall_s = wall_s;
+    let (error_count, images) = (sink.error_count, sink.images);
     drop(sink);
-    folder.write_invocation(
-        p,
-        &RunRow {
-            run: p.name.clone(),
-            invocation: invocation.clone(),
-            fingerprint: p.fingerprint.clone(),
-            config: p.text.clone(),
-            seed: p.seed,
-            shard: format!("{k}/{n}"),
-            parts_done: parts_done_now as i64,
-            started_us: started,
-            finished_us: now_us(),
-            host: hostname(),
-            device,
-            libtorch_version: shiftlab_model::runtime::BUILT_LIBTORCH_VERSION.to_string(),
-            models_json,
-        },
-        &stage_stats,
-        wall_s,
-    )?;
     eval_result?;
-    let done = folder.finished_parts()?;
-    let parts_missing: Vec<u32> = (0..parts_total)
-        .filter(|part| !done.contains(part))
-        .collect();
-    let metrics = if parts_missing.is_empty() {
-        let rows = compute_metrics(p, &folder.part_files("predictions", parts_total))?;
-        tables::write_parquet(
-            &folder.root.join("metrics.parquet"),
-            &tables::metrics_batch(&p.name, &rows)
-                .map_err(|e| PipelineError::io(&folder.root, e))?,
-        )?;
-        Some(rows)
+    let parts_missing = folder.missing_parts(parts_total)?;
+    let metrics = if parts_missing.is_empty() && !opts.prepare_only {
+        Some(write_metrics(p, folder, parts_total)?)
     } else {
         None
     };
     Ok(RunSummary {
         output: folder.root.clone(),
         parts_total,
-        parts_done_now,
+        parts_done_now: ended.parts_done,
         parts_missing,
         samples: todo_samples,
         errors: error_count,
         metrics,
-        stages: stage_stats,
+        stages: ended.stages.clone(),
         wall_s,
         images_per_s: images as f64 / wall_s.max(1e-9),
+        fit: ended.fit,
     })
+}
+
+/// Computes `metrics` from every part and writes it atomically.
+pub fn write_metrics(
+    p: &Pipeline,
+    folder: &RunFolder,
+    parts_total: u32,
+) -> Result<Vec<MetricRow>, PipelineError> {
+    let rows = compute_metrics(p, &folder.part_files("predictions", parts_total))?;
+    let batch =
+        tables::metrics_batch(&p.name, &rows).map_err(|e| PipelineError::io(&folder.root, e))?;
+    tables::write_parquet(&folder.metrics_path(), &batch)?;
+    Ok(rows)
+}
+
+/// `metrics` for a folder whose parts were all written (by any number of invocations), or an
+/// error naming the missing parts and the shard of `shards` each belongs to.
+pub fn finish(
+    p: &Pipeline,
+    folder: &RunFolder,
+    parts_total: u32,
+    shards: u32,
+) -> Result<Vec<MetricRow>, PipelineError> {
+    let missing = folder.missing_parts(parts_total)?;
+    if !missing.is_empty() {
+        return Err(PipelineError::Incomplete {
+            path: folder.root.display().to_string(),
+            missing: describe_missing(&missing, shards),
+            count: missing.len(),
+            total: parts_total,
+        });
+    }
+    write_metrics(p, folder, parts_total)
+}
+
+/// `part 3 (shard 4/4), part 7 (shard 4/4)`, at most 20 named.
+pub fn describe_missing(missing: &[u32], shards: u32) -> String {
+    let shards = shards.max(1);
+    let mut named: Vec<String> = missing
+        .iter()
+        .take(20)
+        .map(|&part| format!("part {part} (shard {}/{shards})", part % shards + 1))
+        .collect();
+    if missing.len() > 20 {
+        named.push(format!("and {} more", missing.len() - 20));
+    }
+    named.join(", ")
+}
+
+fn select(p: &Pipeline, opts: &RunOptions) -> Result<Option<HashSet<String>>, PipelineError> {
+    let Some(filter) = &p.filter else {
+        return Ok(None);
+    };
+    let engine = opts
+        .row_filter
+        .as_ref()
+        .ok_or_else(|| PipelineError::Config {
+            file: p.file.display().to_string(),
+            line: None,
+            key: "source.filter".into(),
+            message: "this program was built without an SQL engine for source.filter".into(),
+        })?;
+    engine
+        .select(&p.dataset, &p.eval_split, filter)
+        .map(Some)
+        .map_err(|source| PipelineError::Filter {
+            file: p.file.display().to_string(),
+            source,
+        })
 }
 
 /// Reads every target's table and label map against the source's classes, so that `validate`
@@ -269,27 +434,6 @@ fn load_encoders(p: &Pipeline) -> Result<Vec<Encoder>, PipelineError> {
         .collect()
 }
 
-fn select(p: &Pipeline) -> Result<Option<std::collections::HashSet<String>>, PipelineError> {
-    let Some(filter) = &p.filter else {
-        return Ok(None);
-    };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .map_err(|e| PipelineError::Stage(e.to_string()))?;
-    rt.block_on(shiftlab_results::select_ids(
-        &p.dataset,
-        &p.eval_split,
-        filter,
-    ))
-    .map(Some)
-    .map_err(|e| PipelineError::Config {
-        file: p.file.display().to_string(),
-        line: None,
-        key: "source.filter".into(),
-        message: e.to_string(),
-    })
-}
-
 fn count_eval_rows(
     p: &Pipeline,
     info: &shiftlab_data::reader::DatasetInfo,
@@ -316,281 +460,8 @@ fn progress_bar(show: bool, len: u64) -> ProgressBar {
     bar
 }
 
-fn now_us() -> i64 {
+pub(crate) fn now_us() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as i64)
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| "unknown".into())
-}
-
-/// The run folder.
-pub struct RunFolder {
-    pub root: PathBuf,
-}
-
-impl RunFolder {
-    /// Creates the folder, or checks that an existing one belongs to this pipeline.
-    fn open(p: &Pipeline) -> Result<Self, PipelineError> {
-        let root = p.output.clone();
-        let folder_err = |message: String| PipelineError::RunFolder {
-            path: root.display().to_string(),
-            message,
-        };
-        let run_json = root.join("run.json");
-        if run_json.exists() {
-            let text = std::fs::read_to_string(&run_json).map_err(|e| folder_err(e.to_string()))?;
-            let v: serde_json::Value = serde_json::from_str(&text)
-                .map_err(|e| folder_err(format!("run.json is not valid JSON: {e}")))?;
-            let found = v["fingerprint"].as_str().unwrap_or_default();
-            if found != p.fingerprint {
-                return Err(folder_err(format!(
-                    "it holds a run of different settings (fingerprint {found}, this file {}); \
-                     choose another pipeline.output or remove the folder",
-                    p.fingerprint
-                )));
-            }
-        } else if root.exists()
-            && std::fs::read_dir(&root)
-                .map(|mut d| d.next().is_some())
-                .unwrap_or(false)
-        {
-            return Err(folder_err(
-                "exists, is not empty and is not a shiftlab run (no run.json)".into(),
-            ));
-        }
-        for sub in [
-            "predictions",
-            "errors",
-            "manifest",
-            "cache",
-            "runs",
-            "stages",
-        ] {
-            let d = root.join(sub);
-            std::fs::create_dir_all(&d).map_err(|e| PipelineError::io(&d, e))?;
-            remove_stale_tmp(&d);
-        }
-        Ok(RunFolder { root })
-    }
-
-    fn cache_dir(&self) -> PathBuf {
-        self.root.join("cache")
-    }
-
-    fn write_run_json(&self, p: &Pipeline, parts_total: u32) -> Result<(), PipelineError> {
-        let v = serde_json::json!({
-            "name": p.name,
-            "fingerprint": p.fingerprint,
-            "parts_total": parts_total,
-            "part_size": p.part_size,
-            "preset": p.preset.name(),
-            "shifts": p.shifts.len(),
-            "targets": p.targets.iter().map(|t| t.name.clone()).collect::<Vec<_>>(),
-            "models": p.models.iter().map(|m| m.name.clone()).collect::<Vec<_>>(),
-        });
-        tables::write_atomic(&self.root.join("run.json"), v.to_string().as_bytes())
-    }
-
-    /// Parts whose manifest entry exists.
-    pub fn finished_parts(&self) -> Result<BTreeSet<u32>, PipelineError> {
-        let dir = self.root.join("manifest");
-        let entries = std::fs::read_dir(&dir).map_err(|e| PipelineError::io(&dir, e))?;
-        Ok(entries
-            .filter_map(|e| e.ok())
-            .filter_map(|e| {
-                let name = e.file_name().to_string_lossy().into_owned();
-                name.strip_prefix("part-")?
-                    .strip_suffix(".json")?
-                    .parse()
-                    .ok()
-            })
-            .collect())
-    }
-
-    fn part_path(&self, table: &str, part: u32) -> PathBuf {
-        self.root
-            .join(table)
-            .join(format!("part-{part:05}.parquet"))
-    }
-
-    fn part_files(&self, table: &str, parts_total: u32) -> Vec<PathBuf> {
-        (0..parts_total)
-            .map(|part| self.part_path(table, part))
-            .collect()
-    }
-
-    fn write_invocation(
-        &self,
-        p: &Pipeline,
-        row: &RunRow,
-        stats: &[StageStats],
-        wall_s: f64,
-    ) -> Result<(), PipelineError> {
-        let err = |e: arrow::error::ArrowError| PipelineError::io(&self.root, e);
-        let runs = tables::runs_batch(row).map_err(err)?;
-        tables::write_parquet(
-            &self
-                .root
-                .join("runs")
-                .join(format!("{}.parquet", row.invocation)),
-            &runs,
-        )?;
-        let st = tables::stages_batch(&p.name, &row.invocation, stats, wall_s).map_err(err)?;
-        tables::write_parquet(
-            &self
-                .root
-                .join("stages")
-                .join(format!("{}.parquet", row.invocation)),
-            &st,
-        )
-    }
-}
-
-fn remove_stale_tmp(dir: &Path) {
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.') && name.ends_with(".tmp") {
-                let _ = std::fs::remove_file(e.path());
-            }
-        }
-    }
-}
-
-/// An open part: its predictions file being written and what makes it whole.
-struct OpenPart {
-    writer: AtomicParquet,
-    errors: ErrorRows,
-    received: u64,
-    expected: Option<u64>,
-    rows: u64,
-}
-
-/// Writes prediction rows into per-part files and finishes parts as they become whole.
-struct PartSink<'a> {
-    p: &'a Pipeline,
-    folder: &'a RunFolder,
-    open: HashMap<u32, OpenPart>,
-    bar: ProgressBar,
-    delay: Option<Duration>,
-    stages: &'a Stages,
-    finished: usize,
-    error_count: usize,
-    images: u64,
-    last_message: Instant,
-}
-
-impl<'a> PartSink<'a> {
-    fn new(
-        p: &'a Pipeline,
-        folder: &'a RunFolder,
-        bar: ProgressBar,
-        delay: Option<Duration>,
-        stages: &'a Stages,
-    ) -> Self {
-        PartSink {
-            p,
-            folder,
-            open: HashMap::new(),
-            bar,
-            delay,
-            stages,
-            finished: 0,
-            error_count: 0,
-            images: 0,
-            last_message: Instant::now(),
-        }
-    }
-
-    fn accept(&mut self, msg: SinkMsg) -> Result<(), PipelineError> {
-        crate::eval::slow(self.delay);
-        let part = match &msg {
-            SinkMsg::Declare { part, .. } | SinkMsg::Item { part, .. } => *part,
-        };
-        if !self.open.contains_key(&part) {
-            let writer = AtomicParquet::create(
-                &self.folder.part_path("predictions", part),
-                tables::predictions_schema(),
-            )?;
-            self.open.insert(
-                part,
-                OpenPart {
-                    writer,
-                    errors: ErrorRows::default(),
-                    received: 0,
-                    expected: None,
-                    rows: 0,
-                },
-            );
-        }
-        let Some(open) = self.open.get_mut(&part) else {
-            return Ok(());
-        };
-        match msg {
-            SinkMsg::Declare {
-                chunks,
-                shifts,
-                extra,
-                ..
-            } => open.expected = Some(chunks as u64 * shifts as u64 + extra as u64),
-            SinkMsg::Item { rows, errors, .. } => {
-                open.received += 1;
-                open.rows += rows.len() as u64;
-                self.error_count += errors.len();
-                open.errors.extend(errors);
-                if !rows.is_empty() {
-                    let batch = rows
-                        .to_batch()
-                        .map_err(|e| PipelineError::io(&self.folder.root, e))?;
-                    open.writer.write(&batch)?;
-                }
-                let per_image = (self.p.models.len() * self.p.probes_count()).max(1) as u64;
-                let images = rows.len() as u64 / per_image;
-                self.images += images;
-                self.bar.inc(images);
-            }
-        }
-        if open.expected == Some(open.received) {
-            self.finish(part)?;
-        }
-        if self.last_message.elapsed() > Duration::from_millis(500) {
-            self.last_message = Instant::now();
-            if let Some(b) = bottleneck(&self.stages.all()) {
-                self.bar.set_message(format!("bottleneck: {}", b.name));
-            }
-        }
-        Ok(())
-    }
-
-    /// Commits the part's files, then its manifest entry (the part counts only after that).
-    fn finish(&mut self, part: u32) -> Result<(), PipelineError> {
-        let Some(open) = self.open.remove(&part) else {
-            return Ok(());
-        };
-        open.writer.commit()?;
-        let errors = open
-            .errors
-            .to_batch(&self.p.name)
-            .map_err(|e| PipelineError::io(&self.folder.root, e))?;
-        tables::write_parquet(&self.folder.part_path("errors", part), &errors)?;
-        let entry = serde_json::json!({
-            "part": part,
-            "rows": open.rows,
-            "errors": open.errors.len(),
-            "finished_us": now_us(),
-        });
-        let path = self
-            .folder
-            .root
-            .join("manifest")
-            .join(format!("part-{part:05}.json"));
-        tables::write_atomic(&path, entry.to_string().as_bytes())?;
-        self.finished += 1;
-        Ok(())
-    }
 }

@@ -3,12 +3,100 @@
 //! A stage's time is split into busy (working), blocked (waiting for room in its output queue:
 //! a slower stage downstream) and starved (waiting for input: a slower stage upstream). The stage
 //! with the largest busy share per worker is the bottleneck.
+//!
+//! Cancellation: every queue end shares one [`Cancel`]. The first fatal error of any stage (an
+//! I/O error, a failing model or probe, a panic, an interrupt) is recorded there; from then on
+//! every `send` returns false and every `recv` returns `None` within [`POLL`], so each stage stops
+//! after at most the item in its hands, and that first error is what the run reports.
 
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::{Scope, ScopedJoinHandle};
+use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError, Sender};
+
+use crate::error::PipelineError;
+use crate::interrupt;
+
+/// How often a waiting queue end looks at the cancel flag.
+pub const POLL: Duration = Duration::from_millis(50);
+
+/// The first failure of an evaluation, shared by its stages.
+#[derive(Debug, Default)]
+pub struct Cancel {
+    stopped: AtomicBool,
+    first: Mutex<Option<PipelineError>>,
+}
+
+impl Cancel {
+    pub fn new() -> Arc<Cancel> {
+        Arc::new(Cancel::default())
+    }
+
+    /// Records `e` unless an earlier error is recorded, and tells every stage to stop.
+    pub fn fail(&self, e: PipelineError) {
+        if let Ok(mut first) = self.first.lock() {
+            if first.is_none() {
+                *first = Some(e);
+            }
+        }
+        self.stopped.store(true, Ordering::SeqCst);
+    }
+
+    /// True once a stage failed or the user interrupted the run (recorded as the error then).
+    pub fn stopped(&self) -> bool {
+        if self.stopped.load(Ordering::SeqCst) {
+            return true;
+        }
+        if interrupt::requested() {
+            self.fail(PipelineError::Interrupted);
+            return true;
+        }
+        false
+    }
+
+    /// The first recorded error, if any.
+    pub fn take(&self) -> Option<PipelineError> {
+        self.first.lock().ok().and_then(|mut f| f.take())
+    }
+}
+
+/// Starts one stage worker on a named thread (`shiftlab-NAME`). Its error, or its panic with the
+/// panic's message, is recorded in `cancel` as the stage's failure.
+pub fn spawn_stage<'scope, 'env, F>(
+    scope: &'scope Scope<'scope, 'env>,
+    name: &'static str,
+    cancel: &'env Cancel,
+    work: F,
+) -> Result<ScopedJoinHandle<'scope, ()>, PipelineError>
+where
+    F: FnOnce() -> Result<(), PipelineError> + Send + 'scope,
+{
+    std::thread::Builder::new()
+        .name(format!("shiftlab-{name}"))
+        .spawn_scoped(scope, move || {
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)) {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => cancel.fail(e),
+                Err(payload) => cancel.fail(PipelineError::StagePanicked {
+                    stage: name,
+                    message: panic_message(payload.as_ref()),
+                }),
+            }
+        })
+        .map_err(|e| PipelineError::Stage(format!("cannot start the {name} stage: {e}")))
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        return (*s).to_string();
+    }
+    if let Some(s) = payload.downcast_ref::<String>() {
+        return s.clone();
+    }
+    "a panic without a message".into()
+}
 
 /// Counters of one stage, shared by its workers.
 #[derive(Debug, Default)]
@@ -74,12 +162,14 @@ pub struct Out<T> {
     tx: Sender<T>,
     producer: Arc<StageCounters>,
     consumer: Arc<StageCounters>,
+    cancel: Arc<Cancel>,
 }
 
 /// Receiving end matching [`Out`].
 pub struct In<T> {
     rx: Receiver<T>,
     consumer: Arc<StageCounters>,
+    cancel: Arc<Cancel>,
 }
 
 impl<T> Clone for Out<T> {
@@ -88,6 +178,7 @@ impl<T> Clone for Out<T> {
             tx: self.tx.clone(),
             producer: self.producer.clone(),
             consumer: self.consumer.clone(),
+            cancel: self.cancel.clone(),
         }
     }
 }
@@ -97,6 +188,7 @@ impl<T> Clone for In<T> {
         In {
             rx: self.rx.clone(),
             consumer: self.consumer.clone(),
+            cancel: self.cancel.clone(),
         }
     }
 }
@@ -106,6 +198,7 @@ pub fn queue<T>(
     capacity: usize,
     producer: &Arc<StageCounters>,
     consumer: &Arc<StageCounters>,
+    cancel: &Arc<Cancel>,
 ) -> (Out<T>, In<T>) {
     let (tx, rx) = crossbeam_channel::bounded(capacity.max(1));
     (
@@ -113,21 +206,39 @@ pub fn queue<T>(
             tx,
             producer: producer.clone(),
             consumer: consumer.clone(),
+            cancel: cancel.clone(),
         },
         In {
             rx,
             consumer: consumer.clone(),
+            cancel: cancel.clone(),
         },
     )
 }
 
 impl<T> Out<T> {
-    /// Sends, waiting while the queue is full; false when the consumer is gone.
+    /// True once the run is cancelled (a stage failed, or an interrupt).
+    pub fn cancelled(&self) -> bool {
+        self.cancel.stopped()
+    }
+
+    /// Sends, waiting while the queue is full; false (the item dropped) when the consumer is gone
+    /// or the run is cancelled: the caller stops.
     /// An item counts as in flight from the moment it is queued until the consumer calls
     /// [`In::done`], so the maximum is at most the queue capacity plus the consumer's workers.
     pub fn send(&self, item: T) -> bool {
         let t = Instant::now();
-        let ok = self.tx.send(item).is_ok();
+        let mut item = item;
+        let ok = loop {
+            if self.cancel.stopped() {
+                break false;
+            }
+            match self.tx.send_timeout(item, POLL) {
+                Ok(()) => break true,
+                Err(SendTimeoutError::Timeout(back)) => item = back,
+                Err(SendTimeoutError::Disconnected(_)) => break false,
+            }
+        };
         self.producer
             .blocked_ns
             .fetch_add(nanos(t), Ordering::Relaxed);
@@ -140,10 +251,20 @@ impl<T> Out<T> {
 }
 
 impl<T> In<T> {
-    /// Receives, waiting while the queue is empty; `None` when all producers are done.
+    /// Receives, waiting while the queue is empty; `None` when all producers are done or the run
+    /// is cancelled.
     pub fn recv(&self) -> Option<T> {
         let t = Instant::now();
-        let item = self.rx.recv().ok();
+        let item = loop {
+            if self.cancel.stopped() {
+                break None;
+            }
+            match self.rx.recv_timeout(POLL) {
+                Ok(item) => break Some(item),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break None,
+            }
+        };
         self.consumer
             .starved_ns
             .fetch_add(nanos(t), Ordering::Relaxed);

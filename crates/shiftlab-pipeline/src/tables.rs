@@ -1,7 +1,6 @@
 //! The run's output tables: rows gathered in Rust, turned into Arrow batches with the schemas in
 //! `schemas/`, written to Parquet beside their final name and renamed when whole.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
@@ -13,6 +12,7 @@ use arrow::datatypes::{DataType, Field, Schema};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
+use shiftlab_common::AtomicFile;
 
 use crate::error::PipelineError;
 
@@ -223,6 +223,10 @@ pub struct RunRow {
     pub device: String,
     pub libtorch_version: String,
     pub models_json: String,
+    /// `computed`, `reused` or `none`: see `schemas/runs.json`.
+    pub fit_embeddings: String,
+    /// `ok` or the error that ended the invocation.
+    pub outcome: String,
 }
 
 pub fn runs_batch(r: &RunRow) -> Result<RecordBatch, arrow::error::ArrowError> {
@@ -248,6 +252,8 @@ pub fn runs_batch(r: &RunRow) -> Result<RecordBatch, arrow::error::ArrowError> {
             strings(&[env!("CARGO_PKG_VERSION")]),
             strings(&[&r.libtorch_version]),
             strings(&[&r.models_json]),
+            strings(&[&r.fit_embeddings]),
+            strings(&[&r.outcome]),
         ],
     )
 }
@@ -296,28 +302,23 @@ fn repeat(s: &str, n: usize) -> ArrayRef {
     Arc::new(StringArray::from_iter_values(std::iter::repeat_n(s, n)))
 }
 
-/// A Parquet file being written under a temporary name beside its final path.
+/// A Parquet file being written under a temporary name beside its final path (the workspace's
+/// one atomic writer, `shiftlab_common::AtomicFile`, underneath). Errors name the final path.
 pub struct AtomicParquet {
     final_path: PathBuf,
-    tmp_path: PathBuf,
-    writer: Option<ArrowWriter<File>>,
+    writer: Option<ArrowWriter<AtomicFile>>,
 }
 
 impl AtomicParquet {
     pub fn create(final_path: &Path, schema: Arc<Schema>) -> Result<Self, PipelineError> {
-        let tmp_path = tmp_name(final_path);
-        if let Some(dir) = final_path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| PipelineError::io(dir, e))?;
-        }
-        let file = File::create(&tmp_path).map_err(|e| PipelineError::io(&tmp_path, e))?;
+        let err = |e: &dyn std::fmt::Display| PipelineError::io(final_path, e.to_string());
+        let file = AtomicFile::create(final_path).map_err(|e| PipelineError::io(final_path, e))?;
         let props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::default()))
             .build();
-        let writer = ArrowWriter::try_new(file, schema, Some(props))
-            .map_err(|e| PipelineError::io(&tmp_path, e))?;
+        let writer = ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| err(&e))?;
         Ok(AtomicParquet {
             final_path: final_path.to_path_buf(),
-            tmp_path,
             writer: Some(writer),
         })
     }
@@ -325,41 +326,22 @@ impl AtomicParquet {
     pub fn write(&mut self, batch: &RecordBatch) -> Result<(), PipelineError> {
         if let Some(w) = self.writer.as_mut() {
             w.write(batch)
-                .map_err(|e| PipelineError::io(&self.tmp_path, e))?;
+                .map_err(|e| PipelineError::io(&self.final_path, e))?;
         }
         Ok(())
     }
 
     /// Closes the file, syncs it and renames it to its final name.
     pub fn commit(mut self) -> Result<PathBuf, PipelineError> {
-        if let Some(w) = self.writer.take() {
-            let file = w
-                .into_inner()
-                .map_err(|e| PipelineError::io(&self.tmp_path, e))?;
-            file.sync_all()
-                .map_err(|e| PipelineError::io(&self.tmp_path, e))?;
-        }
-        std::fs::rename(&self.tmp_path, &self.final_path)
+        let Some(w) = self.writer.take() else {
+            return Ok(self.final_path.clone());
+        };
+        let file = w
+            .into_inner()
             .map_err(|e| PipelineError::io(&self.final_path, e))?;
-        Ok(self.final_path.clone())
+        file.commit()
+            .map_err(|e| PipelineError::io(&self.final_path, e))
     }
-}
-
-impl Drop for AtomicParquet {
-    fn drop(&mut self) {
-        if self.writer.is_some() {
-            let _ = std::fs::remove_file(&self.tmp_path);
-        }
-    }
-}
-
-/// `dir/name.parquet` -> `dir/.name.parquet.tmp` (hidden, so readers of `*.parquet` skip it).
-pub fn tmp_name(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    path.with_file_name(format!(".{name}.tmp"))
 }
 
 /// Writes one batch to `path` atomically.
@@ -370,8 +352,7 @@ pub fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<(), PipelineErr
     Ok(())
 }
 
-/// Writes bytes to `path` atomically (the dataset crate's writer: hidden temp beside, fsync,
-/// rename), with the pipeline's error type.
+/// Writes bytes to `path` atomically, with the pipeline's error type.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), PipelineError> {
-    shiftlab_data::writer::write_atomic(path, bytes).map_err(|e| PipelineError::io(path, e))
+    shiftlab_common::write_atomic(path, bytes).map_err(|e| PipelineError::io(path, e))
 }

@@ -1,29 +1,14 @@
-//! Probes on frozen image features and the ImageNet-C robustness metrics.
+//! Probes on frozen image features: weighted kNN and linear probes, and a checkpoint's linear
+//! head, on `tch`, with the per-sample outputs (prediction, top-5, confidence, cosine to the
+//! clean twin).
 //!
-//! * [`metrics`]: corruption error (CE), AlexNet-normalised mCE, relative mCE, plain mean
-//!   error / accuracy over corruptions x severities, expected calibration error. Pure Rust.
-//! * [`alexnet`]: the AlexNet reference errors that normalise CE, embedded from
-//!   `data-ref/alexnet_errors.csv`.
-//! * [`table`]: reading external error tables (published numbers) from CSV.
-//! * [`report`]: the plain-text report printed by `shiftlab metrics`.
-//! * `probe` (feature `torch`, on by default): weighted kNN and linear probes on `tch`.
-//!
-//! The metric modules never touch libtorch, so `default-features = false` gives the math alone.
+//! The metric math lives in `shiftlab-metrics` (no libtorch, so the `shiftlab` program and the
+//! SQL views build without it); it is re-exported here under its old paths.
 
-pub mod alexnet;
-pub mod corruptions;
-pub mod error;
-pub mod metrics;
-pub mod model_errors;
-pub mod report;
-pub mod table;
+pub use shiftlab_metrics::{
+    alexnet, corruptions, error, metrics, model_errors, report, table, AlexNetEntry, AlexNetTable,
+    CorruptionErrors, CorruptionSet, ErrorEntry, ErrorUnit, MetricsError, ModelErrors, RowProblem,
+    Severity, Summary,
+};
 
-#[cfg(feature = "torch")]
 pub mod probe;
-
-pub use alexnet::{AlexNetEntry, AlexNetTable};
-pub use corruptions::CorruptionSet;
-pub use error::{MetricsError, RowProblem};
-pub use metrics::Summary;
-pub use model_errors::{CorruptionErrors, ErrorEntry, ModelErrors, Severity};
-pub use table::ErrorUnit;

@@ -14,7 +14,7 @@ use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
 use datafusion::prelude::{SessionConfig, SessionContext};
-use shiftlab_probe::AlexNetTable;
+use shiftlab_metrics::AlexNetTable;
 
 use crate::run::{RunDir, RUN_TABLES};
 use crate::{views, ResultsError};

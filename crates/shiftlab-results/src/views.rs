@@ -1,6 +1,6 @@
 //! The metric views: SQL over `metrics`, `alexnet_errors` and `run_info`, so every number a
 //! report prints can be re-derived with `shiftlab query`. Formulas are those of
-//! `shiftlab_probe::metrics` (and `docs/metrics.md`); the tests check the two agree.
+//! `shiftlab_metrics::metrics` (and `docs/metrics.md`); the tests check the two agree.
 //!
 //! `metrics.shift_family` tells the clean baseline (`clean`), the ImageNet-C corruptions
 //! (`corruption`), the synthetic families and dataset-level shifts (`dataset`) apart. The
@@ -124,7 +124,7 @@ LEFT JOIN clean c ON c.run = f.run AND c.model = f.model AND c.probe = f.probe";
 /// intercept + slope x clean accuracy, and each model's distance above it (effective
 /// robustness, Taori et al. 2020, in plain accuracy; `logit_*` repeat the fit in logit space as
 /// Taori et al. do, mapped back to accuracy). Two passes (means, then centred sums) as
-/// `shiftlab_probe::metrics::linear_fit`; NULL fit with fewer than 2 models or equal clean
+/// `shiftlab_metrics::metrics::linear_fit`; NULL fit with fewer than 2 models or equal clean
 /// accuracies.
 pub const EFFECTIVE_ROBUSTNESS: &str = "CREATE VIEW effective_robustness AS
 WITH pts AS (

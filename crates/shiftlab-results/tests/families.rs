@@ -1,5 +1,5 @@
 //! `family_robustness` and `effective_robustness` against hand-computed numbers and against
-//! `shiftlab_probe::metrics::effective_robustness`, and the report on runs with shift
+//! `shiftlab_metrics::metrics::effective_robustness`, and the report on runs with shift
 //! families (with and without ImageNet-C corruptions).
 
 mod common;
@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 
 use common::{close, floats, metrics_batch, query, texts, write_run_batch, Row};
-use shiftlab_probe::metrics::effective_robustness;
+use shiftlab_metrics::metrics::effective_robustness;
 
 /// Three models, no corruptions. Clean errors 0.4, 0.3, 0.2 (accuracy 0.6, 0.7, 0.8).
 /// geometric: 2 shifts x 2 severities, mean errors 0.70, 0.58, 0.52 (accuracy 0.30, 0.42,
@@ -160,7 +160,7 @@ fn effective_robustness_view_agrees_with_rust() {
     let logit = |p: f64| (p / (1.0 - p)).ln();
     let lx: Vec<f64> = clean.iter().map(|&p| logit(p)).collect();
     let ly: Vec<f64> = shifted.iter().map(|&p| logit(p)).collect();
-    let lfit = shiftlab_probe::metrics::linear_fit(&lx, &ly).expect("logit fit");
+    let lfit = shiftlab_metrics::metrics::linear_fit(&lx, &ly).expect("logit fit");
     let expected = 1.0 / (1.0 + (-lfit.predict(lx[0])).exp());
     assert!(close(floats(&b, "logit_slope")[0], lfit.slope));
     assert!(close(

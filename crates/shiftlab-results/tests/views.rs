@@ -1,4 +1,4 @@
-//! The metric views against hand-computed values and against `shiftlab_probe`'s Rust formulas,
+//! The metric views against hand-computed values and against `shiftlab_metrics`'s Rust formulas,
 //! on synthetic run folders whose errors are chosen: AlexNet's own errors give mCE 100, half of
 //! them 50; non-`imagenet224` runs give no mCE; half-finished runs say what is missing.
 
@@ -12,9 +12,9 @@ use common::{block_on, close, metrics_batch, write_run_batch, Row};
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::compute::{cast, concat_batches};
 use datafusion::arrow::datatypes::{DataType, Float64Type};
-use shiftlab_probe::corruptions::{BENCHMARK_15, EXTRA_4};
-use shiftlab_probe::metrics::{mce, mean_error, relative_mce};
-use shiftlab_probe::{AlexNetTable, CorruptionSet, ModelErrors};
+use shiftlab_metrics::corruptions::{BENCHMARK_15, EXTRA_4};
+use shiftlab_metrics::metrics::{mce, mean_error, relative_mce};
+use shiftlab_metrics::{AlexNetTable, CorruptionSet, ModelErrors};
 use shiftlab_results::RunSession;
 
 /// One model's errors: clean, and per corruption the 5 severities.

@@ -3,10 +3,10 @@
 
 use std::path::PathBuf;
 
-use shiftlab_probe::corruptions::CorruptionSet;
-use shiftlab_probe::metrics::{mce, mean_accuracy, relative_mce, summarize};
-use shiftlab_probe::table::read_error_files;
-use shiftlab_probe::{AlexNetTable, ErrorUnit, ModelErrors};
+use shiftlab_metrics::corruptions::CorruptionSet;
+use shiftlab_metrics::metrics::{mce, mean_accuracy, relative_mce, summarize};
+use shiftlab_metrics::table::read_error_files;
+use shiftlab_metrics::{AlexNetTable, ErrorUnit, ModelErrors};
 
 fn fixture(name: &str, unit: ErrorUnit) -> ModelErrors {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -19,7 +19,7 @@ fn fixture(name: &str, unit: ErrorUnit) -> ModelErrors {
     }
 }
 
-fn ok(r: Result<f64, shiftlab_probe::MetricsError>) -> f64 {
+fn ok(r: Result<f64, shiftlab_metrics::MetricsError>) -> f64 {
     r.unwrap_or_else(|e| panic!("{e}"))
 }
 

@@ -1,0 +1,535 @@
+//! The run folder: the only coordination point between invocations of one pipeline (shards,
+//! reruns, requeued tasks), on one machine or many over a shared file system.
+//!
+//! Layout: `run.json` (fingerprint, part count, the pipeline), `predictions/part-NNNNN.parquet`,
+//! `errors/part-NNNNN.parquet`, `manifest/part-NNNNN.json` (a part is finished exactly when its
+//! manifest entry exists: it is written after the part's files), `cache/` (fit-split embeddings
+//! and the fit lock), `invocations/` (one JSON record per invocation, written when it starts and
+//! again when it ends), `runs/` and `stages/` (Parquet records of ended invocations), and
+//! `metrics.parquet` once every part is finished.
+//!
+//! Invariants, with nothing but create-exclusive and rename (atomic on NFS too; no `flock`):
+//! - `run.json` is created by exactly one invocation (a hard link of a whole temporary, which
+//!   fails when the name exists); every other one reads it and refuses other settings.
+//! - Every file is written under a temporary name unique to its writer and renamed when whole
+//!   (`shiftlab_common::AtomicFile`); temporaries are removed only when their writer is provably
+//!   gone, so a late starter never deletes a running shard's half-written part.
+//! - Two invocations writing the same part (a rerun beside a requeued task) write identical bytes
+//!   (determinism), and the last rename wins: the part is whole either way.
+//! - The fit phase runs once per folder: the invocation that creates `cache/fit.lock` (exclusive)
+//!   computes the embeddings; the others wait for the cache, and take over when the holder is gone
+//!   (provably, or its heartbeat stopped).
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::{json, Value};
+use shiftlab_common::{remove_stale_temporaries, AtomicFile, Invocation};
+
+use crate::config::Pipeline;
+use crate::error::PipelineError;
+use crate::stage::StageStats;
+use crate::tables::{self, RunRow};
+
+/// Subfolders of a run folder.
+const SUBFOLDERS: [&str; 7] = [
+    "predictions",
+    "errors",
+    "manifest",
+    "cache",
+    "invocations",
+    "runs",
+    "stages",
+];
+
+/// Written by `shiftlab submit` before the prepare job creates the run.
+const SCHEDULER_FOLDERS: [&str; 2] = ["slurm", "k8s"];
+
+/// What `run.json` records: enough to check a joining invocation and to finish the run without
+/// the pipeline file at hand.
+#[derive(Debug, Clone)]
+pub struct RunInfo {
+    pub name: String,
+    pub fingerprint: String,
+    pub parts_total: u32,
+    /// The pipeline file (absolute) and the folder its relative paths are taken from.
+    pub pipeline_file: PathBuf,
+    pub workdir: PathBuf,
+    /// The pipeline file's text when the folder was created.
+    pub config: String,
+}
+
+impl RunInfo {
+    fn from_json(v: &Value) -> Option<RunInfo> {
+        Some(RunInfo {
+            name: v["name"].as_str()?.to_string(),
+            fingerprint: v["fingerprint"].as_str()?.to_string(),
+            parts_total: v["parts_total"].as_u64()? as u32,
+            pipeline_file: PathBuf::from(v["pipeline_file"].as_str().unwrap_or_default()),
+            workdir: PathBuf::from(v["workdir"].as_str().unwrap_or_default()),
+            config: v["config"].as_str().unwrap_or_default().to_string(),
+        })
+    }
+
+    /// The pipeline as it was when the folder was created. Its relative paths resolve from the
+    /// current folder, as when it ran: call this from [`RunInfo::workdir`].
+    pub fn pipeline(&self) -> Result<Pipeline, PipelineError> {
+        crate::config::parse(&self.pipeline_file, &self.config)
+    }
+}
+
+/// The run folder.
+pub struct RunFolder {
+    pub root: PathBuf,
+}
+
+impl RunFolder {
+    /// Creates the folder for `p` with `parts_total` parts, or joins the run already there (same
+    /// fingerprint). Safe when any number of invocations do this at the same moment.
+    pub fn create_or_join(p: &Pipeline, parts_total: u32) -> Result<RunFolder, PipelineError> {
+        let root = p.output.clone();
+        let folder_err = |message: String| PipelineError::RunFolder {
+            path: root.display().to_string(),
+            message,
+        };
+        std::fs::create_dir_all(&root).map_err(|e| PipelineError::io(&root, e))?;
+        let folder = RunFolder { root: root.clone() };
+        let info = match folder.read_info_if_any()? {
+            Some(info) => info,
+            None => {
+                folder.refuse_foreign_content()?;
+                folder.publish_info(p, parts_total)?
+            }
+        };
+        if info.fingerprint != p.fingerprint {
+            return Err(folder_err(format!(
+                "it holds a run of different settings (fingerprint {}, this file {}); \
+                 choose another pipeline.output or remove the folder",
+                info.fingerprint, p.fingerprint
+            )));
+        }
+        if info.parts_total != parts_total {
+            return Err(folder_err(format!(
+                "it was created with {} parts and this pipeline now has {parts_total} (did the \
+                 dataset change?); remove the folder to start again",
+                info.parts_total
+            )));
+        }
+        for sub in SUBFOLDERS {
+            let d = root.join(sub);
+            std::fs::create_dir_all(&d).map_err(|e| PipelineError::io(&d, e))?;
+            remove_stale_temporaries(&d);
+        }
+        remove_stale_temporaries(&root);
+        Ok(folder)
+    }
+
+    /// An existing run folder (for `status` and `finish`).
+    pub fn open(root: &Path) -> Result<(RunFolder, RunInfo), PipelineError> {
+        let folder = RunFolder {
+            root: root.to_path_buf(),
+        };
+        match folder.read_info_if_any()? {
+            Some(info) => Ok((folder, info)),
+            None => Err(PipelineError::RunFolder {
+                path: root.display().to_string(),
+                message: "not a shiftlab run folder (no run.json)".into(),
+            }),
+        }
+    }
+
+    fn read_info_if_any(&self) -> Result<Option<RunInfo>, PipelineError> {
+        let path = self.root.join("run.json");
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(PipelineError::io(&path, e)),
+        };
+        let bad = |why: String| PipelineError::RunFolder {
+            path: self.root.display().to_string(),
+            message: format!("run.json {why}"),
+        };
+        let v: Value =
+            serde_json::from_str(&text).map_err(|e| bad(format!("is not valid JSON: {e}")))?;
+        RunInfo::from_json(&v)
+            .map(Some)
+            .ok_or_else(|| bad("lacks name, fingerprint or parts_total".into()))
+    }
+
+    /// A folder with files but no `run.json` is someone else's: refuse it. Temporaries of
+    /// invocations creating this run at the same moment do not count.
+    fn refuse_foreign_content(&self) -> Result<(), PipelineError> {
+        let entries =
+            std::fs::read_dir(&self.root).map_err(|e| PipelineError::io(&self.root, e))?;
+        let foreign = entries.flatten().any(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            shiftlab_common::atomic::temporary_writer(&name).is_none()
+                && name != "run.json"
+                && !SUBFOLDERS.contains(&name.as_str())
+                && !SCHEDULER_FOLDERS.contains(&name.as_str())
+        });
+        if foreign {
+            return Err(PipelineError::RunFolder {
+                path: self.root.display().to_string(),
+                message: "exists, is not empty and is not a shiftlab run (no run.json)".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Writes `run.json` create-exclusive; when another invocation won the race, reads theirs.
+    fn publish_info(&self, p: &Pipeline, parts_total: u32) -> Result<RunInfo, PipelineError> {
+        let path = self.root.join("run.json");
+        let workdir = std::env::current_dir().map_err(|e| PipelineError::io(Path::new("."), e))?;
+        let info = RunInfo {
+            name: p.name.clone(),
+            fingerprint: p.fingerprint.clone(),
+            parts_total,
+            pipeline_file: absolute(&workdir, &p.file),
+            workdir,
+            config: p.text.clone(),
+        };
+        let v = json!({
+            "name": info.name,
+            "fingerprint": info.fingerprint,
+            "parts_total": parts_total,
+            "part_size": p.part_size,
+            "preset": p.preset.name(),
+            "shifts": p.shifts.len(),
+            "targets": p.targets.iter().map(|t| t.name.clone()).collect::<Vec<_>>(),
+            "models": p.models.iter().map(|m| m.name.clone()).collect::<Vec<_>>(),
+            "pipeline_file": info.pipeline_file.display().to_string(),
+            "workdir": info.workdir.display().to_string(),
+            "config": info.config,
+            "created_by": Invocation::current().tag(),
+        });
+        let mut file = AtomicFile::create(&path).map_err(|e| PipelineError::io(&path, e))?;
+        file.write_all(v.to_string().as_bytes())
+            .map_err(|e| PipelineError::io(&path, e))?;
+        match file.commit_exclusive() {
+            Ok(_) => Ok(info),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => self
+                .read_info_if_any()?
+                .ok_or_else(|| PipelineError::io(&path, "vanished right after it was created")),
+            Err(e) => Err(PipelineError::io(&path, e)),
+        }
+    }
+
+    pub fn cache_dir(&self) -> PathBuf {
+        self.root.join("cache")
+    }
+
+    /// Parts whose manifest entry exists.
+    pub fn finished_parts(&self) -> Result<BTreeSet<u32>, PipelineError> {
+        let dir = self.root.join("manifest");
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeSet::new()),
+            Err(e) => return Err(PipelineError::io(&dir, e)),
+        };
+        Ok(entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                name.strip_prefix("part-")?
+                    .strip_suffix(".json")?
+                    .parse()
+                    .ok()
+            })
+            .collect())
+    }
+
+    /// Parts `0..parts_total` without a manifest entry.
+    pub fn missing_parts(&self, parts_total: u32) -> Result<Vec<u32>, PipelineError> {
+        let done = self.finished_parts()?;
+        Ok((0..parts_total).filter(|p| !done.contains(p)).collect())
+    }
+
+    pub fn part_path(&self, table: &str, part: u32) -> PathBuf {
+        self.root
+            .join(table)
+            .join(format!("part-{part:05}.parquet"))
+    }
+
+    pub fn manifest_path(&self, part: u32) -> PathBuf {
+        self.root
+            .join("manifest")
+            .join(format!("part-{part:05}.json"))
+    }
+
+    pub fn part_files(&self, table: &str, parts_total: u32) -> Vec<PathBuf> {
+        (0..parts_total)
+            .map(|part| self.part_path(table, part))
+            .collect()
+    }
+
+    pub fn metrics_path(&self) -> PathBuf {
+        self.root.join("metrics.parquet")
+    }
+
+    /// Records an invocation (its start, and again its end): `invocations/ID.json`.
+    pub fn record_invocation(&self, record: &InvocationRecord) -> Result<(), PipelineError> {
+        let path = self
+            .root
+            .join("invocations")
+            .join(format!("{}.json", record.id));
+        tables::write_atomic(&path, record.to_json().to_string().as_bytes())
+    }
+
+    /// Every invocation record, oldest first.
+    pub fn invocations(&self) -> Vec<InvocationRecord> {
+        let dir = self.root.join("invocations");
+        let mut out: Vec<InvocationRecord> = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+            .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+            .filter_map(|t| serde_json::from_str::<Value>(&t).ok())
+            .filter_map(|v| InvocationRecord::from_json(&v))
+            .collect();
+        out.sort_by_key(|r| (r.started_us, r.id.clone()));
+        out
+    }
+
+    /// The `runs` and `stages` rows of an ended invocation.
+    pub fn write_run_records(
+        &self,
+        p: &Pipeline,
+        row: &RunRow,
+        stats: &[StageStats],
+        wall_s: f64,
+    ) -> Result<(), PipelineError> {
+        let err = |e: arrow::error::ArrowError| PipelineError::io(&self.root, e);
+        let runs = tables::runs_batch(row).map_err(err)?;
+        let name = format!("{}.parquet", row.invocation);
+        tables::write_parquet(&self.root.join("runs").join(&name), &runs)?;
+        let st = tables::stages_batch(&p.name, &row.invocation, stats, wall_s).map_err(err)?;
+        tables::write_parquet(&self.root.join("stages").join(&name), &st)
+    }
+}
+
+fn absolute(base: &Path, path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base.join(path)
+    }
+}
+
+/// One invocation of `shiftlab run` on a folder, as `status` shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InvocationRecord {
+    /// `START_US-HOST~PID`: unique, and sorts by start.
+    pub id: String,
+    pub host: String,
+    pub pid: u32,
+    /// `k/n`.
+    pub shard: String,
+    pub device: String,
+    pub started_us: i64,
+    pub finished_us: Option<i64>,
+    /// `None` while running (or when the process died without a word); `ok` or the error.
+    pub outcome: Option<String>,
+    pub parts_done: u64,
+    /// Slurm's job id and array task, when it ran under Slurm.
+    pub slurm_job: Option<String>,
+}
+
+impl InvocationRecord {
+    pub fn start(shard: (u32, u32), device: &str, started_us: i64) -> InvocationRecord {
+        let me = Invocation::current();
+        let slurm_job = std::env::var("SLURM_JOB_ID").ok().map(|job| {
+            match std::env::var("SLURM_ARRAY_TASK_ID") {
+                Ok(task) => format!(
+                    "{}_{task}",
+                    std::env::var("SLURM_ARRAY_JOB_ID").unwrap_or(job)
+                ),
+                Err(_) => job,
+            }
+        });
+        InvocationRecord {
+            id: format!("{started_us}-{}", me.tag()),
+            host: me.host.clone(),
+            pid: me.pid,
+            shard: format!("{}/{}", shard.0, shard.1),
+            device: device.to_string(),
+            started_us,
+            finished_us: None,
+            outcome: None,
+            parts_done: 0,
+            slurm_job,
+        }
+    }
+
+    /// Where the invocation stands: its outcome, `running`, or `gone` (same host, process dead,
+    /// no end recorded: killed), or `unknown` (another host, no end recorded).
+    pub fn state(&self) -> String {
+        if let Some(o) = &self.outcome {
+            return o.clone();
+        }
+        let who = Invocation {
+            host: self.host.clone(),
+            pid: self.pid,
+        };
+        if who.is_gone() {
+            "killed (the process ended without recording an outcome)".into()
+        } else if who.host == Invocation::current().host {
+            "running".into()
+        } else {
+            "running or killed (on another host)".into()
+        }
+    }
+
+    fn to_json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "host": self.host,
+            "pid": self.pid,
+            "shard": self.shard,
+            "device": self.device,
+            "started_us": self.started_us,
+            "finished_us": self.finished_us,
+            "outcome": self.outcome,
+            "parts_done": self.parts_done,
+            "slurm_job": self.slurm_job,
+        })
+    }
+
+    fn from_json(v: &Value) -> Option<InvocationRecord> {
+        Some(InvocationRecord {
+            id: v["id"].as_str()?.to_string(),
+            host: v["host"].as_str()?.to_string(),
+            pid: v["pid"].as_u64()? as u32,
+            shard: v["shard"].as_str().unwrap_or_default().to_string(),
+            device: v["device"].as_str().unwrap_or_default().to_string(),
+            started_us: v["started_us"].as_i64()?,
+            finished_us: v["finished_us"].as_i64(),
+            outcome: v["outcome"].as_str().map(str::to_string),
+            parts_done: v["parts_done"].as_u64().unwrap_or(0),
+            slurm_job: v["slurm_job"].as_str().map(str::to_string),
+        })
+    }
+}
+
+/// The fit phase's lock: held by the one invocation that computes the fit-split embeddings.
+/// A heartbeat thread touches the lock file while it is held, so that waiters on other hosts can
+/// tell a live holder from a dead one.
+pub struct FitLock {
+    path: PathBuf,
+    stop: Arc<AtomicBool>,
+    heartbeat: Option<std::thread::JoinHandle<()>>,
+}
+
+/// How often the holder touches the lock, and how long a waiter on another host waits without
+/// seeing it change before it takes the lock over.
+const HEARTBEAT: Duration = Duration::from_secs(5);
+const HEARTBEAT_LOST: Duration = Duration::from_secs(90);
+
+impl FitLock {
+    /// Waits until either the cache is complete (`None`) or this invocation holds the lock.
+    /// `cache_complete` is asked before each attempt; `waiting` is told whom we wait for.
+    pub fn acquire_or_wait(
+        cache_dir: &Path,
+        cache_complete: impl Fn() -> bool,
+        waiting: impl Fn(&str),
+    ) -> Result<Option<FitLock>, PipelineError> {
+        let path = cache_dir.join("fit.lock");
+        let mut seen: Option<(SystemTime, Instant)> = None;
+        loop {
+            if cache_complete() {
+                return Ok(None);
+            }
+            match std::fs::File::options()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(mut f) => {
+                    let tag = Invocation::current().tag();
+                    f.write_all(tag.as_bytes())
+                        .and_then(|()| f.sync_all())
+                        .map_err(|e| PipelineError::io(&path, e))?;
+                    if cache_complete() {
+                        let _ = std::fs::remove_file(&path);
+                        return Ok(None);
+                    }
+                    return Ok(Some(FitLock::hold(path)));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(PipelineError::io(&path, e)),
+            }
+            let holder = std::fs::read_to_string(&path).unwrap_or_default();
+            waiting(&holder);
+            if holder_is_gone(&path, &holder, &mut seen) {
+                let _ = std::fs::remove_file(&path);
+                seen = None;
+                continue;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn hold(path: PathBuf) -> FitLock {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (p, s) = (path.clone(), stop.clone());
+        let heartbeat = std::thread::Builder::new()
+            .name("shiftlab-fit-lock".into())
+            .spawn(move || {
+                let mut last = Instant::now();
+                while !s.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(100));
+                    if last.elapsed() >= HEARTBEAT {
+                        last = Instant::now();
+                        if let Ok(f) = std::fs::File::options().write(true).open(&p) {
+                            let _ = f.set_modified(SystemTime::now());
+                        }
+                    }
+                }
+            })
+            .ok();
+        FitLock {
+            path,
+            stop,
+            heartbeat,
+        }
+    }
+}
+
+impl Drop for FitLock {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(h) = self.heartbeat.take() {
+            let _ = h.join();
+        }
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// The holder is gone when it provably is (same host, no such process), or when the lock's
+/// modification time has not changed for [`HEARTBEAT_LOST`] of our own clock (another host: no
+/// clock of theirs is compared with ours).
+fn holder_is_gone(path: &Path, holder: &str, seen: &mut Option<(SystemTime, Instant)>) -> bool {
+    if let Some(who) = Invocation::from_tag(holder.trim()) {
+        if who.is_gone() {
+            return true;
+        }
+        if who.host == Invocation::current().host {
+            return false;
+        }
+    }
+    let Ok(modified) = std::fs::metadata(path).and_then(|m| m.modified()) else {
+        return false;
+    };
+    match seen {
+        Some((m, since)) if *m == modified => since.elapsed() >= HEARTBEAT_LOST,
+        _ => {
+            *seen = Some((modified, Instant::now()));
+            false
+        }
+    }
+}
