@@ -185,6 +185,32 @@ mod tests {
     }
 
     #[test]
+    fn ece_of_outputs_uses_15_bins() {
+        // Same case as the metric's own test: 0.46 with 15 bins, 0.15 with 10.
+        let out = |confidence: f64, correct: bool| SampleOutput {
+            prediction: 0,
+            top5: vec![0],
+            confidence,
+            correct,
+            top5_correct: correct,
+        };
+        let e = ece(&[out(0.61, false), out(0.69, true)]).unwrap_or(f64::NAN);
+        assert!((e - 0.46).abs() < 1e-12, "{e}");
+    }
+
+    #[test]
+    fn restriction_ranks_excluded_classes_below_allowed_zeros() -> Result<(), ProbeError> {
+        // Within {2, 3} the row becomes [0, 0, 1, 0]: class 3 (allowed, score 0) must come
+        // second, ahead of the excluded classes 0 and 1 that also score 0 after renormalising.
+        let scores = matrix(&[0.3, 0.3, 0.4, 0.0], 4);
+        let out = outputs_from_scores_within(&scores, &Tensor::from_slice(&[3i64]), Some(&[2, 3]))?;
+        assert_eq!(out[0].top5, [2, 3]);
+        assert!(!out[0].correct && out[0].top5_correct);
+        assert_eq!(out[0].confidence, 1.0);
+        Ok(())
+    }
+
+    #[test]
     fn top5_keeps_five_of_many_classes_and_softmax_confidence() -> Result<(), ProbeError> {
         let logits = matrix(&[0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 7);
         let outs = outputs_from_logits(&logits, &Tensor::from_slice(&[1i64]))?;
