@@ -131,7 +131,9 @@ fn ours(c: Corruption, p: Preset, s: usize) -> Vec<f64> {
 /// The reference's value in `ours`' form: zoom ranges expanded, elastic scaled.
 fn reference(t: &Tables, c: Corruption, p: Preset, s: usize) -> Vec<f64> {
     let key = (p.name().to_string(), c.name().to_string());
-    let row = t.get(&key).unwrap_or_else(|| panic!("no reference row for {key:?}"));
+    let row = t
+        .get(&key)
+        .unwrap_or_else(|| panic!("no reference row for {key:?}"));
     assert_eq!(row.len(), 5, "{key:?}: {row:?}");
     let v = &row[s];
     match (c, p) {
@@ -162,7 +164,9 @@ fn every_constant_matches_the_reference_tables() {
             for s in 0..5 {
                 let (a, b) = (ours(c, p, s), reference(&t, c, p, s));
                 let same = a.len() == b.len()
-                    && a.iter().zip(&b).all(|(x, y)| (x - y).abs() <= 1e-12 * y.abs().max(1.0));
+                    && a.iter()
+                        .zip(&b)
+                        .all(|(x, y)| (x - y).abs() <= 1e-12 * y.abs().max(1.0));
                 if !same {
                     wrong.push(format!("{p} {c} s{}: ours {a:?}, reference {b:?}", s + 1));
                 }

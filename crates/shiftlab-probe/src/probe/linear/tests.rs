@@ -87,7 +87,9 @@ fn queries_are_standardised_like_the_training_features() -> Result<(), ProbeErro
     assert!(acc >= 0.99, "accuracy {acc}");
     // The same probe trained on the unmoved blobs gives the same logits (in float64).
     let plain = LinearProbe::train(&x, &y, 3, &quick())?;
-    let diff = (probe.logits(&shifted(&tx))? - plain.logits(&tx)?).abs().max();
+    let diff = (probe.logits(&shifted(&tx))? - plain.logits(&tx)?)
+        .abs()
+        .max();
     assert!(diff.double_value(&[]) < 1e-6, "{diff}");
     Ok(())
 }
