@@ -200,13 +200,16 @@ mod tests {
 
     #[test]
     fn restriction_ranks_excluded_classes_below_allowed_zeros() -> Result<(), ProbeError> {
-        // Within {2, 3} the row becomes [0, 0, 1, 0]: class 3 (allowed, score 0) must come
-        // second, ahead of the excluded classes 0 and 1 that also score 0 after renormalising.
-        let scores = matrix(&[0.3, 0.3, 0.4, 0.0], 4);
-        let out = outputs_from_scores_within(&scores, &Tensor::from_slice(&[3i64]), Some(&[2, 3]))?;
-        assert_eq!(out[0].top5, [2, 3]);
-        assert!(!out[0].correct && out[0].top5_correct);
-        assert_eq!(out[0].confidence, 1.0);
+        // Within {0, 3} the rows become [0, 0, 0, 1] and [1, 0, 0, 0]: the allowed class that
+        // scores 0 must come second, ahead of the excluded classes 1 and 2 that also score 0
+        // after renormalising. It sits at the lowest index in one row and at the highest in
+        // the other, so no order of ties among equal scores can hide a missing penalty.
+        let scores = matrix(&[0.0, 0.3, 0.3, 0.4, 0.4, 0.3, 0.3, 0.0], 4);
+        let labels = Tensor::from_slice(&[0i64, 3]);
+        let out = outputs_from_scores_within(&scores, &labels, Some(&[0, 3]))?;
+        assert_eq!(out[0].top5, [3, 0]);
+        assert_eq!(out[1].top5, [0, 3]);
+        assert!(out.iter().all(|o| !o.correct && o.top5_correct && o.confidence == 1.0));
         Ok(())
     }
 
