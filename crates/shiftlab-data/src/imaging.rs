@@ -442,5 +442,10 @@ mod tests {
         assert!(check_dimensions(16_385, 1).is_err());
         assert!(check_dimensions(10_000, 10_001).is_err());
         assert!(check_dimensions(0, 5).is_err());
+        // Each limit on its own, at and just past it: height, then the pixel count.
+        assert!(check_dimensions(6_000, 16_384).is_ok());
+        assert!(check_dimensions(1, 16_385).is_err());
+        assert!(check_dimensions(10_000, 10_000).is_ok());
+        assert!(check_dimensions(5, 0).is_err());
     }
 }

@@ -185,10 +185,28 @@ fn ece_hand_computed() {
 }
 
 #[test]
+fn ece_has_15_bins_by_hand() {
+    // 15 bins: 0.61 lies in (9/15, 10/15], 0.69 in (10/15, 11/15]: (0.61 + 0.31) / 2 = 0.46.
+    // 10 bins would put both in (0.6, 0.7]: |0.5 - 0.65| = 0.15.
+    let samples = [(0.61, false), (0.69, true)];
+    assert_eq!(ECE_BINS, 15);
+    let ece = expected_calibration_error(&samples, ECE_BINS).unwrap_or(f64::NAN);
+    assert!(close(ece, 0.46, 1e-12), "{ece}");
+    let ten = expected_calibration_error(&samples, 10).unwrap_or(f64::NAN);
+    assert!(close(ten, 0.15, 1e-12), "{ten}");
+    // Upper edges are inclusive: 10/15 shares (9/15, 10/15] with 0.61.
+    let edge = expected_calibration_error(&[(0.61, false), (10.0 / 15.0, true)], ECE_BINS);
+    let want = (0.5 - (0.61 + 10.0 / 15.0) / 2.0f64).abs();
+    assert!(close(edge.unwrap_or(f64::NAN), want, 1e-12));
+}
+
+#[test]
 fn ece_rejects_bad_input() {
     assert!(expected_calibration_error(&[], ECE_BINS).is_err());
     assert!(expected_calibration_error(&[(1.5, true)], ECE_BINS).is_err());
     assert!(expected_calibration_error(&[(f64::NAN, true)], ECE_BINS).is_err());
+    assert!(expected_calibration_error(&[(-0.1, true)], ECE_BINS).is_err());
+    assert!(expected_calibration_error(&[(0.5, true)], 0).is_err());
 }
 
 #[test]

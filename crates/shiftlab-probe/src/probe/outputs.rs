@@ -185,6 +185,35 @@ mod tests {
     }
 
     #[test]
+    fn ece_of_outputs_uses_15_bins() {
+        // Same case as the metric's own test: 0.46 with 15 bins, 0.15 with 10.
+        let out = |confidence: f64, correct: bool| SampleOutput {
+            prediction: 0,
+            top5: vec![0],
+            confidence,
+            correct,
+            top5_correct: correct,
+        };
+        let e = ece(&[out(0.61, false), out(0.69, true)]).unwrap_or(f64::NAN);
+        assert!((e - 0.46).abs() < 1e-12, "{e}");
+    }
+
+    #[test]
+    fn restriction_ranks_excluded_classes_below_allowed_zeros() -> Result<(), ProbeError> {
+        // Within {0, 3} the rows become [0, 0, 0, 1] and [1, 0, 0, 0]: the allowed class that
+        // scores 0 must come second, ahead of the excluded classes 1 and 2 that also score 0
+        // after renormalising. It sits at the lowest index in one row and at the highest in
+        // the other, so no order of ties among equal scores can hide a missing penalty.
+        let scores = matrix(&[0.0, 0.3, 0.3, 0.4, 0.4, 0.3, 0.3, 0.0], 4);
+        let labels = Tensor::from_slice(&[0i64, 3]);
+        let out = outputs_from_scores_within(&scores, &labels, Some(&[0, 3]))?;
+        assert_eq!(out[0].top5, [3, 0]);
+        assert_eq!(out[1].top5, [0, 3]);
+        assert!(out.iter().all(|o| !o.correct && o.top5_correct && o.confidence == 1.0));
+        Ok(())
+    }
+
+    #[test]
     fn top5_keeps_five_of_many_classes_and_softmax_confidence() -> Result<(), ProbeError> {
         let logits = matrix(&[0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 7);
         let outs = outputs_from_logits(&logits, &Tensor::from_slice(&[1i64]))?;

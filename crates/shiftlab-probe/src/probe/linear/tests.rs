@@ -73,3 +73,23 @@ fn rejects_bad_input() {
     let wrong = probe.map(|p| p.logits(&Tensor::zeros([2, 5], (Kind::Float, tch::Device::Cpu))));
     assert!(matches!(wrong, Ok(Err(ProbeError::Shape(_)))));
 }
+
+#[test]
+fn queries_are_standardised_like_the_training_features() -> Result<(), ProbeError> {
+    // The blobs moved far from 0 and squeezed (x 0.01 + 100): the probe learns on standardised
+    // features, so queries must be standardised too, or every logit is dominated by the offset.
+    let (x, y) = blobs(100, 4);
+    let shifted = |t: &Tensor| t.to_kind(Kind::Double) * 0.01 + 100.0;
+    let probe = LinearProbe::train(&shifted(&x), &y, 3, &quick())?;
+    let (tx, ty) = blobs(50, 5);
+    let outs = probe.predict(&shifted(&tx), &ty)?;
+    let acc = outs.iter().filter(|o| o.correct).count() as f64 / outs.len() as f64;
+    assert!(acc >= 0.99, "accuracy {acc}");
+    // The same probe trained on the unmoved blobs gives the same logits (in float64).
+    let plain = LinearProbe::train(&x, &y, 3, &quick())?;
+    let diff = (probe.logits(&shifted(&tx))? - plain.logits(&tx)?)
+        .abs()
+        .max();
+    assert!(diff.double_value(&[]) < 1e-6, "{diff}");
+    Ok(())
+}
