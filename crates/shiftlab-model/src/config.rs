@@ -177,19 +177,33 @@ impl ModelConfig {
         let seed = self.seed.unwrap_or(0);
         if let Ok(arch) = name.parse::<VitArch>() {
             if self.stem_padding.is_some() {
-                return Err(ModelError::config(&self.name, "stem_padding applies to resnet18-small only"));
+                return Err(ModelError::config(
+                    &self.name,
+                    "stem_padding applies to resnet18-small only",
+                ));
             }
             let pool = self.pool.unwrap_or_default();
-            return Ok(Source::Vit { arch, weights, seed, pool });
+            return Ok(Source::Vit {
+                arch,
+                weights,
+                seed,
+                pool,
+            });
         }
         let Ok(arch) = name.parse::<Architecture>() else {
             return Err(ModelError::config(
                 &self.name,
-                format!("unknown architecture '{name}' (expected one of {})", architecture_names()),
+                format!(
+                    "unknown architecture '{name}' (expected one of {})",
+                    architecture_names()
+                ),
             ));
         };
         if self.pool.is_some() {
-            return Err(ModelError::config(&self.name, "pool applies to ViT architectures, not ResNets"));
+            return Err(ModelError::config(
+                &self.name,
+                "pool applies to ViT architectures, not ResNets",
+            ));
         }
         Ok(Source::Native {
             arch,
@@ -324,14 +338,28 @@ mod tests {
         let m = parse("[[models]]\nname = \"v\"\narchitecture = \"vit-s8\"").unwrap();
         let spec = m[0].validate(Path::new("")).unwrap();
         assert_eq!(spec.preprocess.crop_to(), Some(224));
-        let vit = |pool| Source::Vit { arch: VitArch::S8, weights: None, seed: 0, pool };
+        let vit = |pool| Source::Vit {
+            arch: VitArch::S8,
+            weights: None,
+            seed: 0,
+            pool,
+        };
         assert_eq!(spec.source, vit(Pool::Cls));
-        let m = parse("[[models]]\nname = \"v\"\narchitecture = \"vit-s8\"\npool = \"mean\"\ninput_size = 32");
+        let m = parse(
+            "[[models]]\nname = \"v\"\narchitecture = \"vit-s8\"\npool = \"mean\"\ninput_size = 32",
+        );
         let spec = m.unwrap()[0].validate(Path::new("")).unwrap();
-        assert_eq!((spec.source, spec.preprocess.crop_to()), (vit(Pool::Mean), Some(32)));
+        assert_eq!(
+            (spec.source, spec.preprocess.crop_to()),
+            (vit(Pool::Mean), Some(32))
+        );
         let err = parse("[[models]]\nname = \"v\"\narchitecture = \"vit-s8\"\npool = \"max\"");
         let err = err.unwrap_err();
-        assert!(err.contains("unknown variant `max`, expected `cls` or `mean`") && err.contains("line 4"), "{err}");
+        assert!(
+            err.contains("unknown variant `max`, expected `cls` or `mean`")
+                && err.contains("line 4"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -360,7 +388,10 @@ mod tests {
                 "architecture = \"vit-s16\"\ninput_size = 40",
                 "input size 40 is not a multiple of vit-s16's patch size 16",
             ),
-            ("architecture = \"resnet50\"\npool = \"mean\"", "pool applies to ViT"),
+            (
+                "architecture = \"resnet50\"\npool = \"mean\"",
+                "pool applies to ViT",
+            ),
             (
                 "architecture = \"vit-b8\"\nstem_padding = 2",
                 "resnet18-small only",

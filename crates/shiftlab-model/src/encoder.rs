@@ -109,8 +109,9 @@ impl Encoder {
                 pool,
             } => {
                 let channels = i64::from(spec.preprocess.channels);
-                let (mut net, head) = vit(*arch, channels, *pool, weights.as_deref(), *seed, &mut info)
-                    .map_err(|e| weights_error(spec, &arch.to_string(), e))?;
+                let (mut net, head) =
+                    vit(*arch, channels, *pool, weights.as_deref(), *seed, &mut info)
+                        .map_err(|e| weights_error(spec, &arch.to_string(), e))?;
                 net.to(device, kind);
                 if let Some(side) = spec.preprocess.crop_to() {
                     net.specialise(side, side)?;
@@ -228,7 +229,9 @@ impl Encoder {
         match &self.backbone {
             Backbone::Native(net) => Ok(net.features(x)),
             Backbone::Vit(net) => net.features(x).map_err(|e| match e {
-                ModelError::Input(m) => ModelError::Input(format!("model '{}': {m}", self.info.name)),
+                ModelError::Input(m) => {
+                    ModelError::Input(format!("model '{}': {m}", self.info.name))
+                }
                 other => other,
             }),
             Backbone::Script(m) => script_forward(m, x),

@@ -90,7 +90,11 @@ fn missing_list(needed: usize, missing: &[(String, Vec<i64>)], unused: &[String]
         more(missing.len())
     );
     if !unused.is_empty() {
-        let names: Vec<String> = unused.iter().take(LISTED).map(|n| format!("'{n}'")).collect();
+        let names: Vec<String> = unused
+            .iter()
+            .take(LISTED)
+            .map(|n| format!("'{n}'"))
+            .collect();
         text += &format!(
             "; the file has {} tensors the architecture does not use: {}{} (another layout? \
              tools/convert_checkpoint.py renames them)",

@@ -87,12 +87,15 @@ impl FromStr for Architecture {
     type Err = String;
 
     fn from_str(s: &str) -> std::result::Result<Self, String> {
-        ALL.iter().find(|(_, n)| *n == s).map(|(a, _)| *a).ok_or_else(|| {
-            format!(
-                "unknown architecture '{s}' (expected one of {})",
-                Self::NAMES
-            )
-        })
+        ALL.iter()
+            .find(|(_, n)| *n == s)
+            .map(|(a, _)| *a)
+            .ok_or_else(|| {
+                format!(
+                    "unknown architecture '{s}' (expected one of {})",
+                    Self::NAMES
+                )
+            })
     }
 }
 
@@ -336,7 +339,13 @@ mod tests {
             (Architecture::ResNet34, 218, 36, [64, 64, 3, 3], "conv2"),
             (Architecture::ResNet101, 626, 104, [64, 64, 3, 3], "conv3"),
             (Architecture::ResNet152, 932, 155, [64, 64, 3, 3], "conv3"),
-            (Architecture::WideResNet50x2, 320, 53, [128, 128, 3, 3], "conv3"),
+            (
+                Architecture::WideResNet50x2,
+                320,
+                53,
+                [128, 128, 3, 3],
+                "conv3",
+            ),
         ] {
             let vars = ResNet::new(arch, 3).vs.variables();
             assert_eq!(vars.len(), total - counters - 2, "{arch}");
@@ -346,7 +355,8 @@ mod tests {
             assert_eq!(arch.to_string().parse::<Architecture>(), Ok(arch));
         }
         assert_eq!(
-            ResNet::new(Architecture::WideResNet50x2, 3).vs.variables()["layer4.0.conv3.weight"].size(),
+            ResNet::new(Architecture::WideResNet50x2, 3).vs.variables()["layer4.0.conv3.weight"]
+                .size(),
             [2048, 1024, 1, 1]
         );
     }

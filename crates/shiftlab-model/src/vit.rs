@@ -23,7 +23,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
-use tch::nn::{self, Module};
+use tch::nn;
 use tch::{Device, Kind, Tensor};
 
 use crate::error::{ModelError, Result};
@@ -212,13 +212,15 @@ impl VisionTransformer {
 
     /// Redraws every weight matrix, the patch projection, the CLS token and the position
     /// embedding (normal, std 0.02 as timm) from a generator keyed by `seed` and the tensor
-    /// name; biases stay 0 and norms 1 and 0.
+    /// name; biases are set to 0 (norm weights are 1 from the start).
     pub fn init_seeded(&mut self, seed: u64) {
         let _guard = tch::no_grad_guard();
         for (name, mut var) in self.vs.variables() {
             let size = var.size();
             if size.len() >= 2 {
                 var.copy_(&crate::seeded::normal(&name, seed, &size, 0.02));
+            } else if name.ends_with(".bias") {
+                let _ = var.zero_();
             }
         }
     }
@@ -339,9 +341,20 @@ impl Block {
             .reshape([n, l, 3, heads, d / heads])
             .permute([2, 0, 3, 1, 4]);
         let (q, k, v) = (qkv.get(0), qkv.get(1), qkv.get(2));
-        let attended =
-            Tensor::scaled_dot_product_attention(&q, &k, &v, None::<Tensor>, 0.0, false, None, false);
-        let attended = attended.transpose(1, 2).reshape([n, l, d]).apply(&self.proj);
+        let attended = Tensor::scaled_dot_product_attention(
+            &q,
+            &k,
+            &v,
+            None::<Tensor>,
+            0.0,
+            false,
+            None,
+            false,
+        );
+        let attended = attended
+            .transpose(1, 2)
+            .reshape([n, l, d])
+            .apply(&self.proj);
         let _ = x.g_add_(&attended);
         let mut hidden = x.apply(&self.norm2).apply(&self.fc1);
         let _ = hidden.gelu_("none");
@@ -370,7 +383,9 @@ mod tests {
 
     #[test]
     fn timm_names_and_shapes() {
-        let vars = vit(VitArch::S16, Pool::Cls, FinalNorm::Tokens).vs.variables();
+        let vars = vit(VitArch::S16, Pool::Cls, FinalNorm::Tokens)
+            .vs
+            .variables();
         assert_eq!(vars["pos_embed"].size(), [1, 197, 384]);
         assert_eq!(vars["patch_embed.proj.weight"].size(), [384, 3, 16, 16]);
         assert_eq!(vars["blocks.11.attn.qkv.weight"].size(), [1152, 384]);
@@ -378,7 +393,9 @@ mod tests {
         assert_eq!(vars["norm.bias"].size(), [384]);
         // timm's vit_small_patch16_224 state dict: 152 tensors, 2 of them the head.
         assert_eq!(vars.len(), 150);
-        let fc = vit(VitArch::B8, Pool::Mean, FinalNorm::Pooled).vs.variables();
+        let fc = vit(VitArch::B8, Pool::Mean, FinalNorm::Pooled)
+            .vs
+            .variables();
         assert_eq!(fc["fc_norm.weight"].size(), [768]);
         assert_eq!(fc["pos_embed"].size(), [1, 785, 768]);
         assert!(!fc.contains_key("norm.weight"));
@@ -393,11 +410,11 @@ mod tests {
         let (a, b) = (cls.features(&x)?, mean.features(&x)?);
         assert_eq!((a.size(), b.size()), (vec![2, 192], vec![2, 192]));
         assert!(!a.allclose(&b, 1e-3, 1e-3, false), "pooling has no effect");
-        let err = cls
-            .features(&x.narrow(2, 0, 30))
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("30x48 px is not a multiple of vit-ti16's patch size 16"), "{err}");
+        let err = cls.features(&x.narrow(2, 0, 30)).unwrap_err().to_string();
+        assert!(
+            err.contains("30x48 px is not a multiple of vit-ti16's patch size 16"),
+            "{err}"
+        );
         Ok(())
     }
 

@@ -108,7 +108,8 @@ fn missing_or_invalid_weights_file_is_named() -> Result<()> {
     std::fs::write(&garbage, b"not a safetensors file")?;
     let err = load_error(&garbage);
     assert!(
-        err.starts_with("cannot load safetensors weights") && err.contains("garbage.safetensors"),
+        err.starts_with("model 's' (resnet18-small): cannot load safetensors weights")
+            && err.contains("garbage.safetensors"),
         "{err}"
     );
     Ok(())
@@ -197,7 +198,10 @@ fn fp16_on_cpu_and_unknown_architecture_are_config_errors() {
     let err = load(&config("name = \"x\"\narchitecture = \"vit-b17\""))
         .unwrap_err()
         .to_string();
-    assert!(err.starts_with("model 'x': unknown architecture 'vit-b17' (expected one of resnet18, "), "{err}");
+    assert!(
+        err.starts_with("model 'x': unknown architecture 'vit-b17' (expected one of resnet18, "),
+        "{err}"
+    );
 }
 
 #[test]
@@ -266,7 +270,9 @@ fn vit_error(edit: impl FnOnce(&mut Vec<(String, Tensor)>)) -> Result<String> {
         "name = \"v\"\narchitecture = \"vit-ti16\"\ninput_size = 32\nweights = {:?}",
         path
     ));
-    Ok(load(&cfg).map(|_| String::new()).unwrap_or_else(|e| e.to_string()))
+    Ok(load(&cfg)
+        .map(|_| String::new())
+        .unwrap_or_else(|e| e.to_string()))
 }
 
 #[test]
@@ -298,37 +304,65 @@ fn vit_weights_errors_name_model_tensors_and_shapes() -> Result<()> {
     let err = vit_error(|t| {
         for (name, tensor) in t.iter_mut() {
             if name == "pos_embed" {
-                *tensor = Tensor::zeros([1, 50, 192], (Kind::Float, Device::Cpu));
+                *tensor = Tensor::zeros([1, 51, 192], (Kind::Float, Device::Cpu));
             }
         }
     })?;
-    assert!(err.contains("tensor 'pos_embed' has shape [1, 50, 192], expected [1, -1, 192]"), "{err}");
+    assert!(
+        err.contains("tensor 'pos_embed' has shape [1, 51, 192], expected [1, -1, 192]"),
+        "{err}"
+    );
     Ok(())
 }
 
 #[test]
 fn vit_patch_size_must_divide_the_input() -> Result<()> {
-    let enc = load(&config("name = \"v\"\narchitecture = \"vit-s8\"\ninput_size = 32"))?;
+    let enc = load(&config(
+        "name = \"v\"\narchitecture = \"vit-s8\"\ninput_size = 32",
+    ))?;
     let x = Tensor::zeros([1, 3, 36, 32], (Kind::Float, Device::Cpu));
     let err = enc.embed_preprocessed(&x).unwrap_err().to_string();
-    assert_eq!(err, "input batch: model 'v': 36x32 px is not a multiple of vit-s8's patch size 8");
-    let err = load(&config("name = \"v\"\narchitecture = \"vit-s16\"\ncrop = 36"))
-        .unwrap_err()
-        .to_string();
-    assert!(err.starts_with("model 'v': input size 36 is not a multiple of vit-s16's patch size 16"), "{err}");
+    assert_eq!(
+        err,
+        "input batch: model 'v': 36x32 px is not a multiple of vit-s8's patch size 8"
+    );
+    let err = load(&config(
+        "name = \"v\"\narchitecture = \"vit-s16\"\ncrop = 36",
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.starts_with("model 'v': input size 36 is not a multiple of vit-s16's patch size 16"),
+        "{err}"
+    );
     Ok(())
 }
 
 #[test]
 fn vit_random_init_is_seeded_and_bf16_on_cpu_is_close() -> Result<()> {
-    let cfg = |extra: &str| config(&format!("name = \"v\"\narchitecture = \"vit-ti16\"\ninput_size = 32\n{extra}"));
+    let cfg = |extra: &str| {
+        config(&format!(
+            "name = \"v\"\narchitecture = \"vit-ti16\"\ninput_size = 32\n{extra}"
+        ))
+    };
     let x = Tensor::randint(256, [2, 32, 32, 3], (Kind::Uint8, Device::Cpu));
     let a = load(&cfg(""))?.embed(&x)?;
-    assert!(a.equal(&load(&cfg(""))?.embed(&x)?), "same seed, different features");
-    assert!(!a.equal(&load(&cfg("seed = 1"))?.embed(&x)?), "seed has no effect");
+    assert!(
+        a.equal(&load(&cfg(""))?.embed(&x)?),
+        "same seed, different features"
+    );
+    assert!(
+        !a.equal(&load(&cfg("seed = 1"))?.embed(&x)?),
+        "seed has no effect"
+    );
     let mean = load(&cfg("pool = \"mean\""))?;
     assert!(!a.equal(&mean.embed(&x)?), "pool has no effect");
-    assert!(mean.description().contains("vit-ti16 (mean pool) with random weights"), "{}", mean.description());
+    assert!(
+        mean.description()
+            .contains("vit-ti16 (mean pool) with random weights"),
+        "{}",
+        mean.description()
+    );
     let opts = RuntimeOptions {
         device: DeviceSpec::Cpu,
         precision: Precision::Bf16,

@@ -100,17 +100,17 @@ fn load(name: &str) -> Result<Encoder> {
 
 /// [`check_with`] at the ResNet tolerance.
 fn check_case(name: &str, dim: i64) -> Result<()> {
-    check_with(name, dim, |scale| TOLERANCE * scale.max(1.0))
+    check_with(name, dim, |scale| TOLERANCE * scale.max(1.0)).map(drop)
 }
 
 /// [`check_with`] at the ViT tolerance.
-fn check_vit(name: &str, dim: i64) -> Result<()> {
+fn check_vit(name: &str, dim: i64) -> Result<Encoder> {
     check_with(name, dim, |scale| VIT_TOLERANCE * scale)
 }
 
 /// Preprocessing alone, the network alone, then both (the path the pipeline uses); the
 /// classifier head too where the file has one. `bound`: tolerance for a largest value.
-fn check_with(name: &str, dim: i64, bound: impl Fn(f64) -> f64) -> Result<()> {
+fn check_with(name: &str, dim: i64, bound: impl Fn(f64) -> f64) -> Result<Encoder> {
     let want = expected(name)?;
     let encoder = load(name)?;
     ensure!(
@@ -141,7 +141,7 @@ fn check_with(name: &str, dim: i64, bound: impl Fn(f64) -> f64) -> Result<()> {
         let scale = want["logits"].abs().max().double_value(&[]);
         ensure!(d_head <= bound(scale), "{name}: logits beyond tolerance");
     }
-    Ok(())
+    Ok(encoder)
 }
 
 #[test]
@@ -186,41 +186,41 @@ fn wide_resnet50_2_from_moco_v2_matches_torchvision() -> Result<()> {
 
 #[test]
 fn vit_s16_cls_from_dino_teacher_matches_timm() -> Result<()> {
-    check_vit("vit_s16_cls", 384)
+    check_vit("vit_s16_cls", 384).map(drop)
 }
 
 #[test]
 fn vit_s16_mean_from_dino_student_matches_timm() -> Result<()> {
-    check_vit("vit_s16_mean", 384)
+    check_vit("vit_s16_mean", 384).map(drop)
 }
 
 #[test]
 fn vit_b16_cls_with_head_matches_timm() -> Result<()> {
-    check_vit("vit_b16_cls", 768)?;
-    assert_eq!(load("vit_b16_cls")?.head().map(|h| h.classes()), Some(1000));
+    let encoder = check_vit("vit_b16_cls", 768)?;
+    assert_eq!(encoder.head().map(|h| h.classes()), Some(1000));
     Ok(())
 }
 
 /// 48 px: the 14x14 position grid resampled to 3x3; fc_norm after the mean (timm's avg).
 #[test]
 fn vit_b16_mean_fc_norm_at_48_px_from_moco_v3_matches_timm_dynamic_size() -> Result<()> {
-    check_vit("vit_b16_mean48", 768)
+    check_vit("vit_b16_mean48", 768).map(drop)
 }
 
 #[test]
 fn vit_s16_at_32_px_from_lightly_matches_timm_dynamic_size() -> Result<()> {
-    check_vit("vit_s16_32", 384)
+    check_vit("vit_s16_32", 384).map(drop)
 }
 
 #[test]
 fn vit_s8_mean_at_48_px_from_solo_learn_matches_timm_dynamic_size() -> Result<()> {
-    check_vit("vit_s8_48", 384)
+    check_vit("vit_s8_48", 384).map(drop)
 }
 
 /// torchvision's names converted; its 2x2 position grid (32 px) read from the weights.
 #[test]
 fn vit_ti16_from_torchvision_matches_torchvision() -> Result<()> {
-    check_vit("vit_ti16_tv", 192)
+    check_vit("vit_ti16_tv", 192).map(drop)
 }
 
 /// The converter refuses layouts it does not know, naming what it saw and what it tried.
