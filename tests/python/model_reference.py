@@ -94,7 +94,8 @@ def checkpoint(state: dict, layout: str, vit: bool) -> tuple[dict, str | None]:
         return {"state_dict": sd, "epoch": 3, "global_step": 120, "pytorch-lightning_version": "2.5.0",
                 "hyper_parameters": {"method": "byol", "max_epochs": 400}}, None
     if layout == "moco-v2":
-        sd = pre("module.encoder_q.", body) | pre("module.encoder_k.", other(body))
+        # The key encoder first: the converter must not rely on the order of the dict.
+        sd = pre("module.encoder_k.", other(body)) | pre("module.encoder_q.", body)
         sd |= {"module.encoder_q.fc.0.weight": torch.randn(16, 8), "module.queue": torch.randn(128, 8),
                "module.queue_ptr": torch.zeros(1, dtype=torch.long)}
         return {"state_dict": sd, "arch": "resnet50", "epoch": 200}, None
