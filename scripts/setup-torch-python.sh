@@ -11,8 +11,10 @@ STAMP=.venv/.torch-$(sha256sum "$REQ" | cut -c1-16)
 [ -f .libtorch/torch/version.py ] || { echo "setup: .libtorch missing; run scripts/setup-libtorch.sh" >&2; exit 1; }
 echo "setup: making torch importable in .venv (one time, ~2 GB download)"
 PIP=(.venv/bin/pip install --quiet --disable-pip-version-check)
-"${PIP[@]}" -r <(grep -v '^torchvision' "$REQ")
-"${PIP[@]}" --no-deps "$(grep '^torchvision==' "$REQ")"
+# The lines after the "--no-deps" comment install without their dependencies (see there).
+NODEPS='/^# Installed with --no-deps/,$'
+"${PIP[@]}" -r <(sed "${NODEPS}d" "$REQ")
+"${PIP[@]}" --no-deps -r <(sed -n "${NODEPS}p" "$REQ")
 # setup-libtorch.sh drops torch/testing and torch/_inductor (libtorch does not need them), but
 # `import torch` and torchvision do: put them back from the same wheel (13 MB unpacked).
 if [ ! -d .libtorch/torch/testing ] || [ ! -d .libtorch/torch/_inductor ]; then
@@ -30,7 +32,7 @@ fi
 SITE=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 # A .pth line is a folder added to sys.path: torch, torchgen, the cudart wheel under .libtorch.
 realpath .libtorch > "$SITE/shiftlab-libtorch.pth"
-.venv/bin/python -c 'import torch, torchvision; torch.zeros(1)' || {
+.venv/bin/python -c 'import torch, torchvision, timm; torch.zeros(1)' || {
   echo "setup: torch does not import in .venv" >&2; exit 1; }
 rm -f .venv/.torch-*
 touch "$STAMP"

@@ -2,9 +2,11 @@
 //!
 //! `cargo run -p shiftlab-model --release --example embed_bench -- [arch] [side] [batch] [device]
 //! [precision] [input side] [input channels] [model channels]`
-//! e.g. `resnet18-small 28 256 cpu` (Fashion-MNIST-sized grey images), or
-//! `resnet18 28 256 cpu fp32 32 3 1` (the gray28 workload of `scripts/bench-pipeline.sh`).
-//! Prints the rate of preprocessing alone, the network alone and both (`Encoder::embed`).
+//! e.g. `resnet18-small 28 256 cpu` (Fashion-MNIST-sized grey images),
+//! `resnet18 28 256 cpu fp32 32 3 1` (the gray28 workload of `scripts/bench-pipeline.sh`), or
+//! `vit-s16 224 32 cpu fp32 224 3` (ViT-S/16 against timm: `scripts/bench-vit.sh`).
+//! Prints the rate of preprocessing alone, the network alone and both (`Encoder::embed`), each
+//! timed for `EMBED_BENCH_SECS` seconds (default 5) after one warm-up call.
 
 use std::path::Path;
 use std::time::Instant;
@@ -57,15 +59,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// Calls `f` for 5 s after one warm-up call and prints images/s.
+/// Calls `f` for `EMBED_BENCH_SECS` after one warm-up call and prints images/s.
 fn rate(
     what: &str,
     batch: i64,
     mut f: impl FnMut() -> shiftlab_model::Result<()>,
 ) -> shiftlab_model::Result<()> {
     f()?;
+    let secs: f64 = std::env::var("EMBED_BENCH_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5.0);
     let (mut done, start) = (0, Instant::now());
-    while start.elapsed().as_secs_f64() < 5.0 {
+    while start.elapsed().as_secs_f64() < secs {
         f()?;
         done += batch;
     }
@@ -85,6 +91,7 @@ fn toml_like(arch: &str, side: i64) -> ModelConfig {
         weights: None,
         seed: None,
         stem_padding: None,
+        pool: None,
         torchscript: None,
         input_size: Some(side as u32),
         resize: None,

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{ModelError, Result};
 use crate::preprocess::{Preprocess, IMAGENET_MEAN, IMAGENET_STD};
-use crate::resnet::{parse_architecture, Architecture};
+use crate::resnet::Architecture;
+use crate::vit::{Pool, VitArch};
 
 /// One `[[models]]` entry: a native architecture (optionally with safetensors weights) or a
 /// TorchScript file, plus its preprocessing.
@@ -16,7 +17,8 @@ use crate::resnet::{parse_architecture, Architecture};
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
     pub name: String,
-    /// `resnet18`, `resnet50` or `resnet18-small`; excludes `torchscript`.
+    /// A ResNet (`resnet18` ... `wide_resnet50_2`, `resnet18-small`) or a ViT (`vit-ti16` ...
+    /// `vit-b8`); excludes `torchscript`.
     #[serde(default)]
     pub architecture: Option<String>,
     /// Safetensors file with torchvision names; absent: random weights from `seed`.
@@ -28,6 +30,9 @@ pub struct ModelConfig {
     /// Padding of the stem conv of `resnet18-small` (default 1; solo-learn CIFAR models: 2).
     #[serde(default)]
     pub stem_padding: Option<u8>,
+    /// ViT features: `cls` (default) or `mean` of the patch tokens.
+    #[serde(default)]
+    pub pool: Option<Pool>,
     /// TorchScript file taking `[N, C, H, W]` float input, returning `[N, D]` features.
     #[serde(default)]
     pub torchscript: Option<PathBuf>,
@@ -66,9 +71,40 @@ pub enum Source {
         /// `None`: the architecture's own.
         stem_padding: Option<i64>,
     },
+    /// A Vision Transformer; its position grid and final norm come from the weights.
+    Vit {
+        arch: VitArch,
+        weights: Option<PathBuf>,
+        seed: u64,
+        pool: Pool,
+    },
     TorchScript {
         path: PathBuf,
     },
+}
+
+impl Source {
+    /// The weights or TorchScript file, if any (they must exist before a run starts).
+    pub fn file(&self) -> Option<&Path> {
+        match self {
+            Source::Native { weights, .. } | Source::Vit { weights, .. } => weights.as_deref(),
+            Source::TorchScript { path } => Some(path),
+        }
+    }
+
+    /// The side the architecture was made for, the default input size (ImageNet: 224).
+    fn native_input(&self) -> Option<u32> {
+        match self {
+            Source::Native { arch, .. } => arch.native_input(),
+            Source::Vit { .. } => Some(224),
+            Source::TorchScript { .. } => None,
+        }
+    }
+}
+
+/// Every native architecture name, for messages.
+fn architecture_names() -> String {
+    format!("{}, {}", Architecture::NAMES, VitArch::NAMES)
 }
 
 /// A checked model entry: paths resolved, preprocessing complete.
@@ -90,6 +126,15 @@ impl ModelConfig {
         let source = self.source(base_dir)?;
         let preprocess = self.preprocess(&source)?;
         preprocess.check().map_err(|p| err(&p))?;
+        if let (Source::Vit { arch, .. }, Some(side)) = (&source, preprocess.crop_to()) {
+            if side % arch.patch() != 0 {
+                return Err(err(&format!(
+                    "input size {side} is not a multiple of {arch}'s patch size {} \
+                     (set input_size or crop to one)",
+                    arch.patch()
+                )));
+            }
+        }
         if matches!(source, Source::TorchScript { .. }) && preprocess.crop_to().is_none() {
             return Err(err(
                 "a torchscript model needs input_size (or crop): its input size",
@@ -113,22 +158,59 @@ impl ModelConfig {
             (None, Some(_)) if self.weights.is_some() || self.seed.is_some() => Err(err(
                 "weights and seed apply to a native architecture, not torchscript",
             )),
+            (None, Some(_)) if self.pool.is_some() => {
+                Err(err("pool applies to a ViT architecture, not torchscript"))
+            }
             (None, Some(path)) => Ok(Source::TorchScript {
                 path: base_dir.join(path),
             }),
             (Some(_), None) if self.weights.is_some() && self.seed.is_some() => {
                 Err(err("seed only applies to random weights (no weights file)"))
             }
-            (Some(arch), None) => {
-                let arch = parse_architecture(&self.name, arch)?;
-                Ok(Source::Native {
-                    arch,
-                    weights: self.weights.as_ref().map(|w| base_dir.join(w)),
-                    seed: self.seed.unwrap_or(0),
-                    stem_padding: self.stem_padding(arch)?,
-                })
-            }
+            (Some(name), None) => self.native(name, base_dir),
         }
+    }
+
+    /// A ResNet or a ViT, by the architecture's name.
+    fn native(&self, name: &str, base_dir: &Path) -> Result<Source> {
+        let weights = self.weights.as_ref().map(|w| base_dir.join(w));
+        let seed = self.seed.unwrap_or(0);
+        if let Ok(arch) = name.parse::<VitArch>() {
+            if self.stem_padding.is_some() {
+                return Err(ModelError::config(
+                    &self.name,
+                    "stem_padding applies to resnet18-small only",
+                ));
+            }
+            let pool = self.pool.unwrap_or_default();
+            return Ok(Source::Vit {
+                arch,
+                weights,
+                seed,
+                pool,
+            });
+        }
+        let Ok(arch) = name.parse::<Architecture>() else {
+            return Err(ModelError::config(
+                &self.name,
+                format!(
+                    "unknown architecture '{name}' (expected one of {})",
+                    architecture_names()
+                ),
+            ));
+        };
+        if self.pool.is_some() {
+            return Err(ModelError::config(
+                &self.name,
+                "pool applies to ViT architectures, not ResNets",
+            ));
+        }
+        Ok(Source::Native {
+            arch,
+            weights,
+            seed,
+            stem_padding: self.stem_padding(arch)?,
+        })
     }
 
     /// Checks `stem_padding`: small variant only, 0 to 3.
@@ -144,7 +226,8 @@ impl ModelConfig {
         }
     }
 
-    /// Fills defaults: ImageNet statistics; 224 px for the ImageNet ResNets, native size else.
+    /// Fills defaults: ImageNet statistics; 224 px for the ImageNet ResNets and the ViTs,
+    /// native size else.
     fn preprocess(&self, source: &Source) -> Result<Preprocess> {
         let channels = self.channels.unwrap_or(3);
         let (mean, std) = match (&self.normalize, channels) {
@@ -158,17 +241,10 @@ impl ModelConfig {
             (None, _) => (IMAGENET_MEAN.to_vec(), IMAGENET_STD.to_vec()),
         };
         let sized = self.input_size.is_some() || self.resize.is_some() || self.crop.is_some();
-        let imagenet = matches!(
-            source,
-            Source::Native {
-                arch: Architecture::ResNet18 | Architecture::ResNet50,
-                ..
-            }
-        );
-        let input_size = if !sized && imagenet {
-            Some(224)
-        } else {
+        let input_size = if sized {
             self.input_size
+        } else {
+            source.native_input()
         };
         let (resize, crop) = (self.resize, self.crop);
         Ok(Preprocess {
@@ -258,6 +334,35 @@ mod tests {
     }
 
     #[test]
+    fn vits_default_to_224_and_cls_and_read_pool() {
+        let m = parse("[[models]]\nname = \"v\"\narchitecture = \"vit-s8\"").unwrap();
+        let spec = m[0].validate(Path::new("")).unwrap();
+        assert_eq!(spec.preprocess.crop_to(), Some(224));
+        let vit = |pool| Source::Vit {
+            arch: VitArch::S8,
+            weights: None,
+            seed: 0,
+            pool,
+        };
+        assert_eq!(spec.source, vit(Pool::Cls));
+        let m = parse(
+            "[[models]]\nname = \"v\"\narchitecture = \"vit-s8\"\npool = \"mean\"\ninput_size = 32",
+        );
+        let spec = m.unwrap()[0].validate(Path::new("")).unwrap();
+        assert_eq!(
+            (spec.source, spec.preprocess.crop_to()),
+            (vit(Pool::Mean), Some(32))
+        );
+        let err = parse("[[models]]\nname = \"v\"\narchitecture = \"vit-s8\"\npool = \"max\"");
+        let err = err.unwrap_err();
+        assert!(
+            err.contains("unknown variant `max`, expected `cls` or `mean`")
+                && err.contains("line 4"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn unknown_fields_are_rejected() {
         let err = parse("[[models]]\nname = \"r\"\narchitecture = \"resnet18\"\nwieghts = \"x\"");
         assert!(err.unwrap_err().contains("wieghts"));
@@ -274,8 +379,22 @@ mod tests {
     fn validation_errors_name_model_and_problem() {
         let cases = [
             (
-                "architecture = \"resnet34\"",
-                "unknown architecture 'resnet34'",
+                "architecture = \"resnet35\"",
+                "unknown architecture 'resnet35' (expected one of resnet18, resnet34, resnet50, \
+                 resnet101, resnet152, wide_resnet50_2, resnet18-small, vit-ti16, vit-s16, \
+                 vit-s8, vit-b16, vit-b8)",
+            ),
+            (
+                "architecture = \"vit-s16\"\ninput_size = 40",
+                "input size 40 is not a multiple of vit-s16's patch size 16",
+            ),
+            (
+                "architecture = \"resnet50\"\npool = \"mean\"",
+                "pool applies to ViT",
+            ),
+            (
+                "architecture = \"vit-b8\"\nstem_padding = 2",
+                "resnet18-small only",
             ),
             ("torchscript = \"a.pt\"", "needs input_size"),
             (

@@ -11,11 +11,13 @@ use crate::error::{ModelError, Result};
 use crate::inference::InferenceResNet;
 use crate::preprocess::Preprocess;
 use crate::resnet::ResNet;
-use crate::weights::{file_sha256, load_resnet, LinearHead};
+use crate::vit::{FinalNorm, Pool, VisionTransformer, VitArch};
+use crate::weights::{file_sha256, load_resnet, load_vit, LinearHead, LoadReport};
 
 /// The network behind an encoder, on its device and in its precision.
 enum Backbone {
     Native(Box<InferenceResNet>),
+    Vit(Box<VisionTransformer>),
     Script(CModule),
 }
 
@@ -26,6 +28,9 @@ pub struct EncoderInfo {
     /// `native` or `torchscript`.
     pub kind: &'static str,
     pub architecture: Option<String>,
+    /// ViT pooling (`cls` or `mean`); absent for other models.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pool: Option<Pool>,
     /// Weights or TorchScript file; `None` for random weights.
     pub file: Option<PathBuf>,
     pub sha256: Option<String>,
@@ -68,6 +73,7 @@ impl Encoder {
             name: spec.name.clone(),
             kind: "native",
             architecture: None,
+            pool: None,
             file: None,
             sha256: None,
             seed: None,
@@ -87,13 +93,30 @@ impl Encoder {
             } => {
                 let channels = i64::from(spec.preprocess.channels);
                 let net = ResNet::with_stem_padding(*arch, channels, *stem_padding);
-                let (mut net, head) = native(net, weights.as_deref(), *seed, &mut info)?;
+                let (mut net, head) = native(net, weights.as_deref(), *seed, &mut info)
+                    .map_err(|e| weights_error(spec, &arch.to_string(), e))?;
                 net.to(device, kind);
                 let mut inference = net.fold();
                 if let Some(side) = spec.preprocess.crop_to() {
                     inference.specialise(side, side);
                 }
                 (Backbone::Native(Box::new(inference)), head)
+            }
+            Source::Vit {
+                arch,
+                weights,
+                seed,
+                pool,
+            } => {
+                let channels = i64::from(spec.preprocess.channels);
+                let (mut net, head) =
+                    vit(*arch, channels, *pool, weights.as_deref(), *seed, &mut info)
+                        .map_err(|e| weights_error(spec, &arch.to_string(), e))?;
+                net.to(device, kind);
+                if let Some(side) = spec.preprocess.crop_to() {
+                    net.specialise(side, side)?;
+                }
+                (Backbone::Vit(Box::new(net)), head)
             }
             Source::TorchScript { path } => {
                 let mut module = script(path, &mut info)?;
@@ -176,7 +199,11 @@ impl Encoder {
     /// One line for the `runs` table and logs.
     pub fn description(&self) -> String {
         let i = &self.info;
-        let source = match (&i.architecture, &i.file) {
+        let arch = i.architecture.as_ref().map(|a| match i.pool {
+            Some(pool) => format!("{a} ({pool} pool)"),
+            None => a.clone(),
+        });
+        let source = match (&arch, &i.file) {
             (Some(a), Some(f)) => format!("{a} from {}", f.display()),
             (Some(a), None) => format!("{a} with random weights (seed {})", i.seed.unwrap_or(0)),
             (None, f) => format!(
@@ -201,6 +228,12 @@ impl Encoder {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         match &self.backbone {
             Backbone::Native(net) => Ok(net.features(x)),
+            Backbone::Vit(net) => net.features(x).map_err(|e| match e {
+                ModelError::Input(m) => {
+                    ModelError::Input(format!("model '{}': {m}", self.info.name))
+                }
+                other => other,
+            }),
             Backbone::Script(m) => script_forward(m, x),
         }
     }
@@ -233,10 +266,46 @@ fn native(
         return Ok((net, None));
     };
     let (report, head) = load_resnet(&mut net, path)?;
+    record(info, report);
+    Ok((net, head))
+}
+
+/// A ViT with random (seeded) weights at 224 px, or built from the tensors of `weights`.
+fn vit(
+    arch: VitArch,
+    channels: i64,
+    pool: Pool,
+    weights: Option<&Path>,
+    seed: u64,
+    info: &mut EncoderInfo,
+) -> Result<(VisionTransformer, Option<LinearHead>)> {
+    info.architecture = Some(arch.to_string());
+    info.pool = Some(pool);
+    let Some(path) = weights else {
+        let mut net =
+            VisionTransformer::new(arch, channels, arch.default_grid(), FinalNorm::Tokens, pool);
+        net.init_seeded(seed);
+        info.seed = Some(seed);
+        return Ok((net, None));
+    };
+    let (net, report, head) = load_vit(arch, channels, pool, path)?;
+    record(info, report);
+    Ok((net, head))
+}
+
+fn record(info: &mut EncoderInfo, report: LoadReport) {
     info.file = Some(report.path);
     info.sha256 = Some(report.sha256);
     info.extra_tensors = report.extra;
-    Ok((net, head))
+}
+
+/// A weights-loading error with the model's name and architecture.
+fn weights_error(spec: &ModelSpec, architecture: &str, error: ModelError) -> ModelError {
+    ModelError::Weights {
+        model: spec.name.clone(),
+        architecture: architecture.to_string(),
+        error: Box::new(error),
+    }
 }
 
 /// Loads a TorchScript module on the CPU in evaluation mode.

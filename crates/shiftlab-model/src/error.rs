@@ -25,6 +25,26 @@ pub enum ModelError {
         expected: Vec<i64>,
     },
 
+    /// Tensors the architecture needs are absent from the weights file: all of them, with
+    /// the file's tensors the architecture does not use.
+    #[error("weights {}: {}", path.display(), missing_list(*needed, missing, unused))]
+    MissingTensors {
+        path: PathBuf,
+        /// Tensors the architecture has.
+        needed: usize,
+        /// Name and expected shape, in name order.
+        missing: Vec<(String, Vec<i64>)>,
+        unused: Vec<String>,
+    },
+
+    /// Loading a model's weights failed; names the model, its architecture and the cause.
+    #[error("model '{model}' ({architecture}): {error}")]
+    Weights {
+        model: String,
+        architecture: String,
+        error: Box<ModelError>,
+    },
+
     /// A tensor exists but its shape does not fit the architecture.
     #[error("weights {}: tensor '{tensor}' has shape {found:?}, expected {expected:?}", path.display())]
     ShapeMismatch {
@@ -53,6 +73,46 @@ pub enum ModelError {
 
 /// Shorthand used across the crate.
 pub type Result<T> = std::result::Result<T, ModelError>;
+
+/// At most this many names of a list go into a message.
+const LISTED: usize = 8;
+
+fn missing_list(needed: usize, missing: &[(String, Vec<i64>)], unused: &[String]) -> String {
+    let names: Vec<String> = missing
+        .iter()
+        .take(LISTED)
+        .map(|(n, s)| format!("'{n}' {s:?}"))
+        .collect();
+    let mut text = format!(
+        "{} of the {needed} tensors the architecture needs are missing: {}{}",
+        missing.len(),
+        names.join(", "),
+        more(missing.len())
+    );
+    if !unused.is_empty() {
+        let names: Vec<String> = unused
+            .iter()
+            .take(LISTED)
+            .map(|n| format!("'{n}'"))
+            .collect();
+        text += &format!(
+            "; the file has {} tensors the architecture does not use: {}{} (another layout? \
+             tools/convert_checkpoint.py renames them)",
+            unused.len(),
+            names.join(", "),
+            more(unused.len())
+        );
+    }
+    text
+}
+
+fn more(n: usize) -> String {
+    if n > LISTED {
+        format!(" and {} more", n - LISTED)
+    } else {
+        String::new()
+    }
+}
 
 impl ModelError {
     pub(crate) fn config(model: &str, problem: impl Into<String>) -> Self {

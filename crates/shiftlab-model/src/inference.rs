@@ -14,12 +14,14 @@
 //! cores at 28-32 px, with the dense small maps 2-2.5x (network 2,756 vs eager 1,393 images/s
 //! on the last measurement, ResNet-18 at 28 px grey, batch 256; `examples/embed_bench.rs`,
 //! `docs/pipeline-benchmark.md`). The same function as [`crate::ResNet::features`] up to float
-//! rounding (summation order), checked by tests on random weights and statistics.
+//! rounding (summation order), checked by tests on random weights and statistics (in
+//! `resnet.rs`, beside [`crate::ResNet::fold`], which builds this form: this module depends on
+//! [`crate::layers`] only).
 
 use tch::nn;
 use tch::{Device, Kind, Tensor};
 
-use crate::resnet::{Conv, BN_EPS};
+use crate::layers::{Conv, BN_EPS};
 
 /// A folded, channels-last ResNet trunk in evaluation mode.
 pub struct InferenceResNet {
@@ -265,68 +267,5 @@ impl FusedBlock {
             None => x.shallow_clone(),
         };
         y.g_add_(&shortcut).relu_()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use crate::resnet::{Architecture, ResNet};
-
-    use super::*;
-
-    /// A trunk with seeded weights and non-trivial BatchNorm parameters (fresh ones would make
-    /// folding an identity).
-    fn trunk(arch: Architecture, channels: i64) -> ResNet {
-        let mut net = ResNet::new(arch, channels);
-        net.init_seeded(3);
-        let _guard = tch::no_grad_guard();
-        for (name, mut v) in net.vs.variables() {
-            let r = Tensor::rand(v.size().as_slice(), (Kind::Float, Device::Cpu));
-            if name.ends_with("running_var") || name.ends_with("bn1.weight") {
-                v.copy_(&(r * 2.0 + 0.1));
-            } else if name.ends_with("running_mean") || name.contains(".bn") {
-                v.copy_(&(r - 0.5));
-            }
-        }
-        net
-    }
-
-    fn max_diff(a: &Tensor, b: &Tensor) -> (f64, f64) {
-        let d = (a - b).abs().max().double_value(&[]);
-        (d, b.abs().max().double_value(&[]))
-    }
-
-    #[test]
-    fn folded_and_dense_forms_match_conv_batchnorm() {
-        // (architecture, channels, side, convs expected dense at that side)
-        for (arch, c, side, dense) in [
-            (Architecture::ResNet18, 3, 32, 7),
-            (Architecture::ResNet18, 1, 28, 7),
-            (Architecture::ResNet18, 3, 64, 3),
-            (Architecture::ResNet18Small, 1, 28, 0),
-            (Architecture::ResNet50, 3, 64, 2),
-        ] {
-            let net = trunk(arch, c);
-            let x = Tensor::randn([3, c, side, side], (Kind::Float, Device::Cpu));
-            let _guard = tch::no_grad_guard();
-            let want = net.features(&x);
-            let mut folded = net.fold();
-            let (d, scale) = max_diff(&folded.features(&x), &want);
-            assert!(
-                d <= 1e-5 * scale.max(1.0),
-                "{arch} folded: {d} (max {scale})"
-            );
-            assert!(scale > 0.1, "{arch}: features vanished");
-            assert_eq!(folded.specialise(side, side), dense, "{arch} at {side} px");
-            let (d, _) = max_diff(&folded.features(&x), &want);
-            assert!(
-                d <= 1e-5 * scale.max(1.0),
-                "{arch} dense: {d} (max {scale})"
-            );
-            // Another size still runs, through the conv kernels.
-            let y = Tensor::randn([2, c, side + 8, side + 8], (Kind::Float, Device::Cpu));
-            let (d, _) = max_diff(&folded.features(&y), &net.features(&y));
-            assert!(d <= 1e-5 * scale.max(1.0), "{arch} other size: {d}");
-        }
     }
 }

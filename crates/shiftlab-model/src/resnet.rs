@@ -1,48 +1,85 @@
-//! ResNet-18/50 with torchvision's parameter names, so torchvision-layout checkpoints
-//! (converted to safetensors) load without renaming, plus a small-image ResNet-18.
+//! torchvision's ResNet family (ResNet-18/34/50/101/152, Wide ResNet-50-2) with torchvision's
+//! parameter names, so torchvision-layout checkpoints (converted to safetensors) load without
+//! renaming, plus a small-image ResNet-18. [`ResNet::fold`] gives the evaluation form
+//! ([`crate::inference`]); the layer pieces both use live in [`crate::layers`].
 
 use std::fmt;
 use std::str::FromStr;
 
-use tch::nn::{self, ConvConfig, Module, ModuleT};
+use tch::nn::{self, Module, ModuleT};
 use tch::{Device, Kind, Tensor};
 
-use crate::error::{ModelError, Result};
 use crate::inference::{FusedBlock, FusedConv, InferenceResNet};
+use crate::layers::{batch_norm, conv, Conv};
 
-/// The native architectures.
+/// The native ResNets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Architecture {
     ResNet18,
+    ResNet34,
     ResNet50,
+    ResNet101,
+    ResNet152,
+    /// torchvision's `wide_resnet50_2`: ResNet-50 with bottlenecks twice as wide inside.
+    WideResNet50x2,
     /// ResNet-18 for 28–64 px images: 3x3 stride-1 stem, no max-pool (CIFAR-style SSL models).
     ResNet18Small,
 }
 
+/// Every ResNet with its config name.
+const ALL: [(Architecture, &str); 7] = [
+    (Architecture::ResNet18, "resnet18"),
+    (Architecture::ResNet34, "resnet34"),
+    (Architecture::ResNet50, "resnet50"),
+    (Architecture::ResNet101, "resnet101"),
+    (Architecture::ResNet152, "resnet152"),
+    (Architecture::WideResNet50x2, "wide_resnet50_2"),
+    (Architecture::ResNet18Small, "resnet18-small"),
+];
+
 impl Architecture {
-    pub const NAMES: &'static str = "resnet18, resnet50, resnet18-small";
+    pub const NAMES: &'static str =
+        "resnet18, resnet34, resnet50, resnet101, resnet152, wide_resnet50_2, resnet18-small";
 
     /// Length of the pooled feature vector.
     pub fn feature_dim(self) -> i64 {
-        match self {
-            Architecture::ResNet50 => 2048,
-            _ => 512,
+        if self.bottleneck_width().is_some() {
+            2048
+        } else {
+            512
         }
     }
 
-    fn blocks(self) -> [i64; 4] {
+    /// Blocks per stage (torchvision's).
+    pub fn blocks(self) -> [i64; 4] {
         match self {
-            Architecture::ResNet50 => [3, 4, 6, 3],
-            _ => [2, 2, 2, 2],
+            Architecture::ResNet18 | Architecture::ResNet18Small => [2, 2, 2, 2],
+            Architecture::ResNet34 | Architecture::ResNet50 | Architecture::WideResNet50x2 => {
+                [3, 4, 6, 3]
+            }
+            Architecture::ResNet101 => [3, 4, 23, 3],
+            Architecture::ResNet152 => [3, 8, 36, 3],
         }
     }
 
-    fn bottleneck(self) -> bool {
-        self == Architecture::ResNet50
+    /// Bottleneck blocks: the inner width as a multiple of the stage width
+    /// (torchvision's `width_per_group / 64`); `None`: basic blocks.
+    fn bottleneck_width(self) -> Option<i64> {
+        match self {
+            Architecture::ResNet18 | Architecture::ResNet34 | Architecture::ResNet18Small => None,
+            Architecture::WideResNet50x2 => Some(2),
+            _ => Some(1),
+        }
     }
 
     fn small(self) -> bool {
         self == Architecture::ResNet18Small
+    }
+
+    /// The input side the architecture was made for: 224 for the ImageNet ones, none for the
+    /// small variant (it runs at the data's size).
+    pub fn native_input(self) -> Option<u32> {
+        (!self.small()).then_some(224)
     }
 }
 
@@ -50,25 +87,22 @@ impl FromStr for Architecture {
     type Err = String;
 
     fn from_str(s: &str) -> std::result::Result<Self, String> {
-        match s {
-            "resnet18" => Ok(Architecture::ResNet18),
-            "resnet50" => Ok(Architecture::ResNet50),
-            "resnet18-small" => Ok(Architecture::ResNet18Small),
-            _ => Err(format!(
-                "unknown architecture '{s}' (expected one of {})",
-                Self::NAMES
-            )),
-        }
+        ALL.iter()
+            .find(|(_, n)| *n == s)
+            .map(|(a, _)| *a)
+            .ok_or_else(|| {
+                format!(
+                    "unknown architecture '{s}' (expected one of {})",
+                    Self::NAMES
+                )
+            })
     }
 }
 
 impl fmt::Display for Architecture {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Architecture::ResNet18 => "resnet18",
-            Architecture::ResNet50 => "resnet50",
-            Architecture::ResNet18Small => "resnet18-small",
-        })
+        let name = ALL.iter().find(|(a, _)| a == self).map_or("?", |(_, n)| n);
+        f.write_str(name)
     }
 }
 
@@ -115,7 +149,7 @@ impl ResNet {
             let layer = &root / format!("layer{}", i + 1);
             for b in 0..count {
                 let stride = if i > 0 && b == 0 { 2 } else { 1 };
-                let block = Block::new(&layer / b, c_in, width, stride, arch.bottleneck());
+                let block = Block::new(&layer / b, c_in, width, stride, arch.bottleneck_width());
                 c_in = block.c_out;
                 layers.push(block);
             }
@@ -172,19 +206,7 @@ impl ResNet {
                 continue;
             }
             let std = (2.0 / (size[0] * size[2] * size[3]) as f64).sqrt();
-            let mut state = name.bytes().fold(seed ^ 0xcbf2_9ce4_8422_2325, |h, b| {
-                (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-            });
-            let n = var.numel();
-            let mut uniform = || -> Tensor {
-                let v: Vec<f32> = (0..n)
-                    .map(|_| unit_interval(splitmix64(&mut state)))
-                    .collect();
-                Tensor::from_slice(&v)
-            };
-            let (u1, u2) = (uniform(), uniform());
-            let normal = (u1.log() * -2.0).sqrt() * (u2 * std::f64::consts::TAU).cos() * std;
-            var.copy_(&normal.view(size.as_slice()));
+            var.copy_(&crate::seeded::normal(&name, seed, &size, std));
         }
     }
 
@@ -198,20 +220,6 @@ impl ResNet {
     }
 }
 
-/// SplitMix64: a tiny, well-mixed generator, enough for initial weights.
-fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-/// The top 24 bits as a float in (0, 1] (never 0: it goes through a logarithm).
-fn unit_interval(bits: u64) -> f32 {
-    ((bits >> 40) as f32 + 1.0) / (1u64 << 24) as f32
-}
-
 /// A basic (two 3x3) or bottleneck (1x1, 3x3, 1x1) residual block.
 struct Block {
     convs: Vec<(Conv, nn::BatchNorm)>,
@@ -220,13 +228,16 @@ struct Block {
 }
 
 impl Block {
-    fn new(p: nn::Path, c_in: i64, width: i64, stride: i64, bottleneck: bool) -> Block {
+    /// `bottleneck`: the inner width as a multiple of `width` (see
+    /// `Architecture::bottleneck_width`); the block's output has `4 * width` channels.
+    fn new(p: nn::Path, c_in: i64, width: i64, stride: i64, bottleneck: Option<i64>) -> Block {
         // torchvision's ResNet v1.5: the stride sits on the 3x3 conv of a bottleneck.
-        let shapes: Vec<(i64, i64, i64, i64)> = if bottleneck {
+        let shapes: Vec<(i64, i64, i64, i64)> = if let Some(m) = bottleneck {
+            let inner = width * m;
             vec![
-                (c_in, width, 1, 1),
-                (width, width, 3, stride),
-                (width, width * 4, 1, 1),
+                (c_in, inner, 1, 1),
+                (inner, inner, 3, stride),
+                (inner, width * 4, 1, 1),
             ]
         } else {
             vec![(c_in, width, 3, stride), (width, width, 3, 1)]
@@ -283,53 +294,6 @@ impl Block {
     }
 }
 
-/// torchvision's BatchNorm epsilon (set explicitly in [`batch_norm`]).
-pub(crate) const BN_EPS: f64 = 1e-5;
-
-/// A conv layer with the geometry [`FusedConv`] needs (tch keeps its config private).
-pub(crate) struct Conv {
-    pub(crate) layer: nn::Conv2D,
-    pub(crate) stride: i64,
-    pub(crate) padding: i64,
-}
-
-/// Bias-free conv with torchvision's init (Kaiming normal, fan-out, ReLU gain).
-fn conv(p: nn::Path, c_in: i64, c_out: i64, k: i64, stride: i64, padding: i64) -> Conv {
-    let ws_init = nn::Init::Kaiming {
-        dist: nn::init::NormalOrUniform::Normal,
-        fan: nn::init::FanInOut::FanOut,
-        non_linearity: nn::init::NonLinearity::ReLU,
-    };
-    let cfg = ConvConfig {
-        stride,
-        padding,
-        bias: false,
-        ws_init,
-        ..Default::default()
-    };
-    Conv {
-        layer: nn::conv2d(p, c_in, c_out, k, cfg),
-        stride,
-        padding,
-    }
-}
-
-/// BatchNorm with torchvision's init (weight 1, bias 0) and eps.
-fn batch_norm(p: nn::Path, c: i64) -> nn::BatchNorm {
-    let cfg = nn::BatchNormConfig {
-        ws_init: nn::Init::Const(1.0),
-        eps: BN_EPS,
-        ..Default::default()
-    };
-    nn::batch_norm2d(p, c, cfg)
-}
-
-/// Maps a parse error to a config error naming the model.
-pub(crate) fn parse_architecture(model: &str, name: &str) -> Result<Architecture> {
-    name.parse()
-        .map_err(|e: String| ModelError::config(model, e))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -368,6 +332,36 @@ mod tests {
     }
 
     #[test]
+    fn the_family_has_torchvision_tensor_counts_and_widths() {
+        // (architecture, torchvision state-dict tensors, of them num_batches_tracked,
+        //  layer1.0.conv2 shape, layer4.0's last conv)
+        for (arch, total, counters, conv2, last) in [
+            (Architecture::ResNet34, 218, 36, [64, 64, 3, 3], "conv2"),
+            (Architecture::ResNet101, 626, 104, [64, 64, 3, 3], "conv3"),
+            (Architecture::ResNet152, 932, 155, [64, 64, 3, 3], "conv3"),
+            (
+                Architecture::WideResNet50x2,
+                320,
+                53,
+                [128, 128, 3, 3],
+                "conv3",
+            ),
+        ] {
+            let vars = ResNet::new(arch, 3).vs.variables();
+            assert_eq!(vars.len(), total - counters - 2, "{arch}");
+            assert_eq!(vars["layer1.0.conv2.weight"].size(), conv2, "{arch}");
+            let last = &vars[&format!("layer4.0.{last}.weight")];
+            assert_eq!(last.size()[0], arch.feature_dim(), "{arch}");
+            assert_eq!(arch.to_string().parse::<Architecture>(), Ok(arch));
+        }
+        assert_eq!(
+            ResNet::new(Architecture::WideResNet50x2, 3).vs.variables()["layer4.0.conv3.weight"]
+                .size(),
+            [2048, 1024, 1, 1]
+        );
+    }
+
+    #[test]
     fn seeded_init_is_reproducible_with_kaiming_scale() {
         let draw = |seed| {
             let mut net = ResNet::new(Architecture::ResNet18Small, 3);
@@ -382,12 +376,61 @@ mod tests {
         assert!(a.mean(Kind::Float).double_value(&[]).abs() < 0.01 * want);
     }
 
+    /// A trunk with seeded weights and non-trivial BatchNorm parameters (fresh ones would make
+    /// folding an identity).
+    fn trunk(arch: Architecture, channels: i64) -> ResNet {
+        let mut net = ResNet::new(arch, channels);
+        net.init_seeded(3);
+        let _guard = tch::no_grad_guard();
+        for (name, mut v) in net.vs.variables() {
+            let r = Tensor::rand(v.size().as_slice(), (Kind::Float, Device::Cpu));
+            if name.ends_with("running_var") || name.ends_with("bn1.weight") {
+                v.copy_(&(r * 2.0 + 0.1));
+            } else if name.ends_with("running_mean") || name.contains(".bn") {
+                v.copy_(&(r - 0.5));
+            }
+        }
+        net
+    }
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> (f64, f64) {
+        let d = (a - b).abs().max().double_value(&[]);
+        (d, b.abs().max().double_value(&[]))
+    }
+
     #[test]
-    fn unknown_architecture_is_named() {
-        let err = parse_architecture("m", "resnet34").unwrap_err().to_string();
-        assert!(
-            err.contains("model 'm'") && err.contains("'resnet34'"),
-            "{err}"
-        );
+    fn folded_and_dense_forms_match_conv_batchnorm() {
+        // (architecture, channels, side, convs expected dense at that side)
+        for (arch, c, side, dense) in [
+            (Architecture::ResNet18, 3, 32, 7),
+            (Architecture::ResNet18, 1, 28, 7),
+            (Architecture::ResNet18, 3, 64, 3),
+            (Architecture::ResNet18Small, 1, 28, 0),
+            (Architecture::ResNet50, 3, 64, 2),
+            (Architecture::ResNet34, 3, 32, 17),
+            (Architecture::WideResNet50x2, 3, 32, 13),
+        ] {
+            let net = trunk(arch, c);
+            let x = Tensor::randn([3, c, side, side], (Kind::Float, Device::Cpu));
+            let _guard = tch::no_grad_guard();
+            let want = net.features(&x);
+            let mut folded = net.fold();
+            let (d, scale) = max_diff(&folded.features(&x), &want);
+            assert!(
+                d <= 1e-5 * scale.max(1.0),
+                "{arch} folded: {d} (max {scale})"
+            );
+            assert!(scale > 0.1, "{arch}: features vanished");
+            assert_eq!(folded.specialise(side, side), dense, "{arch} at {side} px");
+            let (d, _) = max_diff(&folded.features(&x), &want);
+            assert!(
+                d <= 1e-5 * scale.max(1.0),
+                "{arch} dense: {d} (max {scale})"
+            );
+            // Another size still runs, through the conv kernels.
+            let y = Tensor::randn([2, c, side + 8, side + 8], (Kind::Float, Device::Cpu));
+            let (d, _) = max_diff(&folded.features(&y), &net.features(&y));
+            assert!(d <= 1e-5 * scale.max(1.0), "{arch} other size: {d}");
+        }
     }
 }

@@ -1,5 +1,7 @@
-//! Filling a native model from a safetensors file with torchvision names, strictly: every
-//! tensor the architecture needs must be there with the right shape; the rest is reported.
+//! Filling a native model from a safetensors file (torchvision names for ResNets, timm names for
+//! ViTs), strictly: every tensor the architecture needs must be there with the right shape (a
+//! missing one is listed with every other missing one and the file's unused tensors, which
+//! usually show a wrong prefix); the rest is reported.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -7,10 +9,11 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use tch::{Device, Kind, Tensor};
+use tch::{nn, Device, Kind, Tensor};
 
 use crate::error::{ModelError, Result};
 use crate::resnet::ResNet;
+use crate::vit::{FinalNorm, Pool, VisionTransformer, VitArch};
 
 /// What a weights file held besides the backbone, for logs and the `runs` table.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -103,51 +106,106 @@ impl LinearHead {
 /// Copies the backbone tensors of `path` into `net`; returns the report and the `fc` head.
 pub fn load_resnet(net: &mut ResNet, path: &Path) -> Result<(LoadReport, Option<LinearHead>)> {
     let tensors = read_tensors(path)?;
-    let mut vars: Vec<(String, Tensor)> = net.vs.variables().into_iter().collect();
+    let report = fill(&net.vs, &tensors, path)?;
+    let head = head_of(path, &tensors, "fc", net.arch.feature_dim())?;
+    Ok((report, head))
+}
+
+/// Builds a ViT from the tensors of `path`: the position grid from `pos_embed`'s shape, the
+/// final norm from its name (`norm` or `fc_norm`); returns it with the report and `head`.
+pub fn load_vit(
+    arch: VitArch,
+    in_channels: i64,
+    pool: Pool,
+    path: &Path,
+) -> Result<(VisionTransformer, LoadReport, Option<LinearHead>)> {
+    let tensors = read_tensors(path)?;
+    let grid = match tensors.get("pos_embed").map(Tensor::size) {
+        Some(size) => square_grid(&size, arch.embed_dim())
+            .ok_or_else(|| shape_error(path, "pos_embed", vec![1, -1, arch.embed_dim()], size))?,
+        None => arch.default_grid(),
+    };
+    let pooled = tensors.contains_key("fc_norm.weight") && !tensors.contains_key("norm.weight");
+    let final_norm = if pooled {
+        FinalNorm::Pooled
+    } else {
+        FinalNorm::Tokens
+    };
+    let net = VisionTransformer::new(arch, in_channels, grid, final_norm, pool);
+    let report = fill(&net.vs, &tensors, path)?;
+    let head = head_of(path, &tensors, "head", arch.embed_dim())?;
+    Ok((net, report, head))
+}
+
+/// The side `g` of a `[1, 1 + g², dim]` position embedding.
+fn square_grid(size: &[i64], dim: i64) -> Option<i64> {
+    let &[1, tokens, d] = size else {
+        return None;
+    };
+    let g = ((tokens - 1) as f64).sqrt().round() as i64;
+    (d == dim && g > 0 && g * g == tokens - 1).then_some(g)
+}
+
+/// Copies every variable of `vs` from `tensors`: all missing ones are one error (with the
+/// unused tensors, which usually show a wrong prefix), then the first shape mismatch in name
+/// order is one.
+fn fill(vs: &nn::VarStore, tensors: &HashMap<String, Tensor>, path: &Path) -> Result<LoadReport> {
+    let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
     vars.sort_by(|a, b| a.0.cmp(&b.0));
-    let _guard = tch::no_grad_guard();
-    for (name, mut var) in vars
-        .iter_mut()
-        .map(|(n, v)| (n.as_str(), v.shallow_clone()))
-    {
-        let src = tensors.get(name).ok_or_else(|| ModelError::MissingTensor {
-            path: path.into(),
-            tensor: name.to_string(),
-            expected: var.size(),
-        })?;
-        if src.size() != var.size() {
-            return Err(shape_error(path, name, var.size(), src.size()));
-        }
-        var.f_copy_(&src.to_kind(var.kind()))?;
-    }
     let mut extra: Vec<String> = tensors
         .keys()
         .filter(|k| !vars.iter().any(|(n, _)| n == *k) && !k.ends_with("num_batches_tracked"))
         .cloned()
         .collect();
     extra.sort();
-    let head = LinearHead::from_tensors(path, &tensors, "fc")?;
+    let missing: Vec<(String, Vec<i64>)> = vars
+        .iter()
+        .filter(|(n, _)| !tensors.contains_key(n))
+        .map(|(n, v)| (n.clone(), v.size()))
+        .collect();
+    if !missing.is_empty() {
+        return Err(ModelError::MissingTensors {
+            path: path.into(),
+            needed: vars.len(),
+            missing,
+            unused: extra,
+        });
+    }
+    let _guard = tch::no_grad_guard();
+    for (name, var) in &vars {
+        let src = &tensors[name];
+        if src.size() != var.size() {
+            return Err(shape_error(path, name, var.size(), src.size()));
+        }
+        var.shallow_clone().f_copy_(&src.to_kind(var.kind()))?;
+    }
+    Ok(LoadReport {
+        path: path.into(),
+        sha256: file_sha256(path)?,
+        loaded: vars.len(),
+        extra,
+    })
+}
+
+/// The classifier `prefix` (`fc`, `head`) if the file has one, checked to take `dim` features.
+fn head_of(
+    path: &Path,
+    tensors: &HashMap<String, Tensor>,
+    prefix: &str,
+    dim: i64,
+) -> Result<Option<LinearHead>> {
+    let head = LinearHead::from_tensors(path, tensors, prefix)?;
     if let Some(h) = &head {
-        let dim = net.arch.feature_dim();
         if h.weight.size()[1] != dim {
             return Err(shape_error(
                 path,
-                "fc.weight",
+                &format!("{prefix}.weight"),
                 vec![h.classes(), dim],
                 h.weight.size(),
             ));
         }
     }
-    let sha256 = file_sha256(path)?;
-    Ok((
-        LoadReport {
-            path: path.into(),
-            sha256,
-            loaded: vars.len(),
-            extra,
-        },
-        head,
-    ))
+    Ok(head)
 }
 
 /// All tensors of a safetensors file by name, with a file error naming the path.

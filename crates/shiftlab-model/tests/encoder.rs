@@ -4,8 +4,10 @@
 use std::path::Path;
 
 use anyhow::Result;
+use shiftlab_model::vit::FinalNorm;
 use shiftlab_model::{
-    Architecture, DeviceSpec, Encoder, ModelConfig, Precision, ResNet, RuntimeOptions,
+    Architecture, DeviceSpec, Encoder, ModelConfig, Pool, Precision, ResNet, RuntimeOptions,
+    VisionTransformer, VitArch,
 };
 use tch::{Device, Kind, Tensor};
 
@@ -56,8 +58,12 @@ fn random_init_is_seeded_and_eval_mode_is_deterministic() -> Result<()> {
 fn shapes_for_each_architecture_and_empty_batch() -> Result<()> {
     for (arch, size, dim) in [
         ("resnet18", 64, 512),
+        ("resnet34", 32, 512),
         ("resnet50", 64, 2048),
+        ("wide_resnet50_2", 32, 2048),
         ("resnet18-small", 28, 512),
+        ("vit-ti16", 32, 192),
+        ("vit-b8", 16, 768),
     ] {
         let cfg = config(&format!(
             "name = \"m\"\narchitecture = \"{arch}\"\ninput_size = {size}"
@@ -102,7 +108,8 @@ fn missing_or_invalid_weights_file_is_named() -> Result<()> {
     std::fs::write(&garbage, b"not a safetensors file")?;
     let err = load_error(&garbage);
     assert!(
-        err.starts_with("cannot load safetensors weights") && err.contains("garbage.safetensors"),
+        err.starts_with("model 's' (resnet18-small): cannot load safetensors weights")
+            && err.contains("garbage.safetensors"),
         "{err}"
     );
     Ok(())
@@ -117,7 +124,8 @@ fn missing_tensor_is_named_with_its_shape() -> Result<()> {
     })?;
     let err = load_error(&path);
     assert!(
-        err.contains("'layer3.1.bn2.running_var' is missing (expected shape [256])"),
+        err.starts_with("model 's' (resnet18-small): weights ")
+            && err.contains("1 of the 100 tensors the architecture needs are missing: 'layer3.1.bn2.running_var' [256]"),
         "{err}"
     );
     Ok(())
@@ -187,10 +195,13 @@ fn fp16_on_cpu_and_unknown_architecture_are_config_errors() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("fp16 needs a CUDA device"), "{err}");
-    let err = load(&config("name = \"x\"\narchitecture = \"vit-b16\""))
+    let err = load(&config("name = \"x\"\narchitecture = \"vit-b17\""))
         .unwrap_err()
         .to_string();
-    assert_eq!(err, "model 'x': unknown architecture 'vit-b16' (expected one of resnet18, resnet50, resnet18-small)");
+    assert!(
+        err.starts_with("model 'x': unknown architecture 'vit-b17' (expected one of resnet18, "),
+        "{err}"
+    );
 }
 
 #[test]
@@ -243,5 +254,122 @@ fn preprocessed_input_and_head_files_are_checked() -> Result<()> {
         .unwrap_err()
         .to_string();
     assert!(err.contains("'head.weight' is missing"), "{err}");
+    Ok(())
+}
+
+/// A ViT-Ti/16 at 32 px: `edit` changes its tensors before they are written.
+fn vit_error(edit: impl FnOnce(&mut Vec<(String, Tensor)>)) -> Result<String> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("vit.safetensors");
+    let net = VisionTransformer::new(VitArch::Ti16, 3, 14, FinalNorm::Tokens, Pool::Cls);
+    let mut named: Vec<(String, Tensor)> = net.vs.variables().into_iter().collect();
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    edit(&mut named);
+    Tensor::write_safetensors(&named, &path)?;
+    let cfg = config(&format!(
+        "name = \"v\"\narchitecture = \"vit-ti16\"\ninput_size = 32\nweights = {:?}",
+        path
+    ));
+    Ok(load(&cfg)
+        .map(|_| String::new())
+        .unwrap_or_else(|e| e.to_string()))
+}
+
+#[test]
+fn vit_weights_errors_name_model_tensors_and_shapes() -> Result<()> {
+    assert_eq!(vit_error(|_| {})?, "", "complete weights must load");
+    let err = vit_error(|t| {
+        for (name, tensor) in t.iter_mut() {
+            if name.starts_with("blocks.3.attn.proj") || name == "blocks.7.mlp.fc1.weight" {
+                *tensor = Tensor::zeros([5], (Kind::Float, Device::Cpu));
+            }
+        }
+    })?;
+    assert!(
+        err.starts_with("model 'v' (vit-ti16): weights ")
+            && err.ends_with("tensor 'blocks.3.attn.proj.bias' has shape [5], expected [192]"),
+        "{err}"
+    );
+    // A wrong prefix: every tensor missing, the unused ones listed.
+    let err = vit_error(|t| {
+        for (name, _) in t.iter_mut() {
+            *name = format!("module.{name}");
+        }
+    })?;
+    assert!(
+        err.contains("150 of the 150 tensors the architecture needs are missing: 'blocks.0.attn.proj.bias' [192], ")
+            && err.contains("and 142 more; the file has 150 tensors the architecture does not use: 'module.blocks.0.attn.proj.bias'"),
+        "{err}"
+    );
+    let err = vit_error(|t| {
+        for (name, tensor) in t.iter_mut() {
+            if name == "pos_embed" {
+                *tensor = Tensor::zeros([1, 51, 192], (Kind::Float, Device::Cpu));
+            }
+        }
+    })?;
+    assert!(
+        err.contains("tensor 'pos_embed' has shape [1, 51, 192], expected [1, -1, 192]"),
+        "{err}"
+    );
+    Ok(())
+}
+
+#[test]
+fn vit_patch_size_must_divide_the_input() -> Result<()> {
+    let enc = load(&config(
+        "name = \"v\"\narchitecture = \"vit-s8\"\ninput_size = 32",
+    ))?;
+    let x = Tensor::zeros([1, 3, 36, 32], (Kind::Float, Device::Cpu));
+    let err = enc.embed_preprocessed(&x).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "input batch: model 'v': 36x32 px is not a multiple of vit-s8's patch size 8"
+    );
+    let err = load(&config(
+        "name = \"v\"\narchitecture = \"vit-s16\"\ncrop = 36",
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.starts_with("model 'v': input size 36 is not a multiple of vit-s16's patch size 16"),
+        "{err}"
+    );
+    Ok(())
+}
+
+#[test]
+fn vit_random_init_is_seeded_and_bf16_on_cpu_is_close() -> Result<()> {
+    let cfg = |extra: &str| {
+        config(&format!(
+            "name = \"v\"\narchitecture = \"vit-ti16\"\ninput_size = 32\n{extra}"
+        ))
+    };
+    let x = Tensor::randint(256, [2, 32, 32, 3], (Kind::Uint8, Device::Cpu));
+    let a = load(&cfg(""))?.embed(&x)?;
+    assert!(
+        a.equal(&load(&cfg(""))?.embed(&x)?),
+        "same seed, different features"
+    );
+    assert!(
+        !a.equal(&load(&cfg("seed = 1"))?.embed(&x)?),
+        "seed has no effect"
+    );
+    let mean = load(&cfg("pool = \"mean\""))?;
+    assert!(!a.equal(&mean.embed(&x)?), "pool has no effect");
+    assert!(
+        mean.description()
+            .contains("vit-ti16 (mean pool) with random weights"),
+        "{}",
+        mean.description()
+    );
+    let opts = RuntimeOptions {
+        device: DeviceSpec::Cpu,
+        precision: Precision::Bf16,
+    };
+    let bf16 = Encoder::from_config(&cfg(""), Path::new(""), &opts)?.embed(&x)?;
+    let rel = (&a - &bf16).norm().double_value(&[]) / a.norm().double_value(&[]);
+    println!("ViT bf16 vs fp32 relative L2 error {rel:.2e}");
+    assert!(rel < 0.05, "bf16 relative error {rel}");
     Ok(())
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use shiftlab_corrupt::{Corruption, Preset, Severity, SyntheticShift};
-use shiftlab_model::config::{validate_models, ModelConfig, ModelSpec, Source};
+use shiftlab_model::config::{validate_models, ModelConfig, ModelSpec};
 use shiftlab_model::device::{DeviceSpec, Precision, RuntimeOptions};
 use toml::Spanned;
 
@@ -526,12 +526,8 @@ fn validate(ctx: &Ctx, raw: PipelineFile) -> Result<Pipeline, PipelineError> {
 /// Weights and TorchScript files must exist before a run starts.
 fn check_model_files(ctx: &Ctx, models: &[ModelSpec]) -> Result<(), PipelineError> {
     for m in models {
-        let file = match &m.source {
-            Source::Native {
-                weights: Some(w), ..
-            } => w,
-            Source::TorchScript { path } => path,
-            Source::Native { weights: None, .. } => continue,
+        let Some(file) = m.source.file() else {
+            continue;
         };
         if !file.is_file() {
             return Err(PipelineError::Config {

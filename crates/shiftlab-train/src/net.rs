@@ -141,7 +141,7 @@ impl Net {
         if !small {
             x = x.max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false);
         }
-        for (i, &count) in blocks(self.backbone.arch).iter().enumerate() {
+        for (i, &count) in self.backbone.arch.blocks().iter().enumerate() {
             for b in 0..count {
                 let stride = if i > 0 && b == 0 { 2 } else { 1 };
                 x = self.block(&x, &format!("layer{}.{b}", i + 1), stride, train);
@@ -243,14 +243,6 @@ impl Net {
     /// Input channels of the stem.
     pub fn channels(&self) -> i64 {
         self.trunk["conv1.weight"].size()[1]
-    }
-}
-
-/// Blocks per stage (torchvision).
-fn blocks(arch: Architecture) -> [i64; 4] {
-    match arch {
-        Architecture::ResNet50 => [3, 4, 6, 3],
-        _ => [2, 2, 2, 2],
     }
 }
 

@@ -290,6 +290,7 @@ fn output_is_the_backbone_and_loads_in_the_encoder() {
         weights: Some(out.clone()),
         seed: None,
         stem_padding: None,
+        pool: None,
         torchscript: None,
         input_size: None,
         resize: None,
