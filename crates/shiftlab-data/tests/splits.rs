@@ -337,7 +337,7 @@ fn folders_of_shards_read_as_one_file_would() {
     let msg = ingest(&IngestOptions::new(
         Format::Parquet,
         &hub,
-        &dir.path().join("d"),
+        dir.path().join("d"),
     ))
     .unwrap_err()
     .to_string();
@@ -350,7 +350,7 @@ fn folders_of_shards_read_as_one_file_would() {
     let msg = ingest(&IngestOptions::new(
         Format::Parquet,
         &empty,
-        &dir.path().join("e"),
+        dir.path().join("e"),
     ))
     .unwrap_err()
     .to_string();

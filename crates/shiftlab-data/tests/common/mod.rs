@@ -3,7 +3,7 @@
 
 use std::fs;
 use std::io::{Cursor, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, BinaryArray, Int64Array, StringArray, StructArray};
@@ -193,7 +193,7 @@ pub fn write_npy(path: &Path, descr: &str, shape: &[usize], data: &[u8]) {
 
 /// A Hugging Face style export: image struct<bytes, path> (path `img.png`), label int64,
 /// optional class names.
-pub fn write_hf_parquet(path: &PathBuf, rows: &[(Option<Vec<u8>>, i64)], names: Option<&[&str]>) {
+pub fn write_hf_parquet(path: &Path, rows: &[(Option<Vec<u8>>, i64)], names: Option<&[&str]>) {
     let rows: Vec<HfRow> = rows
         .iter()
         .map(|(b, l)| (b.clone(), Some("img.png".to_string()), *l))
