@@ -24,7 +24,8 @@ pub struct CorruptArgs {
     /// have one table).
     #[arg(long, default_value = "imagenet224")]
     pub preset: String,
-    /// Folder with frost1.png .. frost5.jpg (default: $SHIFTLAB_FROST_DIR or assets/frost).
+    /// Folder with frost1.png .. frost5.jpg (default: $SHIFTLAB_FROST_DIR, else the photos
+    /// built into shiftlab).
     #[arg(long)]
     pub frost_dir: Option<PathBuf>,
     /// Input image (PNG or JPEG; grayscale stays grayscale).
@@ -56,16 +57,14 @@ pub struct GalleryArgs {
     /// Shrink every tile (after corrupting at full size) to at most PX on its longer side.
     #[arg(long, value_name = "PX")]
     pub tile: Option<u32>,
-    /// Folder with frost1.png .. frost5.jpg (default: $SHIFTLAB_FROST_DIR or assets/frost).
+    /// Folder with frost1.png .. frost5.jpg (default: $SHIFTLAB_FROST_DIR, else the photos
+    /// built into shiftlab).
     #[arg(long)]
     pub frost_dir: Option<PathBuf>,
 }
 
 pub(crate) fn load_frost(dir: &Option<PathBuf>) -> Result<FrostAssets> {
-    Ok(match dir {
-        Some(d) => FrostAssets::load(d)?,
-        None => FrostAssets::default_location()?,
-    })
+    Ok(FrostAssets::locate(dir.as_deref())?)
 }
 
 fn read_image(path: &Path) -> Result<image::DynamicImage> {

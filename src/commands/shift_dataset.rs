@@ -55,7 +55,8 @@ pub struct ShiftDatasetArgs {
     /// corruption; synthetic shifts have one table).
     #[arg(long)]
     pub preset: Option<String>,
-    /// Folder with frost1.png .. frost5.jpg (default: $SHIFTLAB_FROST_DIR or assets/frost).
+    /// Folder with frost1.png .. frost5.jpg (default: $SHIFTLAB_FROST_DIR, else the photos
+    /// built into shiftlab).
     #[arg(long)]
     pub frost_dir: Option<PathBuf>,
 }

@@ -9,11 +9,22 @@ Sub-commands (each exits non-zero with a message on the first failed check):
   make-hf FILE                  writes a Hugging Face style Parquet export with pyarrow
   hf TABLE FILE                 checks a table normalised from make-hf's export
   datasets TABLE                opens the table with Hugging Face `datasets` (if installed)
+  make-splits ROOT              writes an ImageFolder root of split folders (train/, test/)
+  splits TABLE TABLE2 ROOT      checks TABLE (ROOT ingested) against torchvision's ImageFolder of
+                                each split folder, and that TABLE2 (the explicit form) equals it
+  make-datasets SRC OUT         writes SRC as make-splits does (no nested folders), loads it with
+                                `datasets` ("imagefolder") and saves each split with to_parquet:
+                                OUT/file/hf-<split>-00000-of-00001.parquet, OUT/shards/ (two
+                                train shards) and OUT/hub/default/<split>/000N.parquet, plus
+                                OUT/expected.json (what `datasets` read)
+  hf-datasets TABLE OUT SPLITS  checks a table ingested from make-datasets' files against
+                                expected.json and the source images, for the comma-separated SPLITS
 """
 
 import gzip
 import io
 import json
+import os
 import pickle
 import sys
 from pathlib import Path
@@ -236,8 +247,123 @@ def hf_datasets(table_path):
     print(f"check_ingest: datasets OK ({ds.num_rows} rows, classes {label.names[:3]}...)")
 
 
+# Class names whose byte-wise order differs from a case-insensitive one (torchvision sorts bytes).
+SPLIT_CLASSES = ["B", "a", "b"]
+SPLIT_SIZES = {"train": 4, "test": 2}
+
+
+def write_splits(root, nested):
+    """ROOT/<split>/<class>/<n>.png: gray and RGB PNGs of random pixels; names that sort as text
+    (10.png before 9.png); with `nested`, one image a folder further down."""
+    rng = np.random.default_rng(17)
+    root = Path(root)
+    for split, n in SPLIT_SIZES.items():
+        for k, c in enumerate(SPLIT_CLASSES):
+            d = root / split / c
+            d.mkdir(parents=True, exist_ok=True)
+            for i in range(n):
+                shape = (6 + i, 5) if (i + k) % 2 else (5, 6 + i, 3)
+                arr = rng.integers(0, 256, shape, dtype=np.uint8)
+                Image.fromarray(arr).save(d / f"{9 + i}.png")
+            if nested:
+                (d / "sub").mkdir(exist_ok=True)
+                Image.fromarray(rng.integers(0, 256, (4, 4), dtype=np.uint8)).save(d / "sub" / "0.png")
+
+
+def make_splits(root):
+    write_splits(root, nested=True)
+
+
+def table_rows(path):
+    return pq.read_table(path).to_pylist()
+
+
+def splits(table_path, explicit_path, root):
+    from torchvision.datasets import ImageFolder
+    t = check_table_basics(table_path, SPLIT_CLASSES, "imagefolder")
+    rows = t.to_pylist()
+    root = Path(root)
+    k = 0
+    for split in ["train", "test"]:
+        ref = ImageFolder(str(root / split))
+        expect(ref.classes == SPLIT_CLASSES, f"torchvision classes {ref.classes}")
+        for path, label in ref.samples:
+            r = rows[k]
+            rel = f"{split}/{Path(path).relative_to(root / split).as_posix()}"
+            expect((r["id"], r["split"], r["label"]) == (rel, split, label),
+                   f"row {k}: {r['id']} {r['split']} {r['label']}, torchvision {rel} {label}")
+            expect(r["image"]["path"] == rel, f"row {k} path {r['image']['path']}")
+            expect((decode(r["image"]["bytes"]) == np.asarray(Image.open(path))).all(),
+                   f"row {k} ({rel}): pixels differ from the file")
+            k += 1
+    expect(k == len(rows), f"{len(rows)} rows, torchvision has {k}")
+    ours = json.loads(pq.ParquetFile(table_path).schema_arrow.metadata[b"shiftlab"])
+    expect(ours["splits"] == {"train": 15, "test": 9}, f"split counts {ours['splits']}")
+    t2 = check_table_basics(explicit_path, SPLIT_CLASSES, "imagefolder")
+    expect(t2.equals(t), "the explicit two-folder table differs from the root's")
+    theirs = json.loads(pq.ParquetFile(explicit_path).schema_arrow.metadata[b"shiftlab"])
+    for key in ["input"]:
+        ours.pop(key), theirs.pop(key)
+    expect(ours == theirs, f"metadata differs: {ours} vs {theirs}")
+    print(f"check_ingest: splits OK ({k} rows in torchvision's order, explicit form equal)")
+
+
+def hf_offline(cache):
+    """`datasets` without the network, its cache under CACHE."""
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_HOME", str(Path(cache) / "hf-home"))
+    os.environ.setdefault("HF_DATASETS_CACHE", str(Path(cache) / "hf-cache"))
+
+
+def make_datasets(src, out):
+    out = Path(out)
+    hf_offline(out)
+    write_splits(src, nested=False)
+    import datasets
+    ds = datasets.load_dataset("imagefolder", data_dir=str(src))
+    expected = {"names": ds["train"].features["label"].names, "splits": {}}
+    for split, d in ds.items():
+        raw = d.cast_column("image", datasets.Image(decode=False))
+        expect(all(x["bytes"] is None for x in raw["image"]), "datasets stored bytes, not paths")
+        expected["splits"][split] = {"labels": list(raw["label"]),
+                                    "paths": [x["path"] for x in raw["image"]]}
+        d.to_parquet(str(out / "file" / f"hf-{split}-00000-of-00001.parquet"))
+        parts = 2 if split == "train" else 1
+        for i in range(parts):
+            shard = d.shard(num_shards=parts, index=i, contiguous=True)
+            shard.to_parquet(str(out / "shards" / f"{split}-{i:05d}-of-{parts:05d}.parquet"))
+            shard.to_parquet(str(out / "hub" / "default" / split / f"{i:04d}.parquet"))
+    (out / "expected.json").write_text(json.dumps(expected))
+    print(f"check_ingest: datasets {datasets.__version__} wrote {sorted(ds)}")
+
+
+def hf_datasets_table(table_path, out, split_list):
+    expected = json.loads((Path(out) / "expected.json").read_text())
+    t = check_table_basics(table_path, expected["names"], "parquet")
+    rows = t.to_pylist()
+    wanted = split_list.split(",")
+    got = [r["split"] for r in rows]
+    expect(sorted(set(got)) == sorted(wanted), f"splits {sorted(set(got))}, expected {wanted}")
+    n = 0
+    for split in wanted:
+        mine = [r for r in rows if r["split"] == split]
+        ref = expected["splits"][split]
+        expect(len(mine) == len(ref["labels"]), f"{split}: {len(mine)} rows, datasets has {len(ref['labels'])}")
+        for i, (r, label, path) in enumerate(zip(mine, ref["labels"], ref["paths"])):
+            expect(r["id"] == f"{split}/{i:05d}", f"{split} row {i}: id {r['id']}")
+            expect(r["label"] == label, f"{r['id']}: label {r['label']}, datasets {label}")
+            expect(r["image"]["path"] == path, f"{r['id']}: path {r['image']['path']}")
+            expect((decode(r["image"]["bytes"]) == np.asarray(Image.open(path))).all(),
+                   f"{r['id']}: pixels differ from {path}")
+            n += 1
+    print(f"check_ingest: hf-datasets OK ({n} rows, splits {wanted}, pixels equal to the sources)")
+
+
 COMMANDS = {"fmnist": fmnist, "datasets": hf_datasets, "make-cifar-py": make_cifar_py, "cifar-py": cifar_py,
-            "make-cifar-c": make_cifar_c, "cifar-c": cifar_c, "make-hf": make_hf, "hf": hf}
+            "make-cifar-c": make_cifar_c, "cifar-c": cifar_c, "make-hf": make_hf, "hf": hf,
+            "make-splits": make_splits, "splits": splits, "make-datasets": make_datasets,
+            "hf-datasets": hf_datasets_table}
 
 if __name__ == "__main__":
     if len(sys.argv) < 3 or sys.argv[1] not in COMMANDS:

@@ -1,4 +1,8 @@
 //! The frost photos (from the `imagecorruptions` wheel) and their resizing/cropping.
+//!
+//! The photos are embedded in the library at build time (build.rs), so frost works from any
+//! folder and in an installed binary; a folder given explicitly or by `$SHIFTLAB_FROST_DIR`
+//! overrides them. Either way the same decoder reads the same bytes: the pixels agree.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -36,6 +40,18 @@ pub const FROST_FILES: [&str; 5] = [
     "frost5.jpg",
 ];
 
+/// The environment variable naming a folder of frost photos to use instead of the embedded ones.
+pub const FROST_DIR_VAR: &str = "SHIFTLAB_FROST_DIR";
+
+/// [`FROST_FILES`] as build.rs found them (`assets/frost`, from scripts/setup-assets.sh).
+const EMBEDDED: [&[u8]; 5] = [
+    include_bytes!(concat!(env!("SHIFTLAB_FROST_EMBED_DIR"), "/frost1.png")),
+    include_bytes!(concat!(env!("SHIFTLAB_FROST_EMBED_DIR"), "/frost2.png")),
+    include_bytes!(concat!(env!("SHIFTLAB_FROST_EMBED_DIR"), "/frost3.png")),
+    include_bytes!(concat!(env!("SHIFTLAB_FROST_EMBED_DIR"), "/frost4.jpg")),
+    include_bytes!(concat!(env!("SHIFTLAB_FROST_EMBED_DIR"), "/frost5.jpg")),
+];
+
 impl FrostAssets {
     /// No photos: every corruption but frost works; frost returns [`CorruptionError::FrostNotLoaded`].
     pub fn none() -> FrostAssets {
@@ -60,16 +76,42 @@ impl FrostAssets {
         })
     }
 
-    /// `$SHIFTLAB_FROST_DIR` if set, else `assets/frost` relative to the current directory.
-    pub fn default_dir() -> PathBuf {
-        std::env::var_os("SHIFTLAB_FROST_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("assets/frost"))
+    /// The photos embedded in the library at build time (build.rs finds them in
+    /// `assets/frost`): the same bytes as the files, so the same pixels, from any folder.
+    pub fn embedded() -> Result<FrostAssets, CorruptionError> {
+        let mut photos = Vec::with_capacity(EMBEDDED.len());
+        for (name, bytes) in FROST_FILES.iter().zip(EMBEDDED) {
+            let img = image::load_from_memory(bytes).map_err(|e| CorruptionError::FrostAsset {
+                path: format!("{name} (embedded)"),
+                reason: e.to_string(),
+            })?;
+            photos.push(img.to_rgb8());
+        }
+        Ok(FrostAssets {
+            photos,
+            ..Default::default()
+        })
     }
 
-    /// [`FrostAssets::load`] from [`FrostAssets::default_dir`].
+    /// `$SHIFTLAB_FROST_DIR`, when set (and not empty): a folder that overrides the embedded
+    /// photos.
+    pub fn env_dir() -> Option<PathBuf> {
+        std::env::var_os(FROST_DIR_VAR)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    }
+
+    /// The photos from `dir` if given, else from `$SHIFTLAB_FROST_DIR`, else the embedded ones.
+    pub fn locate(dir: Option<&Path>) -> Result<FrostAssets, CorruptionError> {
+        match dir.map(Path::to_path_buf).or_else(FrostAssets::env_dir) {
+            Some(d) => FrostAssets::load(d),
+            None => FrostAssets::embedded(),
+        }
+    }
+
+    /// [`FrostAssets::locate`] without a folder: `$SHIFTLAB_FROST_DIR`, else the embedded photos.
     pub fn default_location() -> Result<FrostAssets, CorruptionError> {
-        FrostAssets::load(FrostAssets::default_dir())
+        FrostAssets::locate(None)
     }
 
     pub fn is_loaded(&self) -> bool {

@@ -108,6 +108,26 @@ fn frost_without_assets_is_an_error() {
 }
 
 #[test]
+fn embedded_frost_photos_are_the_files() {
+    let (embedded, files) = (FrostAssets::embedded().unwrap(), assets());
+    assert!(embedded.is_loaded());
+    for (i, name) in frost::FROST_FILES.iter().enumerate() {
+        let (a, b) = (
+            embedded.photo(Preset::Imagenet224, i).unwrap(),
+            files.photo(Preset::Imagenet224, i).unwrap(),
+        );
+        assert_eq!(a.dimensions(), b.dimensions(), "{name}");
+        assert!(a.as_raw() == b.as_raw(), "{name}: pixels differ");
+    }
+    // An explicit folder wins over the embedded photos.
+    let e = FrostAssets::locate(Some(std::path::Path::new("/nonexistent/frost"))).unwrap_err();
+    assert!(
+        e.to_string().contains("/nonexistent/frost/frost1.png"),
+        "{e}"
+    );
+}
+
+#[test]
 fn zoom_factor_counts_follow_arange() {
     let n: Vec<usize> = (0..5)
         .map(|s| params::zoom_blur(Preset::Imagenet224, s).len())

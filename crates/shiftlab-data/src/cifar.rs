@@ -91,6 +91,7 @@ pub fn open_cifar10(input: &Path, only: Option<&str>) -> Result<Source, DataErro
         class_names,
         total: Some(total),
         entries: Box::new(entries),
+        notes: Vec::new(),
     })
 }
 
@@ -299,6 +300,7 @@ pub fn open_cifar10c(dir: &Path, split: &str) -> Result<Source, DataError> {
         class_names: default_names(),
         total: Some(total),
         entries: Box::new(entries),
+        notes: Vec::new(),
     })
 }
 

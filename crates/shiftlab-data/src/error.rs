@@ -36,6 +36,8 @@ pub enum Reason {
     Unreadable(String),
     /// A required value is null or absent (e.g. image bytes in a Parquet row).
     Missing(String),
+    /// A path-only image (Parquet row with null bytes) whose file does not exist.
+    MissingFile(String),
 }
 
 impl fmt::Display for Reason {
@@ -62,6 +64,29 @@ impl fmt::Display for Reason {
             Reason::Misplaced(why) => write!(f, "not in the expected layout: {why}"),
             Reason::Unreadable(e) => write!(f, "unreadable: {e}"),
             Reason::Missing(what) => write!(f, "missing {what}"),
+            Reason::MissingFile(path) => write!(
+                f,
+                "image file not found: {path} (the row has no image bytes: only this path)"
+            ),
+        }
+    }
+}
+
+impl Reason {
+    /// The reason without its particulars, for counting rejections by cause.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Reason::EmptyFile => "zero-byte file",
+            Reason::Undecodable(_) => "truncated or undecodable image",
+            Reason::NotAnImage(_) => "not an image file",
+            Reason::UnsupportedPixelFormat(_) => "unsupported pixel format",
+            Reason::AbsurdDimensions { .. } => "absurd declared dimensions",
+            Reason::Transparent => "transparent pixels",
+            Reason::LabelOutOfRange { .. } => "label out of range",
+            Reason::Misplaced(_) => "not in the expected layout",
+            Reason::Unreadable(_) => "unreadable",
+            Reason::Missing(_) => "missing value",
+            Reason::MissingFile(_) => "image file not found",
         }
     }
 }
@@ -91,6 +116,68 @@ impl fmt::Display for Rejected {
     }
 }
 
+/// Rejections counted by cause, for the error that ends an ingest with too few rows.
+#[derive(Debug, Clone)]
+pub struct RejectSummary {
+    /// Rows written plus rejections.
+    pub inputs: u64,
+    /// Per cause ([`Reason::kind`]), most frequent first: count and the first such rejection.
+    pub causes: Vec<(usize, Rejected)>,
+    /// The rejects list, naming every rejected input (written even though the ingest failed).
+    pub list: PathBuf,
+}
+
+impl RejectSummary {
+    /// Counts `rejects` by cause, keeping the first of each as the example.
+    pub fn new(inputs: u64, rejects: &[Rejected], list: &Path) -> Self {
+        let mut causes: Vec<(usize, Rejected)> = Vec::new();
+        for r in rejects {
+            match causes
+                .iter_mut()
+                .find(|(_, e)| e.reason.kind() == r.reason.kind())
+            {
+                Some((n, _)) => *n += 1,
+                None => causes.push((1, r.clone())),
+            }
+        }
+        // Stable: equal counts keep their first-seen order.
+        causes.sort_by_key(|c| std::cmp::Reverse(c.0));
+        Self {
+            inputs,
+            causes,
+            list: list.to_path_buf(),
+        }
+    }
+
+    /// Rejections in all.
+    pub fn rejected(&self) -> usize {
+        self.causes.iter().map(|c| c.0).sum()
+    }
+}
+
+impl fmt::Display for RejectSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let rejected = self.rejected();
+        if self.inputs == 0 {
+            return write!(f, "the input holds no images");
+        }
+        let pct = 100.0 * rejected as f64 / self.inputs as f64;
+        write!(
+            f,
+            "{rejected} of {} inputs rejected ({pct:.1} %), no table written",
+            self.inputs
+        )?;
+        for (n, first) in &self.causes {
+            write!(f, "\n  {n} x {} (first: {first})", first.reason.kind())?;
+        }
+        write!(
+            f,
+            "\nevery rejected input is listed in {}",
+            self.list.display()
+        )
+    }
+}
+
 /// Fatal ingest and read errors.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
@@ -104,6 +191,15 @@ pub enum DataError {
     /// A bad item under `--strict`.
     #[error("rejected {0} (--strict stops at the first bad input)")]
     Rejected(Rejected),
+    /// No row was written: every input was rejected, or there was none.
+    #[error("nothing ingested: {0}")]
+    NothingIngested(RejectSummary),
+    /// More of the inputs were rejected than `--max-rejected` allows.
+    #[error("too many rejected (more than --max-rejected {limit}): {summary}")]
+    TooManyRejected { limit: f64, summary: RejectSummary },
+    /// The inputs as given cannot be combined (e.g. a repeated split name).
+    #[error("{0}")]
+    Usage(String),
     /// An IDX file whose magic number is not the expected one.
     #[error("{}: bad IDX magic 0x{found:08x}, expected 0x{expected:08x} ({what})", path.display())]
     BadIdxMagic {

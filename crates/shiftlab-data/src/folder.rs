@@ -1,11 +1,14 @@
-//! Folder layouts: torchvision's ImageFolder (`<class>/<file>`, as ImageNet's val set) and
+//! Folder layouts: torchvision's ImageFolder (`<class>/<file>`, as ImageNet's val set), split
+//! layouts of it (`<split>/<class>/<file>`, or one folder per split given by the user) and
 //! ImageNet-C (`<corruption>/<severity>/<class>/<file>`).
 //!
 //! Ordering follows torchvision so that label indices agree with it: class names are the
-//! directory names sorted byte-wise; files under a class are walked recursively, directories in
-//! sorted order and file names sorted within each. Ids are the input-relative paths with `/`.
+//! directory names sorted byte-wise (over several splits, their sorted union); files under a
+//! class are walked recursively, directories in sorted order and file names sorted within each.
+//! Ids are the input-relative paths with `/` (`<split>/` first when there are several splits).
 //! Files that are not images (by torchvision's IMG_EXTENSIONS, case-insensitive), files outside
-//! a class folder and names that are not UTF-8 are rejected, not silently skipped.
+//! a class folder and names that are not UTF-8 are rejected, not silently skipped. A root that
+//! would be read with split names as its classes is an error saying what to do instead.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -31,7 +34,7 @@ pub fn check_extension(name: &str) -> Result<(), Reason> {
 }
 
 /// Deepest folder nesting walked (symlinks are followed, as in torchvision, so loops are possible).
-const MAX_DEPTH: usize = 32;
+pub(crate) const MAX_DEPTH: usize = 32;
 
 /// A directory listing split into sorted sub-directories and files (UTF-8 names only).
 struct Listing {
@@ -141,15 +144,56 @@ fn class_entries(root: &Path, rel: &str, label: i64, t: &Target) -> Result<Vec<E
     Ok(out)
 }
 
-/// Opens an ImageFolder tree: `root/<class>/**/<image>`.
-pub fn open_imagefolder(root: &Path, split: &str) -> Result<Source, DataError> {
+/// Folder names read as split names (matched case-insensitively; the split keeps the folder's
+/// name), in the order their splits enter the table.
+pub const SPLIT_NAMES: [&str; 4] = ["train", "val", "validation", "test"];
+
+fn split_rank(name: &str) -> Option<usize> {
+    let lower = name.to_lowercase();
+    SPLIT_NAMES.iter().position(|s| *s == lower)
+}
+
+/// One split's ImageFolder: `dir/<class>/**/<image>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SplitDir {
+    pub split: String,
+    pub dir: PathBuf,
+}
+
+/// Opens an ImageFolder tree. With `split`, `root` is one split's `<class>/**/<image>`. Without,
+/// a root whose folders are all split names ([`SPLIT_NAMES`]) is a split layout
+/// (`<split>/<class>/**/<image>`, as Hugging Face's imagefolder reads it) opened as
+/// [`open_splits`] would; any other root is one split named `test`.
+pub fn open_imagefolder(root: &Path, split: Option<&str>) -> Result<Source, DataError> {
     let top = list(root)?;
+    let split_layout = !top.dirs.is_empty() && top.dirs.iter().all(|d| split_rank(d).is_some());
+    if split.is_some() || !split_layout {
+        return open_one(root, top, split.unwrap_or("test"));
+    }
+    let mut names = top.dirs.clone();
+    names.sort_by_key(|d| (split_rank(d), d.clone()));
+    let splits: Vec<SplitDir> = names
+        .into_iter()
+        .map(|d| SplitDir {
+            dir: root.join(&d),
+            split: d,
+        })
+        .collect();
+    let mut source = open_split_dirs(&splits, Some(root))?;
+    let strays = stray(&top, "", "split").into_iter().map(Ok);
+    source.entries = Box::new(strays.chain(source.entries));
+    Ok(source)
+}
+
+/// One split's tree: classes are `root`'s folders.
+fn open_one(root: &Path, top: Listing, split: &str) -> Result<Source, DataError> {
     if top.dirs.is_empty() {
         return Err(DataError::layout(
             root,
             "no class folders (expected <class>/<image files>)",
         ));
     }
+    refuse_split_layout(root, &top)?;
     let mut entries = stray(&top, "", "class");
     let target = Target {
         split: split.to_string(),
@@ -164,7 +208,135 @@ pub fn open_imagefolder(root: &Path, split: &str) -> Result<Source, DataError> {
         class_names: top.dirs,
         total: Some(total),
         entries: Box::new(entries.into_iter().map(Ok)),
+        notes: Vec::new(),
     })
+}
+
+/// "Classes" that are all split names with folders inside are a split layout read as one split:
+/// the table would get the split names as its classes.
+fn refuse_split_layout(dir: &Path, top: &Listing) -> Result<(), DataError> {
+    let nested = |d: &String| list(&dir.join(d)).is_ok_and(|l| !l.dirs.is_empty());
+    if !top
+        .dirs
+        .iter()
+        .all(|d| split_rank(d).is_some() && nested(d))
+    {
+        return Ok(());
+    }
+    let msg = format!(
+        "its class folders ({}) are split names with class folders inside: a split layout \
+         (<split>/<class>/<image>); ingest it without --split to get those splits, or give \
+         each split as --input NAME=DIR",
+        top.dirs.join(", ")
+    );
+    Err(DataError::layout(dir, msg))
+}
+
+/// Opens several splits' ImageFolders as one table: classes are the sorted union of their
+/// class folders (a class missing from a split is a note), ids and paths `<split>/<class>/..`,
+/// splits in the order given. Split names must be distinct (ingest checks the inputs).
+pub fn open_splits(splits: &[SplitDir]) -> Result<Source, DataError> {
+    open_split_dirs(splits, None)
+}
+
+/// [`open_splits`]; `layout_root` is the root of a detected split layout, for its messages.
+fn open_split_dirs(splits: &[SplitDir], layout_root: Option<&Path>) -> Result<Source, DataError> {
+    let mut listings = Vec::with_capacity(splits.len());
+    for s in splits {
+        let l = list(&s.dir)?;
+        if l.dirs.is_empty() {
+            return Err(no_class_folders(s, layout_root));
+        }
+        refuse_split_layout(&s.dir, &l)?;
+        listings.push(l);
+    }
+    let classes: BTreeSet<&String> = listings.iter().flat_map(|l| &l.dirs).collect();
+    let class_names: Vec<String> = classes.into_iter().cloned().collect();
+    let notes = partial_classes(splits, &listings, &class_names);
+    let mut entries = Vec::new();
+    for (s, l) in splits.iter().zip(&listings) {
+        let target = Target {
+            split: s.split.clone(),
+            corruption: None,
+            severity: None,
+        };
+        let mut these = stray(l, "", "class");
+        for class in &l.dirs {
+            let label = class_names
+                .binary_search(class)
+                .map_err(|_| DataError::Other(format!("class {class} vanished")))?;
+            these.extend(class_entries(&s.dir, class, label as i64, &target)?);
+        }
+        entries.extend(these.into_iter().map(|e| under(&s.split, e)));
+    }
+    let total = entries.len() as u64;
+    Ok(Source {
+        class_names,
+        total: Some(total),
+        entries: Box::new(entries.into_iter().map(Ok)),
+        notes,
+    })
+}
+
+fn no_class_folders(s: &SplitDir, layout_root: Option<&Path>) -> DataError {
+    let msg = match layout_root {
+        Some(root) => format!(
+            "no class folders, but {} looks like a split layout (its folders are all split \
+             names, so they are read as <split>/<class>/<image>): put each split's images in \
+             class folders, or, if these folders are your classes, ingest {} as one split \
+             with --split NAME",
+            root.display(),
+            root.display()
+        ),
+        None => format!(
+            "no class folders in split {} (expected {}/<class>/<image files>)",
+            s.split,
+            s.dir.display()
+        ),
+    };
+    DataError::layout(&s.dir, msg)
+}
+
+/// A note for every class whose folder some splits lack.
+fn partial_classes(splits: &[SplitDir], listings: &[Listing], classes: &[String]) -> Vec<String> {
+    let mut notes = Vec::new();
+    for c in classes {
+        let (has, lacks): (Vec<_>, Vec<_>) = splits
+            .iter()
+            .zip(listings)
+            .partition(|(_, l)| l.dirs.binary_search(c).is_ok());
+        if lacks.is_empty() {
+            continue;
+        }
+        let names = |v: Vec<(&SplitDir, &Listing)>| {
+            v.iter()
+                .map(|(s, _)| s.split.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        notes.push(format!(
+            "class folder '{c}' is in split {} but not in {} (the class list is the union over \
+             the splits)",
+            names(has),
+            names(lacks)
+        ));
+    }
+    notes
+}
+
+/// `entry` with `prefix/` before its id and image path (or its rejected item's name).
+fn under(prefix: &str, entry: Entry) -> Entry {
+    match entry {
+        Entry::Item(mut item) => {
+            item.id = join(prefix, &item.id);
+            item.path = Some(item.id.clone());
+            Entry::Item(item)
+        }
+        Entry::Reject(mut r) => {
+            r.item = join(prefix, &r.item);
+            Entry::Reject(r)
+        }
+    }
 }
 
 /// The (corruption, severity) folders of an ImageNet-C tree, with stray files found on the way.
@@ -223,6 +395,7 @@ pub fn open_imagenet_c(root: &Path, split: &str) -> Result<Source, DataError> {
         class_names,
         total: None,
         entries: Box::new(entries),
+        notes: Vec::new(),
     })
 }
 

@@ -1,10 +1,24 @@
-//! Hugging Face `datasets` Parquet exports: column `image` (struct<bytes, path>) and an integer
-//! `label`; class names from the `huggingface` schema-metadata key when present, else `0..=max`.
-//! `split`, `id`, `corruption` and `severity` columns are carried over when present (so a
-//! canonical table re-ingests to itself); otherwise ids are `<split>/<row>`.
+//! Hugging Face `datasets` Parquet exports as they come: one file, several, or a folder of shards
+//! (`train-00000-of-00003.parquet`, ..., or the hub's Parquet conversion `default/train/0000.parquet`),
+//! read as one table. Each file has an `image` column (struct<bytes, path>) and an integer
+//! `label`; class names come from the `huggingface` schema-metadata key (every file that has it
+//! must agree), else `0..=max` label over all files. `split`, `id`, `corruption` and `severity`
+//! columns are carried over when present (so a canonical table re-ingests to itself).
+//!
+//! - Files are read in input order; a folder's `*.parquet` files (below it too) in sorted path
+//!   order, skipping names that start with `.`.
+//! - A row's split: its input's name (`NAME=PATH`, `--split`), else its `split` column, else a
+//!   `train`, `test`, `validation` or `val` token of the file name, else of its folders (up to
+//!   and with the input folder; a file input's own folder), else `test`.
+//! - Ids: the `id` column, else `<split>/<n>`, `n` the row's index in its split counted over the
+//!   files in order, so shards get the ids one file holding all their rows would give.
+//! - A row with null image bytes is read from `image.path` (absolute, or relative to the Parquet
+//!   file's folder), which is how `datasets` stores images loaded from files; a path that names
+//!   no file rejects that row, naming the path.
 
+use std::collections::HashMap;
 use std::fs::File;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use arrow::array::{Array, AsArray, BinaryArray, LargeBinaryArray, RecordBatch, StructArray};
 use arrow::compute::cast;
@@ -13,7 +27,8 @@ use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchR
 use parquet::arrow::ProjectionMask;
 
 use crate::error::{DataError, Reason, Rejected};
-use crate::source::{array_id, Entry, Item, Payload, Source};
+use crate::folder::MAX_DEPTH;
+use crate::source::{array_id, Entry, Input, Item, Payload, Source};
 
 /// Class names from a `huggingface` metadata value (`info.features.<label>.names`).
 pub fn hf_class_names(meta: &str, label_column: &str) -> Option<Vec<String>> {
@@ -57,17 +72,99 @@ fn numbered_classes(path: &Path, max: i64) -> Result<Vec<String>, DataError> {
     Ok((0..=max).map(|i| i.to_string()).collect())
 }
 
-/// Split name from an export's file name (`train-00000-of-00001.parquet` -> `train`).
-pub fn split_from_file_name(path: &Path) -> Option<String> {
-    let stem = path.file_stem()?.to_str()?;
-    let first = stem.split(['-', '_', '.']).next()?;
-    ["train", "test", "validation", "val"]
-        .contains(&first)
-        .then(|| first.to_string())
+/// Split names recognised in file and folder names, as the split they name.
+const SPLIT_TOKENS: [&str; 4] = ["train", "test", "validation", "val"];
+
+/// The first split token of `name` (split at every character that is not a letter or digit,
+/// case-insensitive): `hf-train-00000-of-00001` -> `train`.
+pub fn split_token(name: &str) -> Option<String> {
+    name.split(|c: char| !c.is_ascii_alphanumeric())
+        .map(str::to_ascii_lowercase)
+        .find(|t| SPLIT_TOKENS.contains(&t.as_str()))
 }
 
-/// Opens a Parquet export; `split` overrides a `split` column and the file-name guess.
-pub fn open(path: &Path, split: Option<&str>) -> Result<Source, DataError> {
+/// The split a file's name or folders name: its stem first, then its folders from the nearest
+/// up to `root` (a folder input, included), or only its own folder without one.
+pub fn split_from_path(file: &Path, root: Option<&Path>) -> Option<String> {
+    let stem = file.file_stem().and_then(|s| s.to_str());
+    let parent = file.parent().unwrap_or(Path::new(""));
+    let folders: Vec<&str> = match root {
+        Some(root) => {
+            let rel = parent.strip_prefix(root).unwrap_or(Path::new(""));
+            let mut v: Vec<&str> = rel.iter().filter_map(|c| c.to_str()).collect();
+            v.reverse();
+            v.extend(root.file_name().and_then(|n| n.to_str()));
+            v
+        }
+        None => parent
+            .file_name()
+            .and_then(|n| n.to_str())
+            .into_iter()
+            .collect(),
+    };
+    stem.into_iter().chain(folders).find_map(split_token)
+}
+
+/// One file to read: the split its input forces, and the one its path names.
+struct Shard {
+    path: PathBuf,
+    forced: Option<String>,
+    guess: Option<String>,
+}
+
+/// The files of the inputs, in order (a folder's sorted, below it too).
+fn shards(inputs: &[Input]) -> Result<Vec<Shard>, DataError> {
+    let mut out = Vec::new();
+    for input in inputs {
+        let shard = |path: PathBuf, root: Option<&Path>| Shard {
+            guess: split_from_path(&path, root),
+            forced: input.split.clone(),
+            path,
+        };
+        if !input.path.is_dir() {
+            out.push(shard(input.path.clone(), None));
+            continue;
+        }
+        let mut files = Vec::new();
+        parquet_files(&input.path, 0, &mut files)?;
+        if files.is_empty() {
+            let msg = "no .parquet files in this folder or below it";
+            return Err(DataError::layout(&input.path, msg));
+        }
+        out.extend(files.into_iter().map(|f| shard(f, Some(&input.path))));
+    }
+    Ok(out)
+}
+
+/// `*.parquet` files under `dir` in sorted path order, names starting with `.` skipped.
+fn parquet_files(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> Result<(), DataError> {
+    if depth > MAX_DEPTH {
+        let msg = format!("folders nested deeper than {MAX_DEPTH} levels (symlink loop?)");
+        return Err(DataError::layout(dir, msg));
+    }
+    let mut entries = Vec::new();
+    for e in std::fs::read_dir(dir).map_err(|e| DataError::io(dir, e))? {
+        let e = e.map_err(|e| DataError::io(dir, e))?;
+        if !e.file_name().to_string_lossy().starts_with('.') {
+            entries.push(e.path());
+        }
+    }
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            parquet_files(&p, depth + 1, out)?;
+        } else if p
+            .extension()
+            .is_some_and(|x| x.eq_ignore_ascii_case("parquet"))
+        {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// What a file's footer says: its class names (if any) and its row count.
+fn footer(path: &Path) -> Result<(Option<Vec<String>>, u64), DataError> {
     let b = builder(path)?;
     let schema = b.schema().clone();
     for col in ["image", "label"] {
@@ -75,31 +172,60 @@ pub fn open(path: &Path, split: Option<&str>) -> Result<Source, DataError> {
             return Err(DataError::layout(path, format!("no '{col}' column")));
         }
     }
-    let class_names = match schema
+    let names = schema
         .metadata()
         .get("huggingface")
-        .and_then(|m| hf_class_names(m, "label"))
-    {
-        Some(names) => names,
-        None => numbered_classes(path, max_label(path)?)?,
+        .and_then(|m| hf_class_names(m, "label"));
+    Ok((names, b.metadata().file_metadata().num_rows() as u64))
+}
+
+/// The class names every named file agrees on, else `0..=max` label over all files.
+fn class_names(shards: &[Shard], named: &[Option<Vec<String>>]) -> Result<Vec<String>, DataError> {
+    let mut first: Option<(&Path, &Vec<String>)> = None;
+    for (s, n) in shards.iter().zip(named) {
+        let Some(n) = n else { continue };
+        match first {
+            None => first = Some((&s.path, n)),
+            Some((p, f)) if f != n => {
+                let msg = format!(
+                    "its class names ({}) differ from those of {} ({})",
+                    n.join(", "),
+                    p.display(),
+                    f.join(", ")
+                );
+                return Err(DataError::layout(&s.path, msg));
+            }
+            Some(_) => {}
+        }
+    }
+    if let Some((_, names)) = first {
+        return Ok(names.clone());
+    }
+    let mut max = -1;
+    for s in shards {
+        max = max.max(max_label(&s.path)?);
+    }
+    let path = shards.first().map_or(Path::new(""), |s| s.path.as_path());
+    numbered_classes(path, max)
+}
+
+/// Opens the Parquet exports of `inputs` (files or folders of shards) as one source.
+pub fn open(inputs: &[Input]) -> Result<Source, DataError> {
+    let shards = shards(inputs)?;
+    let mut named = Vec::with_capacity(shards.len());
+    let mut total = 0;
+    for s in &shards {
+        let (names, rows) = footer(&s.path)?;
+        named.push(names);
+        total += rows;
+    }
+    let class_names = class_names(&shards, &named)?;
+    let rows = Rows {
+        shards: shards.into_iter(),
+        current: None,
+        counts: HashMap::new(),
     };
-    let total = b.metadata().file_metadata().num_rows() as u64;
-    let reader = b
-        .with_batch_size(256)
-        .build()
-        .map_err(|e| DataError::parquet(path, e))?;
-    let fallback = split
-        .map(String::from)
-        .or_else(|| split_from_file_name(path))
-        .unwrap_or_else(|| "test".into());
-    let state = Rows {
-        path: path.to_path_buf(),
-        reader,
-        row: 0,
-        forced: split.is_some(),
-        fallback,
-    };
-    let entries = state.flat_map(|r| match r {
+    let entries = rows.flat_map(|r| match r {
         Ok(v) => v.into_iter().map(Ok).collect::<Vec<_>>(),
         Err(e) => vec![Err(e)],
     });
@@ -107,87 +233,116 @@ pub fn open(path: &Path, split: Option<&str>) -> Result<Source, DataError> {
         class_names,
         total: Some(total),
         entries: Box::new(entries),
+        notes: Vec::new(),
     })
 }
 
-/// Batch-wise conversion of the export's rows to entries.
+/// Batch-wise conversion of the files' rows to entries, one file after the other.
 struct Rows {
-    path: std::path::PathBuf,
-    reader: ParquetRecordBatchReader,
-    row: usize,
-    forced: bool,
-    fallback: String,
+    shards: std::vec::IntoIter<Shard>,
+    current: Option<(Shard, ParquetRecordBatchReader)>,
+    /// Rows seen per split so far, for the `<split>/<n>` ids.
+    counts: HashMap<String, usize>,
 }
 
 impl Iterator for Rows {
     type Item = Result<Vec<Entry>, DataError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let batch = match self.reader.next()? {
-            Ok(b) => b,
-            Err(e) => return Some(Err(DataError::Arrow(e))),
-        };
-        let out = self.entries(&batch);
-        self.row += batch.num_rows();
-        Some(out)
+        loop {
+            if let Some((shard, reader)) = self.current.as_mut() {
+                match reader.next() {
+                    Some(Ok(batch)) => return Some(entries(shard, &batch, &mut self.counts)),
+                    Some(Err(e)) => return Some(Err(DataError::Arrow(e))),
+                    None => self.current = None,
+                }
+            }
+            let shard = self.shards.next()?;
+            let reader = builder(&shard.path).and_then(|b| {
+                b.with_batch_size(256)
+                    .build()
+                    .map_err(|e| DataError::parquet(&shard.path, e))
+            });
+            match reader {
+                Ok(r) => self.current = Some((shard, r)),
+                Err(e) => return Some(Err(e)),
+            }
+        }
     }
 }
 
-impl Rows {
-    fn entries(&self, batch: &RecordBatch) -> Result<Vec<Entry>, DataError> {
-        let cols = Columns::of(batch).map_err(|m| DataError::layout(&self.path, m))?;
-        Ok((0..batch.num_rows())
-            .map(|i| self.entry(&cols, i))
-            .collect())
-    }
+fn entries(
+    shard: &Shard,
+    batch: &RecordBatch,
+    counts: &mut HashMap<String, usize>,
+) -> Result<Vec<Entry>, DataError> {
+    let cols = Columns::of(batch).map_err(|m| DataError::layout(&shard.path, m))?;
+    Ok((0..batch.num_rows())
+        .map(|i| entry(shard, &cols, i, counts))
+        .collect())
+}
 
-    fn entry(&self, c: &Columns, i: usize) -> Entry {
-        let n = self.row + i;
-        let split = match (&c.split, self.forced) {
-            (Some(s), false) if s.is_valid(i) => s.value(i).to_string(),
-            _ => self.fallback.clone(),
-        };
-        let id = match &c.id {
-            Some(a) if a.is_valid(i) => a.value(i).to_string(),
-            _ => array_id(&split, n),
-        };
-        let bytes = c.image_bytes(i);
-        let (label, bytes) = match (c.label.is_valid(i), bytes) {
-            (false, _) => {
-                return Entry::Reject(Rejected::new(id, Reason::Missing("label (null)".into())))
-            }
-            (_, None) => {
-                return Entry::Reject(Rejected::new(
-                    id,
-                    Reason::Missing(
-                        "image bytes (null; path-only images are not supported)".into(),
-                    ),
-                ))
-            }
-            (true, Some(b)) => (c.label.value(i), b),
-        };
-        let opt = |a: &Option<arrow::array::StringArray>| {
-            a.as_ref()
-                .filter(|a| a.is_valid(i))
-                .map(|a| a.value(i).to_string())
-        };
-        Entry::Item(Item {
-            path: c
-                .paths
-                .as_ref()
-                .filter(|p| p.is_valid(i))
-                .map(|p| p.value(i).to_string()),
-            payload: Payload::Encoded(bytes),
-            id,
-            split,
-            label,
-            corruption: opt(&c.corruption),
-            severity: c
-                .severity
-                .as_ref()
-                .filter(|a| a.is_valid(i))
-                .map(|a| a.value(i)),
-        })
+fn entry(shard: &Shard, c: &Columns, i: usize, counts: &mut HashMap<String, usize>) -> Entry {
+    let split = match (&shard.forced, &c.split) {
+        (Some(f), _) => f.clone(),
+        (None, Some(s)) if s.is_valid(i) => s.value(i).to_string(),
+        _ => shard.guess.clone().unwrap_or_else(|| "test".into()),
+    };
+    let n = counts.entry(split.clone()).or_default();
+    let index = *n;
+    *n += 1;
+    let id = match &c.id {
+        Some(a) if a.is_valid(i) => a.value(i).to_string(),
+        _ => array_id(&split, index),
+    };
+    if !c.label.is_valid(i) {
+        return Entry::Reject(Rejected::new(id, Reason::Missing("label (null)".into())));
+    }
+    let path = opt_string(&c.paths, i);
+    let payload = match (c.image_bytes(i), &path) {
+        (Some(bytes), _) => Payload::Encoded(bytes),
+        (None, Some(p)) if !p.is_empty() => match image_file(shard, p) {
+            Ok(file) => Payload::File(file),
+            Err(reason) => return Entry::Reject(Rejected::new(id, reason)),
+        },
+        (None, _) => {
+            let what = "image bytes and path (both null)".into();
+            return Entry::Reject(Rejected::new(id, Reason::Missing(what)));
+        }
+    };
+    Entry::Item(Item {
+        path,
+        payload,
+        id,
+        split,
+        label: c.label.value(i),
+        corruption: opt_string(&c.corruption, i),
+        severity: c
+            .severity
+            .as_ref()
+            .filter(|a| a.is_valid(i))
+            .map(|a| a.value(i)),
+    })
+}
+
+fn opt_string(a: &Option<arrow::array::StringArray>, i: usize) -> Option<String> {
+    a.as_ref()
+        .filter(|a| a.is_valid(i))
+        .map(|a| a.value(i).to_string())
+}
+
+/// The file a path-only image names: absolute, or relative to the Parquet file's folder.
+fn image_file(shard: &Shard, path: &str) -> Result<PathBuf, Reason> {
+    let p = Path::new(path);
+    let file = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        shard.path.parent().unwrap_or(Path::new("")).join(p)
+    };
+    if file.is_file() {
+        Ok(file)
+    } else {
+        Err(Reason::MissingFile(file.display().to_string()))
     }
 }
 

@@ -86,6 +86,7 @@ pub fn open(dir: &Path, class_names: Vec<String>, only: Option<&str>) -> Result<
         class_names,
         total: Some(total),
         entries: Box::new(entries),
+        notes: Vec::new(),
     })
 }
 

@@ -4,7 +4,9 @@
 //! encoded in parallel (rayon), then written in input order, so output is deterministic.
 //! Bad items are recorded and skipped (or fatal with `strict`); the table and the rejects list
 //! (`<output>.rejects.csv`, `path,reason`, always written, header only when clean) appear
-//! atomically only when the whole run succeeds.
+//! atomically only when the whole run succeeds. An ingest that writes no row, or rejects more
+//! than `max_rejected` of its inputs, fails: no table, but the rejects list is written, so
+//! every rejected input is still named with its reason.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -16,8 +18,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 use serde_json::json;
 
-use crate::error::{DataError, Rejected};
-use crate::source::{process, Entry, Source};
+use crate::error::{DataError, RejectSummary, Rejected};
+use crate::source::{process, Entry, Input, Source};
 use crate::writer::{write_atomic, DatasetWriter, ROW_GROUP_ROWS};
 use crate::{cifar, folder, hf, idx};
 
@@ -79,15 +81,45 @@ impl fmt::Display for Format {
 #[derive(Debug, Clone)]
 pub struct IngestOptions {
     pub format: Format,
-    pub input: PathBuf,
+    /// One input, or several for `imagefolder` (each `NAME=DIR`) and `parquet` (files or
+    /// folders of shards); see [`check_inputs`].
+    pub inputs: Vec<Input>,
     pub output: PathBuf,
     /// Folder, CIFAR-10-C and Parquet formats: the split name (default `test`; Parquet guesses
-    /// from the file name first). IDX and CIFAR-10: ingest only this split (`train`/`test`).
+    /// from the file name first, an ImageFolder root of split folders gives their splits).
+    /// IDX and CIFAR-10: ingest only this split (`train`/`test`). A single input's `NAME=`
+    /// means the same.
     pub split: Option<String>,
     /// Stop at the first bad input instead of recording and skipping it.
     pub strict: bool,
+    /// Fail when more than this share (0..=1) of the inputs is rejected.
+    pub max_rejected: Option<f64>,
     /// Draw a progress bar on stderr (only shown when stderr is a terminal).
     pub progress: bool,
+}
+
+impl IngestOptions {
+    /// One input without a split name; the rest as by default.
+    pub fn new(format: Format, input: impl Into<PathBuf>, output: impl Into<PathBuf>) -> Self {
+        Self {
+            format,
+            inputs: vec![Input::path(input)],
+            output: output.into(),
+            split: None,
+            strict: false,
+            max_rejected: None,
+            progress: false,
+        }
+    }
+
+    /// The inputs as one line, for the table's metadata and messages.
+    pub fn describe_inputs(&self) -> String {
+        let one = |i: &Input| match &i.split {
+            Some(s) => format!("{s}={}", i.path.display()),
+            None => i.path.display().to_string(),
+        };
+        self.inputs.iter().map(one).collect::<Vec<_>>().join(", ")
+    }
 }
 
 /// What an ingest did.
@@ -98,6 +130,8 @@ pub struct IngestReport {
     pub split_rows: BTreeMap<String, u64>,
     pub class_names: Vec<String>,
     pub rejects: Vec<Rejected>,
+    /// What the input's reader noted (e.g. a class folder in only one split).
+    pub notes: Vec<String>,
     pub elapsed: Duration,
 }
 
@@ -120,6 +154,9 @@ impl fmt::Display for IngestReport {
             writeln!(f, "  split {split}: {n} rows")?;
         }
         writeln!(f, "  classes: {}", self.class_names.len())?;
+        for n in &self.notes {
+            writeln!(f, "  note: {n}")?;
+        }
         writeln!(
             f,
             "  rejected: {} (listed in {})",
@@ -145,40 +182,134 @@ pub fn rejects_path(output: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// Opens the input of `opts` as a [`Source`].
-pub fn open_source(opts: &IngestOptions) -> Result<Source, DataError> {
-    let split = opts.split.as_deref();
-    let named = split.unwrap_or("test");
+/// Checks the inputs can be combined, and returns the split a single one is forced to: several
+/// inputs only for `imagefolder` (each `NAME=DIR`) and `parquet`; split names non-empty (the
+/// parser checks) and distinct; not both `NAME=` and `split`.
+pub fn check_inputs(opts: &IngestOptions) -> Result<Option<String>, DataError> {
+    let usage = |m: String| Err(DataError::Usage(m));
+    let named: Vec<&str> = opts
+        .inputs
+        .iter()
+        .filter_map(|i| i.split.as_deref())
+        .collect();
+    if opts.inputs.is_empty() {
+        return usage("no input given".into());
+    }
+    if named.contains(&"") {
+        return usage("an input has an empty split name (write NAME=PATH)".into());
+    }
+    if let (Some(s), Some(n)) = (&opts.split, named.first()) {
+        return usage(format!(
+            "--split {s} and an input named {n}=...: give the split one way, not both"
+        ));
+    }
+    if let Some(dup) = named
+        .iter()
+        .enumerate()
+        .find(|(i, n)| named[..*i].contains(n))
+    {
+        return usage(format!(
+            "split name '{}' is given to two inputs: each NAME=PATH needs its own name",
+            dup.1
+        ));
+    }
+    let several = opts.inputs.len() > 1;
     match opts.format {
-        Format::Mnist => idx::open(&opts.input, idx::mnist_classes(), split),
+        Format::ImageFolder if several && named.len() < opts.inputs.len() => usage(format!(
+            "several imagefolder inputs need a split name each (--input train=DIR --input \
+             test=DIR); unnamed: {}",
+            unnamed(&opts.inputs)
+        )),
+        Format::ImageFolder | Format::Parquet => Ok(opts.split.clone()),
+        f if several => usage(format!(
+            "--format {f} takes one --input (several only for imagefolder and parquet)"
+        )),
+        _ => Ok(opts.split.clone().or(opts.inputs[0].split.clone())),
+    }
+}
+
+fn unnamed(inputs: &[Input]) -> String {
+    let v: Vec<String> = inputs
+        .iter()
+        .filter(|i| i.split.is_none())
+        .map(|i| i.path.display().to_string())
+        .collect();
+    v.join(", ")
+}
+
+/// Opens the inputs of `opts` as one [`Source`].
+pub fn open_source(opts: &IngestOptions) -> Result<Source, DataError> {
+    let split = check_inputs(opts)?;
+    let split = split.as_deref();
+    let named = split.unwrap_or("test");
+    let input = &opts.inputs[0].path;
+    match opts.format {
+        Format::Mnist => idx::open(input, idx::mnist_classes(), split),
         Format::FashionMnist => {
             let names = idx::FASHION_MNIST_CLASSES
                 .iter()
                 .map(|s| s.to_string())
                 .collect();
-            idx::open(&opts.input, names, split)
+            idx::open(input, names, split)
         }
-        Format::ImageFolder => folder::open_imagefolder(&opts.input, named),
-        Format::ImageNetC => folder::open_imagenet_c(&opts.input, named),
-        Format::Cifar10 => cifar::open_cifar10(&opts.input, split),
-        Format::Cifar10C => cifar::open_cifar10c(&opts.input, named),
-        Format::Parquet => hf::open(&opts.input, split),
+        Format::ImageFolder => match split_dirs(&opts.inputs) {
+            Some(dirs) => folder::open_splits(&dirs),
+            None => folder::open_imagefolder(input, split),
+        },
+        Format::ImageNetC => folder::open_imagenet_c(input, named),
+        Format::Cifar10 => cifar::open_cifar10(input, split),
+        Format::Cifar10C => cifar::open_cifar10c(input, named),
+        Format::Parquet => {
+            let forced = |i: &Input| Input {
+                split: i.split.clone().or(split.map(String::from)),
+                path: i.path.clone(),
+            };
+            hf::open(&opts.inputs.iter().map(forced).collect::<Vec<_>>())
+        }
     }
+}
+
+/// The inputs as split folders, when every one is named.
+fn split_dirs(inputs: &[Input]) -> Option<Vec<folder::SplitDir>> {
+    inputs
+        .iter()
+        .map(|i| {
+            Some(folder::SplitDir {
+                split: i.split.clone()?,
+                dir: i.path.clone(),
+            })
+        })
+        .collect()
 }
 
 /// Runs an ingest end to end.
 pub fn ingest(opts: &IngestOptions) -> Result<IngestReport, DataError> {
+    if let Some(f) = opts.max_rejected.filter(|f| !(0.0..=1.0).contains(f)) {
+        return Err(DataError::Usage(format!(
+            "--max-rejected {f}: a share of the inputs from 0 to 1 (0.05 = 5 %)"
+        )));
+    }
     let start = Instant::now();
     let source = open_source(opts)?;
     let class_names = source.class_names.clone();
+    let notes = source.notes.clone();
     let mut writer = DatasetWriter::create(&opts.output, &class_names, opts.format.name())?;
     let bar = progress_bar(opts.progress, source.total);
     let rejects = run(source, &mut writer, opts.strict, &bar)?;
     bar.finish_and_clear();
-    let extra = json!({ "rejected": rejects.len(), "input": opts.input.display().to_string() });
+    let rejects_path = rejects_path(&opts.output);
+    enough_rows(
+        opts,
+        writer.split_rows().values().sum(),
+        &rejects,
+        &rejects_path,
+    )?;
+    let mut extra = json!({ "rejected": rejects.len(), "input": opts.describe_inputs() });
+    if !notes.is_empty() {
+        extra["notes"] = json!(notes);
+    }
     let split_rows = writer.finish(extra)?;
     // After the table, so a failed run never leaves a fresh rejects list behind.
-    let rejects_path = rejects_path(&opts.output);
     write_atomic(&rejects_path, rejects_csv(&rejects).as_bytes())?;
     Ok(IngestReport {
         output: opts.output.clone(),
@@ -186,7 +317,32 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport, DataError> {
         split_rows,
         class_names,
         rejects,
+        notes,
         elapsed: start.elapsed(),
+    })
+}
+
+/// Fails when no row was written or too many inputs were rejected, writing the rejects list
+/// first so that each rejected input is named (the table is never written then).
+fn enough_rows(
+    opts: &IngestOptions,
+    rows: u64,
+    rejects: &[Rejected],
+    list: &Path,
+) -> Result<(), DataError> {
+    let inputs = rows + rejects.len() as u64;
+    let share = rejects.len() as f64 / inputs.max(1) as f64;
+    let over = opts.max_rejected.filter(|&limit| share > limit);
+    if rows > 0 && over.is_none() {
+        return Ok(());
+    }
+    if !rejects.is_empty() {
+        write_atomic(list, rejects_csv(rejects).as_bytes())?;
+    }
+    let summary = RejectSummary::new(inputs, rejects, list);
+    Err(match over {
+        Some(limit) if rows > 0 => DataError::TooManyRejected { limit, summary },
+        _ => DataError::NothingIngested(summary),
     })
 }
 

@@ -24,6 +24,7 @@ pub mod writer;
 #[doc(hidden)]
 pub mod testutil;
 
-pub use error::{DataError, Reason, Rejected};
+pub use error::{DataError, Reason, RejectSummary, Rejected};
 pub use ingest::{ingest, Format, IngestOptions, IngestReport};
 pub use reader::{read_info, DatasetInfo, DatasetReader, ImageBatch};
+pub use source::Input;

@@ -3,10 +3,54 @@
 //! [`process`], which ingest runs in parallel.
 
 use std::path::PathBuf;
+use std::str::FromStr;
 
 use crate::error::{DataError, Reason, Rejected};
 use crate::imaging::{encode_png, normalise};
 use crate::writer::Row;
+
+/// One input of an ingest: a path and, when given as `NAME=PATH`, the split its rows get.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Input {
+    pub split: Option<String>,
+    pub path: PathBuf,
+}
+
+impl Input {
+    /// An input without a split name.
+    pub fn path(path: impl Into<PathBuf>) -> Self {
+        Self {
+            split: None,
+            path: path.into(),
+        }
+    }
+}
+
+impl FromStr for Input {
+    type Err = String;
+
+    /// `NAME=PATH` when the text before the first `=` has no `/`, else a plain path (so a path
+    /// with `=` in its first component is written `./a=b`).
+    fn from_str(s: &str) -> Result<Self, String> {
+        let Some((name, path)) = s.split_once('=').filter(|(n, _)| !n.contains('/')) else {
+            return Ok(Input::path(s));
+        };
+        if name.is_empty() {
+            return Err(format!(
+                "'{s}': the split name before '=' is empty (write NAME=PATH, e.g. train=DIR)"
+            ));
+        }
+        if path.is_empty() {
+            return Err(format!(
+                "'{s}': no path after '{name}=' (write {name}=PATH)"
+            ));
+        }
+        Ok(Input {
+            split: Some(name.to_string()),
+            path: PathBuf::from(path),
+        })
+    }
+}
 
 /// Where an item's pixels come from.
 #[derive(Debug)]
@@ -52,6 +96,9 @@ pub struct Source {
     pub class_names: Vec<String>,
     pub total: Option<u64>,
     pub entries: Entries,
+    /// What the user should know about the input that is not an error (e.g. a class folder in
+    /// only one split): printed with the summary and kept in the table's metadata.
+    pub notes: Vec<String>,
 }
 
 /// Validates one item and turns it into a table row; runs on the rayon pool.

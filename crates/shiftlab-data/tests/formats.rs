@@ -408,10 +408,12 @@ fn hf_parquet_is_validated_and_normalised() {
         lines[1],
         "train/00001,label 3 out of range 0..2 (3 classes)"
     );
-    assert!(
-        lines[2].starts_with("train/00002,missing image bytes"),
-        "{csv}"
+    // Null bytes: read from image.path (img.png beside the export), which does not exist.
+    let missing = format!(
+        "train/00002,image file not found: {}",
+        dir.path().join("img.png").display()
     );
+    assert!(lines[2].starts_with(&missing), "{csv}");
     assert!(
         lines[3].starts_with("train/00003,truncated or undecodable image"),
         "{csv}"

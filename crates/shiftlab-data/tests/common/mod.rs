@@ -3,7 +3,7 @@
 
 use std::fs;
 use std::io::{Cursor, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, BinaryArray, Int64Array, StringArray, StructArray};
@@ -14,14 +14,7 @@ use shiftlab_data::testutil::{palette_png, png_claiming, CMYK_JPEG};
 use shiftlab_data::{DatasetReader, Format, ImageBatch, IngestOptions};
 
 pub fn opts(format: Format, input: &Path, output: &Path) -> IngestOptions {
-    IngestOptions {
-        format,
-        input: input.to_path_buf(),
-        output: output.to_path_buf(),
-        split: None,
-        strict: false,
-        progress: false,
-    }
+    IngestOptions::new(format, input, output)
 }
 
 /// IDX images + labels for one split (`stem` = train or t10k).
@@ -198,8 +191,21 @@ pub fn write_npy(path: &Path, descr: &str, shape: &[usize], data: &[u8]) {
     fs::write(path, out).unwrap();
 }
 
-/// A Hugging Face style export: image struct<bytes, path>, label int64, optional class names.
-pub fn write_hf_parquet(path: &PathBuf, rows: &[(Option<Vec<u8>>, i64)], names: Option<&[&str]>) {
+/// A Hugging Face style export: image struct<bytes, path> (path `img.png`), label int64,
+/// optional class names.
+pub fn write_hf_parquet(path: &Path, rows: &[(Option<Vec<u8>>, i64)], names: Option<&[&str]>) {
+    let rows: Vec<HfRow> = rows
+        .iter()
+        .map(|(b, l)| (b.clone(), Some("img.png".to_string()), *l))
+        .collect();
+    write_hf_rows(path, &rows, names);
+}
+
+/// One row of a Hugging Face export: image bytes, image path, label.
+pub type HfRow = (Option<Vec<u8>>, Option<String>, i64);
+
+/// A Hugging Face style export with the given image bytes and paths.
+pub fn write_hf_rows(path: &Path, rows: &[HfRow], names: Option<&[&str]>) {
     let image_fields = Fields::from(vec![
         Field::new("bytes", DataType::Binary, true),
         Field::new("path", DataType::Utf8, true),
@@ -218,15 +224,16 @@ pub fn write_hf_parquet(path: &PathBuf, rows: &[(Option<Vec<u8>>, i64)], names: 
         meta,
     ));
     let bytes = BinaryArray::from_iter(rows.iter().map(|r| r.0.as_deref()));
-    let paths = StringArray::from_iter(rows.iter().map(|_| Some("img.png")));
+    let paths = StringArray::from_iter(rows.iter().map(|r| r.1.as_deref()));
     let image = StructArray::new(
         image_fields,
         vec![Arc::new(bytes) as ArrayRef, Arc::new(paths)],
         None,
     );
-    let labels = Int64Array::from_iter_values(rows.iter().map(|r| r.1));
+    let labels = Int64Array::from_iter_values(rows.iter().map(|r| r.2));
     let batch =
         RecordBatch::try_new(schema.clone(), vec![Arc::new(image), Arc::new(labels)]).unwrap();
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
     let mut w = parquet::arrow::ArrowWriter::try_new(fs::File::create(path).unwrap(), schema, None)
         .unwrap();
     w.write(&batch).unwrap();
