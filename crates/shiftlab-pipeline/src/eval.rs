@@ -15,7 +15,7 @@ use shiftlab_corrupt::{FrostAssets, Transform};
 use shiftlab_model::Encoder;
 use tch::{Kind, Tensor};
 
-use crate::config::{Pipeline, Shift, FAMILY_DATASET};
+use crate::config::{Pipeline, Shift};
 use crate::error::PipelineError;
 use crate::probes::{Probe, SampleOutput};
 use crate::source::{decode, sample_key, Geometry, PixelBatch, Sample, SampleStream};
@@ -763,12 +763,7 @@ impl RowTag<'_> {
             ),
             RowTag::Target(name) => {
                 let (corruption, severity) = &decoded.tags[pos];
-                (
-                    corruption.clone().unwrap_or_else(|| name.to_string()),
-                    name.to_string(),
-                    FAMILY_DATASET,
-                    severity.unwrap_or(0),
-                )
+                crate::targets::row_columns(name, corruption.as_deref(), *severity)
             }
         }
     }
