@@ -835,7 +835,7 @@ const FAMILY_NOTE: &str = "Views `family_robustness` and `effective_robustness`.
 fn headline_note(missing: &[String]) -> String {
     let mut note = String::from("View `robustness`. mCE and relative mCE are AlexNet-normalised over the 15 benchmark corruptions and exist only for `imagenet224` runs with all 15 x 5 present; the mean errors are plain means over corruptions x severities, not mCE. Column corruptions: made on the fly or read from released files (ImageNet-C, CIFAR-10-C as a `[[targets]]` entry, with the source's clean split as the clean reference).");
     if !missing.is_empty() {
-        note.push_str(&format!(" Runs {} have no AlexNet reference, so mCE is not defined for them (`{NO_ALEXNET}`); the section *Relative to an in-run baseline* normalises by a model of the run instead.", missing.join(", ")));
+        note.push_str(&format!(" Runs {} have no AlexNet reference, so mCE is not defined for them (`{NO_ALEXNET}`); the section Relative to an in-run baseline normalises by a model of the run instead.", missing.join(", ")));
     }
     note
 }
