@@ -191,8 +191,8 @@ fn imagenet_c_folder_gives_the_mce_of_the_formula() {
         path(&target),
     ]);
     let text = pipeline(&d.join("run"), &source, &target, "val", "imagenet224");
-    // Two images (one per class) per corruption and severity.
-    let report = run_and_check(d, &text, 2 * CONDITIONS, true);
+    // Four images (two per class) per corruption and severity.
+    let report = run_and_check(d, &text, 4 * CONDITIONS, true);
     assert!(
         report.contains("released: ok: 75 corruption_errors rows"),
         "{report}"

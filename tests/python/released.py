@@ -50,9 +50,13 @@ def clean_images(n, classes, seed):
 
 
 def corrupt(imgs, k, s, seed):
-    """A stand-in for corruption k at severity s: noise that grows with both (any pixels do)."""
+    """A stand-in for corruption k at severity s (any pixels do): noise and a brightness shift
+    that grow with s, so that the probe errs more as s grows and the errors differ between
+    corruptions (an all-zero table would let a wrong formula pass)."""
     rng = np.random.RandomState(seed + 100 * k + s)
-    noisy = imgs.astype(np.float64) + rng.normal(0, 12 * s + 6 * (k % 4), size=imgs.shape)
+    shift = 18.0 * s * ((k % 3) - 1)
+    noise = rng.normal(0, 10 * s + 5 * (k % 4), size=imgs.shape)
+    noisy = imgs.astype(np.float64) + shift + noise
     return np.clip(noisy, 0, 255).astype(np.uint8)
 
 
@@ -76,13 +80,13 @@ def make_cifar(out):
 def make_imagenet_c(out):
     from PIL import Image
     wnids = ["n01440764", "n01443537"]
-    imgs, labels = clean_images(6, 2, seed=3)
+    imgs, labels = clean_images(8, 2, seed=3)
     for i, (img, label) in enumerate(zip(imgs, labels)):
         d = out / "val" / wnids[label]
         d.mkdir(parents=True, exist_ok=True)
         Image.fromarray(img).save(d / f"ILSVRC2012_val_{i:08d}.png")
-    # One image per class and severity: the first of each class.
-    firsts = [0, 1]
+    # Two images per class and severity: the first two of each class.
+    firsts = [0, 1, 2, 3]
     for k, name in enumerate(GROUPS):
         for s in range(1, 6):
             shifted = corrupt(imgs[firsts], k, s, seed=4)
@@ -151,6 +155,8 @@ def check(a):
     if not rel["cosine_to_clean"].isna().all():
         fail("released rows have no clean twin: cosine_to_clean must be null")
     clean_error, errors, counts, headline = by_hand(pred, alexnet)
+    if errors.nunique() < 3:
+        fail(f"the released errors take {errors.nunique()} value(s): too few to test a formula")
 
     ce = pd.read_csv(a.corruption_errors)
     if len(ce) != len(errors):
