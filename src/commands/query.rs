@@ -5,7 +5,8 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use shiftlab_results::{format_batches, write_atomic, OutputFormat, RunSession};
+use shiftlab_results::output::DEFAULT_PRECISION;
+use shiftlab_results::{format_batches, write_atomic, OutputFormat, RunSession, SessionOptions};
 
 /// How the result is written.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -22,8 +23,9 @@ pub enum FormatArg {
 }
 
 /// SQL over run folders: tables predictions, metrics, runs, errors, stages, run_info,
-/// alexnet_errors; views corruption_errors, corruption_summary, robustness, drift, group_errors,
-/// family_robustness, effective_robustness.
+/// alexnet_errors, baseline; views corruption_errors, corruption_summary, robustness, drift,
+/// group_errors, family_robustness, effective_robustness, ranking, baseline_corruptions,
+/// baseline_robustness.
 #[derive(clap::Args, Debug)]
 pub struct QueryArgs {
     /// A run folder (repeat for several: each table is the union of the runs' rows).
@@ -32,6 +34,15 @@ pub struct QueryArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = FormatArg::Table)]
     pub format: FormatArg,
+    /// Decimals of floating-point values in the table format (CSV, JSON and Parquet keep every
+    /// digit).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_PRECISION)]
+    pub precision: usize,
+    /// The model of each run that views baseline_corruptions / baseline_robustness normalise by
+    /// (CE and mCE relative to it, = 100; not the AlexNet-normalised ImageNet-C mCE). Default:
+    /// each run's first model.
+    #[arg(long, value_name = "MODEL")]
+    pub baseline: Option<String>,
     /// Write the result to FILE (atomically) instead of standard output.
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -43,7 +54,9 @@ pub struct QueryArgs {
 /// the statement and writes the result.
 pub fn run_query(args: &QueryArgs) -> anyhow::Result<()> {
     let format = match args.format {
-        FormatArg::Table => OutputFormat::Table,
+        FormatArg::Table => OutputFormat::Table {
+            precision: args.precision,
+        },
         FormatArg::Csv => OutputFormat::Csv,
         FormatArg::Json => OutputFormat::Json,
         FormatArg::Parquet => OutputFormat::Parquet,
@@ -54,7 +67,10 @@ pub fn run_query(args: &QueryArgs) -> anyhow::Result<()> {
     );
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let bytes = runtime.block_on(async {
-        let session = RunSession::open(&args.runs).await?;
+        let options = SessionOptions {
+            baseline: args.baseline.clone(),
+        };
+        let session = RunSession::open_with(&args.runs, &options).await?;
         // A failed query carries the notes already.
         let batches = session.query(&args.sql).await?;
         for note in &session.notes {

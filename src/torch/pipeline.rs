@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use shiftlab_pipeline::folder::{InvocationRecord, RunInfo};
 use shiftlab_pipeline::{Pipeline, PipelineError, RowFilter, RunFolder, RunOptions, RunSummary};
+use shiftlab_results::output::DEFAULT_PRECISION;
 
 #[derive(clap::Args, Debug)]
 pub struct ValidateArgs {
@@ -345,8 +346,9 @@ fn print_errors_table(rows: &[shiftlab_pipeline::tables::MetricRow]) {
         }
     }
     let mut header = format!("{:<24} {:<7} {:>8}", "model", "probe", "clean");
-    for f in &families {
-        header.push_str(&format!(" {f:>11}"));
+    let widths: Vec<usize> = families.iter().map(|f| f.len().max(11)).collect();
+    for (f, w) in families.iter().zip(&widths) {
+        header.push_str(&format!(" {f:>w$}"));
     }
     println!("error (%), mean over each family's shifts and severities:\n{header}");
     for (model, probe) in keys {
@@ -358,10 +360,14 @@ fn print_errors_table(rows: &[shiftlab_pipeline::tables::MetricRow]) {
                 .collect();
             (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
         };
-        let fmt = |v: Option<f64>| v.map_or("-".to_string(), |e| format!("{:.2}", 100.0 * e));
+        // The digits `shiftlab query` and the report show (19.85 % = 0.1985).
+        let fmt = |v: Option<f64>| match v {
+            Some(_) => shiftlab_results::output::percent(v, DEFAULT_PRECISION),
+            None => "-".to_string(),
+        };
         let mut line = format!("{model:<24} {probe:<7} {:>8}", fmt(of("clean")));
-        for f in &families {
-            line.push_str(&format!(" {:>11}", fmt(of(f))));
+        for (f, w) in families.iter().zip(&widths) {
+            line.push_str(&format!(" {:>w$}", fmt(of(f))));
         }
         println!("{line}");
     }

@@ -305,6 +305,9 @@ impl Shift {
 pub const FAMILY_CORRUPTION: &str = "corruption";
 /// `shift_family` of dataset-level shifts (`[[targets]]`).
 pub const FAMILY_DATASET: &str = "dataset";
+/// `shift_family` of target rows that are ImageNet-C corruptions read from files (released
+/// ImageNet-C, CIFAR-10-C), see [`crate::targets::row_columns`].
+pub const FAMILY_RELEASED: &str = "released_corruption";
 
 /// A validated `[[targets]]` entry: another dataset evaluated as it is (no on-the-fly shifts).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

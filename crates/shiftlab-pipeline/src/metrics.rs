@@ -12,7 +12,9 @@ use arrow::datatypes::{Float32Type, Int32Type};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
 
-use crate::config::{Pipeline, FAMILY_DATASET};
+use shiftlab_corrupt::Corruption;
+
+use crate::config::{Pipeline, FAMILY_DATASET, FAMILY_RELEASED};
 use crate::error::PipelineError;
 use crate::tables::MetricRow;
 
@@ -39,7 +41,7 @@ type Order = (usize, usize, usize, String, i32);
 
 /// Reads every predictions part and aggregates per model x probe x shift x severity, in the
 /// order of the pipeline file (models, probes, clean, corruptions and synthetic shifts by
-/// severity, then the targets).
+/// severity, then the targets, then released corruptions).
 pub fn compute_metrics(p: &Pipeline, files: &[PathBuf]) -> Result<Vec<MetricRow>, PipelineError> {
     let mut groups: BTreeMap<Key, Group> = BTreeMap::new();
     let model_order = |m: &str| {
@@ -48,7 +50,15 @@ pub fn compute_metrics(p: &Pipeline, files: &[PathBuf]) -> Result<Vec<MetricRow>
             .position(|x| x.name == m)
             .unwrap_or(usize::MAX)
     };
+    // Released corruptions rank after the targets, in ImageNet-C order, so they never share a
+    // key with an on-the-fly corruption of the same name and severity.
     let shift_order = |s: &str, group: &str, family: &str, sev: i32| {
+        if family == FAMILY_RELEASED {
+            let c = s
+                .parse::<Corruption>()
+                .map_or(Corruption::ALL.len(), |c| c.index());
+            return p.shifts.len() + p.targets.len() + 1 + c;
+        }
         if family == FAMILY_DATASET {
             let t = p.targets.iter().position(|t| t.name == group);
             return p.shifts.len() + t.unwrap_or(p.targets.len());

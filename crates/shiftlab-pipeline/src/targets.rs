@@ -5,10 +5,17 @@
 //! among the classes the target covers, so a target that covers a subset has its probe outputs
 //! restricted to that subset (scores renormalised over it) before prediction, top-5 and
 //! confidence are read.
+//!
+//! A target's rows may name an ImageNet-C corruption and severity in their own columns (an
+//! ingested ImageNet-C folder, CIFAR-10-C arrays): those rows are released corruptions and take
+//! the corruption's name, group and severity with family [`FAMILY_RELEASED`], so the corruption
+//! views count them as they count on-the-fly ones (their clean reference is the source's clean
+//! rows), told apart by the family; every other row is a plain dataset-level shift.
 
+use shiftlab_corrupt::Corruption;
 use shiftlab_data::reader::DatasetInfo;
 
-use crate::config::Target;
+use crate::config::{Target, FAMILY_DATASET, FAMILY_RELEASED};
 use crate::error::PipelineError;
 
 /// A target with its labels resolved against the source's classes.
@@ -86,6 +93,35 @@ impl ResolvedTarget {
                 self.map.len()
             )),
         }
+    }
+}
+
+/// (shift, shift_group, shift_family, severity) of a row of target `target` whose own
+/// `corruption` / `severity` columns hold `corruption` and `severity`: an ImageNet-C corruption
+/// (any spelling [`Corruption`]'s parser takes) at severity 1..=5 is a released corruption under
+/// its canonical name and group; anything else stays a dataset-level shift named by its
+/// corruption column (else the target), grouped under the target, severity 0 when absent.
+pub fn row_columns(
+    target: &str,
+    corruption: Option<&str>,
+    severity: Option<i32>,
+) -> (String, String, &'static str, i32) {
+    let released = corruption
+        .and_then(|c| c.parse::<Corruption>().ok())
+        .zip(severity.filter(|s| (1..=5).contains(s)));
+    match released {
+        Some((c, s)) => (
+            c.name().to_string(),
+            c.group().name().to_string(),
+            FAMILY_RELEASED,
+            s,
+        ),
+        None => (
+            corruption.unwrap_or(target).to_string(),
+            target.to_string(),
+            FAMILY_DATASET,
+            severity.unwrap_or(0),
+        ),
     }
 }
 
@@ -208,6 +244,33 @@ mod tests {
         assert!(e.contains("mapped twice"), "{e}");
         let e = parse_label_map("target,source\nx,7\n", &target, &source).unwrap_err();
         assert!(e.contains("outside"), "{e}");
+    }
+
+    #[test]
+    fn released_corruptions_are_told_from_dataset_rows() {
+        let col = |c: Option<&str>, s: Option<i32>| row_columns("cifar10c", c, s);
+        let released =
+            |name: &str, group: &str, s| (name.to_string(), group.to_string(), FAMILY_RELEASED, s);
+        assert_eq!(
+            col(Some("gaussian_noise"), Some(3)),
+            released("gaussian_noise", "noise", 3)
+        );
+        // ImageNet-C folder names and CIFAR-10-C file stems, as the corruption parser reads them.
+        assert_eq!(
+            col(Some("JPEG-compression"), Some(5)),
+            released("jpeg_compression", "digital", 5)
+        );
+        assert_eq!(
+            col(Some("saturate"), Some(1)),
+            released("saturate", "extra", 1)
+        );
+        let dataset =
+            |shift: &str, s| (shift.to_string(), "cifar10c".to_string(), FAMILY_DATASET, s);
+        // Not ImageNet-C, no severity, or a severity outside 1..5: a dataset-level shift.
+        assert_eq!(col(Some("rotation"), Some(3)), dataset("rotation", 3));
+        assert_eq!(col(Some("fog"), None), dataset("fog", 0));
+        assert_eq!(col(Some("fog"), Some(6)), dataset("fog", 6));
+        assert_eq!(col(None, None), dataset("cifar10c", 0));
     }
 
     #[test]

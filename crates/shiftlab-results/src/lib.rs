@@ -14,10 +14,10 @@ pub mod views;
 
 pub use inspect::{inspect_dataset, DatasetReport};
 pub use output::{format_batches, write_atomic, OutputFormat};
-pub use report::{write_report, ReportFiles};
+pub use report::{write_report, write_report_with, ReportFiles};
 pub use run::{RunDir, RunInfo};
 pub use select::select_ids;
-pub use session::RunSession;
+pub use session::{RunSession, SessionOptions};
 
 /// Errors of the results layer.
 #[derive(Debug, thiserror::Error)]

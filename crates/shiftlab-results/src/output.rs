@@ -1,22 +1,95 @@
 //! Query results as text or files, and atomic writes (temporary file beside, then rename) so a
 //! reader never sees half a file.
+//!
+//! Numbers for people (the `table` format, the report, the end-of-run summary) go through
+//! [`decimal`] / [`readable`] and [`percent`] at one precision, so they agree digit for digit; files meant for
+//! programs (CSV, JSON, Parquet) keep every bit of the value.
 
 use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
 
-use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Schema};
 use datafusion::arrow::util::pretty::pretty_format_batches;
 use datafusion::parquet::arrow::ArrowWriter;
 
 use crate::ResultsError;
 
+/// Decimals of a fraction (error, accuracy, cosine) shown to people: 4, i.e. a percentage
+/// with 2 decimals (0.1985 = 19.85 %).
+pub const DEFAULT_PRECISION: usize = 4;
+
 /// How `shiftlab query` writes its result.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OutputFormat {
-    Table,
+    /// Aligned text; floating-point columns with `precision` decimals (see [`readable`]).
+    Table {
+        precision: usize,
+    },
     Csv,
     Json,
     Parquet,
+}
+
+/// `v` with `decimals` decimals (`-0.00` prints as `0.00`).
+pub fn decimal(v: f64, decimals: usize) -> String {
+    let text = format!("{v:.decimals$}");
+    match text.strip_prefix('-') {
+        Some(rest) if rest.chars().all(|c| c == '0' || c == '.') => rest.to_string(),
+        _ => text,
+    }
+}
+
+/// [`decimal`], except that a non-zero value that would print as zero keeps `decimals`
+/// significant digits in exponent form (`1.235e-7`): a query's small values (a tiny ECE, a
+/// p-value) must not vanish.
+pub fn readable(v: f64, decimals: usize) -> String {
+    let smallest = 0.5 * 10f64.powi(-(decimals.min(300) as i32));
+    if v.is_finite() && v != 0.0 && v.abs() < smallest {
+        return format!("{v:.*e}", decimals.saturating_sub(1));
+    }
+    decimal(v, decimals)
+}
+
+/// A fraction as a percentage with `precision - 2` decimals (the same digits [`decimal`] shows
+/// of the fraction at `precision`); `n/a` for NULL.
+pub fn percent(v: Option<f64>, precision: usize) -> String {
+    v.map_or_else(
+        || "n/a".into(),
+        |v| decimal(100.0 * v, precision.saturating_sub(2)),
+    )
+}
+
+/// The batches with every floating-point column as text at `precision` decimals.
+fn rounded(batches: &[RecordBatch], precision: usize) -> Result<Vec<RecordBatch>, ResultsError> {
+    batches
+        .iter()
+        .map(|b| {
+            let schema = b.schema();
+            let mut fields = Vec::with_capacity(b.num_columns());
+            let mut columns: Vec<ArrayRef> = Vec::with_capacity(b.num_columns());
+            for (field, col) in schema.fields().iter().zip(b.columns()) {
+                if !field.data_type().is_floating() {
+                    fields.push(field.as_ref().clone());
+                    columns.push(col.clone());
+                    continue;
+                }
+                let wide = cast(col, &DataType::Float64)?;
+                let v = wide.as_primitive::<Float64Type>();
+                let text: StringArray = (0..v.len())
+                    .map(|i| v.is_valid(i).then(|| readable(v.value(i), precision)))
+                    .collect();
+                fields.push(Field::new(field.name(), DataType::Utf8, true));
+                columns.push(Arc::new(text));
+            }
+            Ok(RecordBatch::try_new(
+                Arc::new(Schema::new(fields)),
+                columns,
+            )?)
+        })
+        .collect()
 }
 
 /// The batches in `format` as bytes (Parquet is binary; the others are UTF-8 text).
@@ -25,7 +98,10 @@ pub fn format_batches(
     format: OutputFormat,
 ) -> Result<Vec<u8>, ResultsError> {
     match format {
-        OutputFormat::Table => Ok(format!("{}\n", pretty_format_batches(batches)?).into_bytes()),
+        OutputFormat::Table { precision } => {
+            let text = pretty_format_batches(&rounded(batches, precision)?)?;
+            Ok(format!("{text}\n").into_bytes())
+        }
         OutputFormat::Csv => csv_bytes(batches),
         OutputFormat::Json => json_bytes(batches),
         OutputFormat::Parquet => parquet_bytes(batches),
@@ -143,10 +219,46 @@ mod tests {
             json,
             "[{\"name\":\"a\",\"value\":0.5},{\"name\":\"b\",\"value\":null}]\n"
         );
-        let table =
-            String::from_utf8(format_batches(&[batch()], OutputFormat::Table)?).unwrap_or_default();
-        assert!(table.contains("| a    | 0.5   |"), "{table}");
+        let table = String::from_utf8(format_batches(
+            &[batch()],
+            OutputFormat::Table { precision: 4 },
+        )?)
+        .unwrap_or_default();
+        assert!(table.contains("| a    | 0.5000 |"), "{table}");
         Ok(())
+    }
+
+    #[test]
+    fn tables_round_files_keep_every_digit() -> Result<(), ResultsError> {
+        let v = 0.198_473_684_210_526_33;
+        let schema = Schema::new(vec![Field::new("e", DataType::Float64, true)]);
+        let col = datafusion::arrow::array::Float64Array::from(vec![Some(v), Some(-1e-9), None]);
+        let b = RecordBatch::try_new(Arc::new(schema), vec![Arc::new(col)])?;
+        let table = |precision| {
+            let bytes = format_batches(std::slice::from_ref(&b), OutputFormat::Table { precision });
+            String::from_utf8(bytes.unwrap_or_default()).unwrap_or_default()
+        };
+        assert!(table(4).contains("| 0.1985    |"), "{}", table(4));
+        assert!(table(4).contains("| -1.000e-9 |"), "{}", table(4));
+        assert!(table(2).contains("| 0.20    |"), "{}", table(2));
+        let csv = String::from_utf8(format_batches(&[b], OutputFormat::Csv)?).unwrap_or_default();
+        assert_eq!(csv.lines().nth(1), Some("0.19847368421052633"), "{csv}");
+        Ok(())
+    }
+
+    #[test]
+    fn decimals_and_percent_agree() {
+        assert_eq!(decimal(0.19847, 4), "0.1985");
+        assert_eq!(percent(Some(0.19847), 4), "19.85");
+        assert_eq!(readable(-0.00001, 2), "-1.0e-5");
+        assert_eq!(readable(0.004, 2), "4.0e-3");
+        assert_eq!(readable(0.005, 2), "0.01");
+        assert_eq!(decimal(-0.004, 2), "0.00");
+        assert_eq!(readable(76.654_321, 4), "76.6543");
+        assert_eq!(readable(0.0, 3), "0.000");
+        assert_eq!(readable(f64::NAN, 3), "NaN");
+        assert_eq!(percent(None, 4), "n/a");
+        assert_eq!(percent(Some(-0.000_01), 4), "0.00");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! A DataFusion session over one or more run folders: each run table is the union of the runs'
-//! files, beside the embedded AlexNet reference, a `run_info` table from each `run.json`, and
-//! the metric views of [`crate::views`].
+//! files, beside the embedded AlexNet reference, a `run_info` table from each `run.json`, the
+//! `baseline` table (each run's in-run reference model, a session option), and the metric views
+//! of [`crate::views`].
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -19,6 +20,13 @@ use shiftlab_metrics::AlexNetTable;
 use crate::run::{RunDir, RUN_TABLES};
 use crate::{views, ResultsError};
 
+/// Choices that shape the session's tables.
+#[derive(Clone, Debug, Default)]
+pub struct SessionOptions {
+    /// The model every run's `baseline_*` views normalise by; `None`: each run's first model.
+    pub baseline: Option<String>,
+}
+
 /// An open session and what the user should know about its runs.
 pub struct RunSession {
     pub ctx: SessionContext,
@@ -28,8 +36,16 @@ pub struct RunSession {
 }
 
 impl RunSession {
-    /// Opens the run folders and registers every table and view they allow.
+    /// Opens the run folders with the default options (each run's first model as baseline).
     pub async fn open(dirs: &[PathBuf]) -> Result<Self, ResultsError> {
+        Self::open_with(dirs, &SessionOptions::default()).await
+    }
+
+    /// Opens the run folders and registers every table and view they allow.
+    pub async fn open_with(
+        dirs: &[PathBuf],
+        options: &SessionOptions,
+    ) -> Result<Self, ResultsError> {
         let runs = dirs
             .iter()
             .map(|d| RunDir::open(d))
@@ -38,6 +54,7 @@ impl RunSession {
         let ctx = SessionContext::new_with_config(config);
         ctx.register_batch("alexnet_errors", alexnet_batch()?)?;
         ctx.register_batch("run_info", run_info_batch(&runs)?)?;
+        ctx.register_batch("baseline", baseline_batch(&runs, options)?)?;
         let mut notes: Vec<String> = runs.iter().flat_map(RunDir::notes).collect();
         notes.extend(duplicate_names(&runs));
         for table in RUN_TABLES {
@@ -207,6 +224,39 @@ fn alexnet_batch() -> Result<RecordBatch, ResultsError> {
         Arc::new(Schema::new(fields)),
         columns,
     )?)
+}
+
+/// One row per run: `run`, `baseline` (the model its `baseline_*` views normalise by). A
+/// baseline the run does not have is an error naming the run and its models.
+fn baseline_batch(runs: &[RunDir], options: &SessionOptions) -> Result<RecordBatch, ResultsError> {
+    let mut chosen = Vec::with_capacity(runs.len());
+    for r in runs {
+        let model = match &options.baseline {
+            Some(m) if r.info.models.contains(m) => Some(m.clone()),
+            Some(m) => {
+                return Err(ResultsError::Input {
+                    path: r.path.display().to_string(),
+                    cause: format!(
+                        "--baseline {m:?}: run {:?} has no such model (its models: {})",
+                        r.info.name,
+                        r.info.models.join(", ")
+                    ),
+                })
+            }
+            None => r.info.models.first().cloned(),
+        };
+        chosen.push(model);
+    }
+    let schema = Schema::new(vec![
+        Field::new("run", DataType::Utf8, false),
+        Field::new("baseline", DataType::Utf8, true),
+    ]);
+    let names = runs.iter().map(|r| r.info.name.as_str());
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter_values(names)),
+        Arc::new(StringArray::from(chosen)),
+    ];
+    Ok(RecordBatch::try_new(Arc::new(schema), columns)?)
 }
 
 /// One row per run folder, from its `run.json` and manifest.

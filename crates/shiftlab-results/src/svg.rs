@@ -1,17 +1,30 @@
-//! Hand-written SVG figures (line charts, scatter panels with fitted lines and a heat map): a few hundred bytes of markup each,
-//! no plotting dependency, and text a test can read.
+//! Hand-written SVG figures (small multiples of line charts, scatter panels with fitted lines,
+//! a heat map): no plotting dependency, and text a test can read. Colours are indices into one
+//! palette that the caller assigns per model, so a model looks the same in every figure.
 
 use std::fmt::Write;
 
-/// Colours of successive series (Tableau 10), distinguishable in print and for most readers.
-const PALETTE: [&str; 10] = [
+/// Colours of models (Tableau 20: the ten Tableau 10 colours, then their light partners), so
+/// up to 20 models keep distinct colours; a report gives each model one index for every figure.
+pub const PALETTE: [&str; 20] = [
     "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
-    "#9c755f", "#bab0ac",
+    "#9c755f", "#bab0ac", "#a0cbe8", "#ffbe7d", "#ff9d9a", "#86bcb6", "#8cd17d", "#f1ce63",
+    "#d4a6c8", "#fabfd2", "#d7b5a6", "#79706e",
 ];
 
-/// One line of a chart.
+/// The colour of series index `i` (wrapping after [`PALETTE`]).
+pub fn colour(i: usize) -> &'static str {
+    PALETTE[i % PALETTE.len()]
+}
+
+/// Dash patterns that tell lines of one colour apart (e.g. the probes of one model).
+const DASHES: [&str; 4] = ["", "6 3", "2 3", "8 3 2 3"];
+
+/// One line of a chart: its colour (a [`PALETTE`] index) and dash style (a `DASHES` index).
 pub struct Series {
     pub name: String,
+    pub colour: usize,
+    pub dash: usize,
     pub points: Vec<(f64, f64)>,
 }
 
@@ -23,39 +36,125 @@ pub fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
-const W: f64 = 520.0;
-const H: f64 = 320.0;
-const LEFT: f64 = 56.0;
 const RIGHT: f64 = 190.0;
 const TOP: f64 = 30.0;
-const BOTTOM: f64 = 44.0;
 
-/// A line chart with integer x ticks from the data and `y` as the value range.
-pub fn line_chart(
+/// One panel of [`line_panels`]: its own lines, drawn in colour over every other panel's lines
+/// in grey (so each panel reads alone and still against the rest).
+pub struct LinePanel {
+    pub title: String,
+    /// The colour of the title (the panel's model).
+    pub colour: usize,
+    pub lines: Vec<Series>,
+}
+
+const LINE_W: f64 = 230.0;
+const LINE_H: f64 = 170.0;
+const LINES_PER_ROW: usize = 4;
+
+/// Small multiples: one line chart per panel (e.g. per model) on shared axes, integer x ticks,
+/// `y` the value range; `dashes` names the dash styles in a key under the title (e.g. probes).
+pub fn line_panels(
     title: &str,
-    x_label: &str,
-    y_label: &str,
-    series: &[Series],
+    (x_label, y_label): (&str, &str),
+    panels: &[LinePanel],
     y: (f64, f64),
+    dashes: &[String],
 ) -> String {
     let (y0, y1) = if y.1 > y.0 { y } else { (y.0 - 0.5, y.0 + 0.5) };
-    let xs = series.iter().flat_map(|s| s.points.iter().map(|p| p.0));
+    let xs = panels
+        .iter()
+        .flat_map(|p| p.lines.iter().flat_map(|l| l.points.iter().map(|q| q.0)));
     let (x0, x1) = xs.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
         (a.min(x), b.max(x))
     });
     let (x0, x1) = if x1 > x0 { (x0, x1) } else { (0.0, 5.0) };
-    let px = |x: f64| LEFT + (x - x0) / (x1 - x0) * (W - LEFT - RIGHT);
-    let py = |v: f64| H - BOTTOM - (v - y0) / (y1 - y0) * (H - TOP - BOTTOM);
-    let mut s = header(W, H, title);
-    axes(&mut s, x_label, y_label);
-    for i in 0..=4 {
-        let v = y0 + (y1 - y0) * i as f64 / 4.0;
+    let cols = panels.len().clamp(1, LINES_PER_ROW);
+    let rows = panels.len().div_ceil(LINES_PER_ROW).max(1);
+    let key_h = if dashes.len() > 1 { 18.0 } else { 0.0 };
+    let (w, h) = (LINE_W * cols as f64, TOP + key_h + LINE_H * rows as f64);
+    let mut s = header(w, h, title);
+    dash_key(&mut s, dashes, TOP + 6.0);
+    let frame = Frame {
+        x: (x0, x1),
+        y: (y0, y1),
+        labels: (x_label, y_label),
+    };
+    for (i, panel) in panels.iter().enumerate() {
+        let origin = (
+            LINE_W * (i % LINES_PER_ROW) as f64,
+            TOP + key_h + LINE_H * (i / LINES_PER_ROW) as f64,
+        );
+        let others = panels
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .flat_map(|(_, p)| &p.lines);
+        draw_line_panel(&mut s, panel, others, origin, &frame);
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
+/// Axes' ranges and labels shared by the panels of a figure.
+struct Frame<'a> {
+    x: (f64, f64),
+    y: (f64, f64),
+    labels: (&'a str, &'a str),
+}
+
+/// The dash key: one short line per style with its name, in a row at height `y`.
+fn dash_key(s: &mut String, dashes: &[String], y: f64) {
+    if dashes.len() < 2 {
+        return;
+    }
+    for (i, name) in dashes.iter().enumerate() {
+        let x = 12.0 + 120.0 * i as f64;
         let _ = write!(
             s,
-            r##"<line x1="{LEFT}" x2="{:.1}" y1="{y:.1}" y2="{y:.1}" stroke="#ddd"/><text x="{:.1}" y="{:.1}" text-anchor="end" font-size="11">{}</text>"##,
-            W - RIGHT,
-            LEFT - 4.0,
-            py(v) + 4.0,
+            r#"<line x1="{x:.1}" x2="{:.1}" y1="{y:.1}" y2="{y:.1}" stroke="black" stroke-width="2" stroke-dasharray="{}"/><text x="{:.1}" y="{:.1}" font-size="11">{}</text>"#,
+            x + 28.0,
+            DASHES[i % DASHES.len()],
+            x + 34.0,
+            y + 4.0,
+            escape(name)
+        );
+    }
+}
+
+fn draw_line_panel<'a>(
+    s: &mut String,
+    panel: &LinePanel,
+    others: impl Iterator<Item = &'a Series>,
+    origin: (f64, f64),
+    f: &Frame,
+) {
+    let (left, top, right, bottom) = (
+        origin.0 + 44.0,
+        origin.1 + 22.0,
+        origin.0 + LINE_W - 10.0,
+        origin.1 + LINE_H - 34.0,
+    );
+    let ((x0, x1), (y0, y1)) = (f.x, f.y);
+    let px = |x: f64| left + (x - x0) / (x1 - x0) * (right - left);
+    let py = |v: f64| bottom - (v - y0) / (y1 - y0) * (bottom - top);
+    let _ = write!(
+        s,
+        r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" font-size="12" font-weight="bold" fill="{}">{}</text><rect x="{left:.1}" y="{top:.1}" width="{:.1}" height="{:.1}" fill="none" stroke="black"/>"#,
+        (left + right) / 2.0,
+        top - 7.0,
+        colour(panel.colour),
+        escape(&panel.title),
+        right - left,
+        bottom - top
+    );
+    for k in 0..=4 {
+        let v = y0 + (y1 - y0) * k as f64 / 4.0;
+        let _ = write!(
+            s,
+            r##"<line x1="{left:.1}" x2="{right:.1}" y1="{y:.1}" y2="{y:.1}" stroke="#eee"/><text x="{:.1}" y="{:.1}" text-anchor="end" font-size="10">{}</text>"##,
+            left - 3.0,
+            py(v) + 3.0,
             tick(v, (y1 - y0) / 4.0),
             y = py(v)
         );
@@ -63,31 +162,54 @@ pub fn line_chart(
     for x in (x0.ceil() as i64)..=(x1.floor() as i64) {
         let _ = write!(
             s,
-            r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" font-size="11">{x}</text>"#,
+            r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" font-size="10">{x}</text>"#,
             px(x as f64),
-            H - BOTTOM + 16.0
+            bottom + 12.0
         );
     }
-    for (i, line) in series.iter().enumerate() {
-        let colour = PALETTE[i % PALETTE.len()];
-        let pts: Vec<String> = line
+    let _ = write!(
+        s,
+        r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" font-size="10">{}</text><text transform="translate({:.1},{:.1}) rotate(-90)" text-anchor="middle" font-size="10">{}</text>"#,
+        (left + right) / 2.0,
+        bottom + 26.0,
+        escape(f.labels.0),
+        origin.0 + 12.0,
+        (top + bottom) / 2.0,
+        escape(f.labels.1)
+    );
+    let path = |l: &Series| -> String {
+        let pts: Vec<String> = l
             .points
             .iter()
             .map(|&(x, v)| format!("{:.1},{:.1}", px(x), py(v)))
             .collect();
+        pts.join(" ")
+    };
+    for l in others {
         let _ = write!(
             s,
-            r#"<polyline fill="none" stroke="{colour}" stroke-width="2" points="{}"/>"#,
-            pts.join(" ")
+            r##"<polyline fill="none" stroke="#d9d9d9" stroke-width="1" points="{}"/>"##,
+            path(l)
         );
-        for p in &pts {
-            let (cx, cy) = p.split_once(',').unwrap_or(("0", "0"));
-            let _ = write!(s, r#"<circle cx="{cx}" cy="{cy}" r="3" fill="{colour}"/>"#);
-        }
-        legend(&mut s, i, &line.name, colour);
     }
-    s.push_str("</svg>\n");
-    s
+    for l in &panel.lines {
+        let c = colour(l.colour);
+        let _ = write!(
+            s,
+            r#"<polyline fill="none" stroke="{c}" stroke-width="2" stroke-dasharray="{}" points="{}"><title>{}</title></polyline>"#,
+            DASHES[l.dash % DASHES.len()],
+            path(l),
+            escape(&l.name)
+        );
+        for &(x, v) in &l.points {
+            let _ = write!(
+                s,
+                r#"<circle cx="{:.1}" cy="{:.1}" r="2.5" fill="{c}"/>"#,
+                px(x),
+                py(v)
+            );
+        }
+    }
 }
 
 /// One panel of [`scatter_panels`]: points `(series index, x, y)` and an optional fitted
@@ -120,12 +242,13 @@ const PANELS_PER_ROW: usize = 3;
 
 /// Small scatter plots on one shared scale, one per panel (e.g. per shift family), each with
 /// the dashed diagonal y = x (no loss) and its fitted line; the colour of a point is its
-/// series (e.g. model), named once in the legend so panels stay uncluttered.
+/// series (e.g. model), named once in the legend (`(colour index, name)`) so panels stay
+/// uncluttered.
 pub fn scatter_panels(
     title: &str,
     (x_label, y_label): (&str, &str),
     panels: &[Panel],
-    series: &[String],
+    series: &[(usize, String)],
 ) -> String {
     let cols = panels.len().clamp(1, PANELS_PER_ROW);
     let rows = panels.len().div_ceil(PANELS_PER_ROW).max(1);
@@ -143,15 +266,15 @@ pub fn scatter_panels(
     }
     for (i, name) in series.iter().enumerate() {
         let ly = TOP + 14.0 + 16.0 * i as f64;
-        let colour = PALETTE[i % PALETTE.len()];
         let _ = write!(
             s,
-            r#"<circle cx="{:.1}" cy="{:.1}" r="4" fill="{colour}"/><text x="{:.1}" y="{:.1}" font-size="11">{}</text>"#,
+            r#"<circle cx="{:.1}" cy="{:.1}" r="4" fill="{}"/><text x="{:.1}" y="{:.1}" font-size="11">{}</text>"#,
             w - RIGHT + 18.0,
             ly - 4.0,
+            colour(name.0),
             w - RIGHT + 28.0,
             ly,
-            escape(name)
+            escape(&name.1)
         );
     }
     s.push_str("</svg>\n");
@@ -246,23 +369,9 @@ fn draw_panel(
             r#"<circle cx="{:.1}" cy="{:.1}" r="4" fill="{}"/>"#,
             px(x),
             py(y),
-            PALETTE[i % PALETTE.len()]
+            colour(i)
         );
     }
-}
-
-/// The `i`-th legend entry, right of the plot.
-fn legend(s: &mut String, i: usize, name: &str, colour: &str) {
-    let ly = TOP + 14.0 + 16.0 * i as f64;
-    let _ = write!(
-        s,
-        r#"<rect x="{:.1}" y="{:.1}" width="12" height="3" fill="{colour}"/><text x="{:.1}" y="{:.1}" font-size="11">{}</text>"#,
-        W - RIGHT + 12.0,
-        ly - 4.0,
-        W - RIGHT + 28.0,
-        ly,
-        escape(name)
-    );
 }
 
 /// Tick labels with enough decimals to tell ticks `step` apart.
@@ -277,27 +386,6 @@ fn header(w: f64, h: f64, title: &str) -> String {
         w / 2.0,
         escape(title)
     )
-}
-
-fn axes(s: &mut String, x_label: &str, y_label: &str) {
-    let (xb, yb) = (W - RIGHT, H - BOTTOM);
-    let _ = write!(
-        s,
-        r#"<line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{yb}" stroke="black"/><line x1="{LEFT}" y1="{yb}" x2="{xb}" y2="{yb}" stroke="black"/>"#
-    );
-    let _ = write!(
-        s,
-        r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" font-size="12">{}</text>"#,
-        (LEFT + xb) / 2.0,
-        H - 8.0,
-        escape(x_label)
-    );
-    let _ = write!(
-        s,
-        r#"<text transform="translate(14,{:.1}) rotate(-90)" text-anchor="middle" font-size="12">{}</text>"#,
-        (TOP + yb) / 2.0,
-        escape(y_label)
-    );
 }
 
 /// A heat map of values in 0..1 (rows x columns; None is grey), each cell labelled in percent.

@@ -2,40 +2,47 @@
 //! report prints can be re-derived with `shiftlab query`. Formulas are those of
 //! `shiftlab_metrics::metrics` (and `docs/metrics.md`); the tests check the two agree.
 //!
-//! `metrics.shift_family` tells the clean baseline (`clean`), the ImageNet-C corruptions
-//! (`corruption`), the synthetic families and dataset-level shifts (`dataset`) apart. The
-//! ImageNet-C views (errors, CE, mCE, groups) read only `clean` and `corruption` rows so that
-//! other shifts never enter an ImageNet-C mean; `family_robustness` and
-//! `effective_robustness` compare the families.
+//! `metrics.shift_family` tells the clean baseline (`clean`), the ImageNet-C corruptions made on
+//! the fly (`corruption`) or read from released files (`released_corruption`: ImageNet-C,
+//! CIFAR-10-C evaluated as a `[[targets]]` entry), the synthetic families and dataset-level
+//! shifts (`dataset`) apart. The ImageNet-C views (errors, CE, mCE) read only `clean` and the
+//! two corruption families, with an `origin` column (`on_the_fly` / `released`) that keeps the
+//! two apart in every mean, so other shifts never enter an ImageNet-C number and a run holding
+//! both never averages them together; `family_robustness` and `effective_robustness` compare
+//! the families.
 
-/// Per run, model, probe, corruption and severity: the error beside the clean error.
+/// Per run, model, probe, origin, corruption and severity: the error beside the clean error
+/// (for released corruptions too: the source's clean rows are their reference).
 pub const CORRUPTION_ERRORS: &str = "CREATE VIEW corruption_errors AS
-SELECT m.run, m.model, m.probe, m.shift AS corruption, m.shift_group, m.severity, m.n,
+SELECT m.run, m.model, m.probe,
+       CASE WHEN m.shift_family = 'released_corruption' THEN 'released' ELSE 'on_the_fly' END
+         AS origin,
+       m.shift AS corruption, m.shift_group, m.severity, m.n,
        m.error, m.top5_error, m.mean_cosine_to_clean, m.ece,
        c.error AS clean_error, m.error - c.error AS error_increase
 FROM metrics m
 LEFT JOIN metrics c
   ON c.run = m.run AND c.model = m.model AND c.probe = m.probe AND c.shift_family = 'clean'
-WHERE m.shift_family = 'corruption'";
+WHERE m.shift_family IN ('corruption', 'released_corruption')";
 
-/// Per run, model, probe and corruption: mean error over its severities and, for complete
+/// Per run, model, probe, origin and corruption: mean error over its severities and, for complete
 /// corruptions (5 severities) of `imagenet224` runs, CE and relative CE (x100) against AlexNet.
 /// The 4 extra corruptions' AlexNet sums come from 5 x an unverified mean (`alexnet_verified`).
 pub const CORRUPTION_SUMMARY: &str = "CREATE VIEW corruption_summary AS
 WITH per AS (
-  SELECT run, model, probe, corruption, shift_group,
+  SELECT run, model, probe, origin, corruption, shift_group,
          COUNT(DISTINCT severity) AS severities,
          AVG(error) AS mean_error, SUM(error) AS error_sum,
          MAX(clean_error) AS clean_error,
          AVG(mean_cosine_to_clean) AS mean_cosine_to_clean
   FROM corruption_errors
-  GROUP BY run, model, probe, corruption, shift_group),
+  GROUP BY run, model, probe, origin, corruption, shift_group),
 ref AS (
   SELECT corruption, benchmark_15, verified,
          COALESCE(s1 + s2 + s3 + s4 + s5, 5 * mean) AS alexnet_sum,
          (SELECT mean FROM alexnet_errors WHERE corruption = 'clean') AS alexnet_clean
   FROM alexnet_errors WHERE corruption <> 'clean')
-SELECT p.run, p.model, p.probe, p.corruption, p.shift_group, p.severities,
+SELECT p.run, p.model, p.probe, p.origin, p.corruption, p.shift_group, p.severities,
        p.mean_error, p.clean_error, p.mean_cosine_to_clean,
        COALESCE(r.benchmark_15, false) AS benchmark_15,
        r.alexnet_sum IS NOT NULL AS alexnet_known,
@@ -49,12 +56,13 @@ FROM per p
 JOIN run_info i ON i.run = p.run
 LEFT JOIN ref r ON r.corruption = p.corruption";
 
-/// Per run, model and probe: the headline numbers. Means over a corruption set are NULL unless
+/// Per run, model, probe and origin (`on_the_fly`, `released`; NULL for a run without
+/// corruptions): the headline numbers. Means over a corruption set are NULL unless
 /// every corruption of the set has all 5 severities; mCE and relative mCE are NULL unless the
 /// run used the `imagenet224` preset (the only one AlexNet's errors normalise).
 pub const ROBUSTNESS: &str = "CREATE VIEW robustness AS
 WITH agg AS (
-  SELECT run, model, probe,
+  SELECT run, model, probe, origin,
          COUNT(*) AS corruptions,
          SUM(mean_error * severities) / SUM(severities) AS mean_error,
          SUM(CASE WHEN benchmark_15 AND severities = 5 THEN 1 ELSE 0 END) AS complete_15,
@@ -64,7 +72,7 @@ WITH agg AS (
          AVG(CASE WHEN benchmark_15 THEN ce END) AS ce_15,
          AVG(CASE WHEN benchmark_15 THEN relative_ce END) AS relative_ce_15,
          AVG(mean_cosine_to_clean) AS mean_cosine_to_clean
-  FROM corruption_summary GROUP BY run, model, probe)
+  FROM corruption_summary GROUP BY run, model, probe, origin)
 SELECT c.run, c.model, c.probe, i.preset,
        c.error AS clean_error,
        COALESCE(a.corruptions, 0) AS corruptions,
@@ -76,7 +84,7 @@ SELECT c.run, c.model, c.probe, i.preset,
        CASE WHEN i.preset = 'imagenet224' AND a.complete_15 = 15 THEN a.ce_15 END AS mce,
        CASE WHEN i.preset = 'imagenet224' AND a.complete_15 = 15 THEN a.relative_ce_15 END
          AS relative_mce,
-       a.mean_cosine_to_clean
+       a.mean_cosine_to_clean, a.origin
 FROM metrics c
 JOIN run_info i ON i.run = c.run
 LEFT JOIN agg a ON a.run = c.run AND a.model = c.model AND a.probe = c.probe
@@ -173,8 +181,56 @@ SELECT run, model, probe, shift_family, shift_set, clean_accuracy, shifted_accur
        shifted_accuracy - logit_expected_accuracy AS logit_effective_robustness
 FROM expected";
 
+/// Per run, probe and model: clean error, mean error over every shifted metric row (all
+/// families; each (shift, severity) row weighs the same) and the model's rank by it within its
+/// run and probe (1 = lowest shifted error; ties share a rank).
+pub const RANKING: &str = "CREATE VIEW ranking AS
+WITH s AS (
+  SELECT run, model, probe, AVG(error) AS mean_shifted_error, COUNT(*) AS shifted_rows
+  FROM metrics WHERE shift_family <> 'clean'
+  GROUP BY run, model, probe)
+SELECT c.run, c.probe,
+       RANK() OVER (PARTITION BY c.run, c.probe ORDER BY s.mean_shifted_error) AS rank,
+       c.model, c.error AS clean_error, s.mean_shifted_error,
+       s.mean_shifted_error - c.error AS error_increase, s.shifted_rows
+FROM metrics c
+JOIN s ON s.run = c.run AND s.model = c.model AND s.probe = c.probe
+WHERE c.shift_family = 'clean'";
+
+/// Per run, model, probe, origin and corruption: CE and relative CE (x100) against the run's
+/// in-run baseline model (table `baseline`) instead of AlexNet, the way CIFAR-10-C papers
+/// normalise by their own ResNet: 100 x sum_s E / sum_s E_base, and 100 x sum_s (E - E_clean)
+/// / sum_s (E_base - E_clean,base), for corruptions with all 5 severities in both (NULL
+/// otherwise, or when the baseline's denominator is 0).
+pub const BASELINE_CORRUPTIONS: &str = "CREATE VIEW baseline_corruptions AS
+SELECT m.run, m.model, m.probe, m.origin, m.corruption, m.shift_group, m.benchmark_15,
+       b.baseline, m.mean_error, m.clean_error,
+       r.mean_error AS baseline_mean_error, r.clean_error AS baseline_clean_error,
+       CASE WHEN m.severities = 5 AND r.severities = 5
+            THEN 100 * m.mean_error / NULLIF(r.mean_error, 0) END AS ce_vs_baseline,
+       CASE WHEN m.severities = 5 AND r.severities = 5
+            THEN 100 * (m.mean_error - m.clean_error) / NULLIF(r.mean_error - r.clean_error, 0)
+       END AS relative_ce_vs_baseline
+FROM corruption_summary m
+JOIN baseline b ON b.run = m.run
+JOIN corruption_summary r
+  ON r.run = m.run AND r.model = b.baseline AND r.probe = m.probe AND r.origin = m.origin
+ AND r.corruption = m.corruption";
+
+/// Per run, model, probe and origin: the means of `baseline_corruptions` over the 15 benchmark
+/// corruptions it has values for (`corruptions` says how many; 15 for the whole benchmark).
+/// The baseline itself scores 100. Not the ImageNet-C mCE: that one is AlexNet's.
+pub const BASELINE_ROBUSTNESS: &str = "CREATE VIEW baseline_robustness AS
+SELECT run, model, probe, origin, MAX(baseline) AS baseline,
+       SUM(CASE WHEN benchmark_15 AND ce_vs_baseline IS NOT NULL THEN 1 ELSE 0 END)
+         AS corruptions,
+       AVG(CASE WHEN benchmark_15 THEN ce_vs_baseline END) AS mce_vs_baseline,
+       AVG(CASE WHEN benchmark_15 THEN relative_ce_vs_baseline END) AS relative_mce_vs_baseline
+FROM baseline_corruptions
+GROUP BY run, model, probe, origin";
+
 /// All views, in dependency order, with their names.
-pub const VIEWS: [(&str, &str); 7] = [
+pub const VIEWS: [(&str, &str); 10] = [
     ("corruption_errors", CORRUPTION_ERRORS),
     ("corruption_summary", CORRUPTION_SUMMARY),
     ("robustness", ROBUSTNESS),
@@ -182,4 +238,7 @@ pub const VIEWS: [(&str, &str); 7] = [
     ("group_errors", GROUP_ERRORS),
     ("family_robustness", FAMILY_ROBUSTNESS),
     ("effective_robustness", EFFECTIVE_ROBUSTNESS),
+    ("ranking", RANKING),
+    ("baseline_corruptions", BASELINE_CORRUPTIONS),
+    ("baseline_robustness", BASELINE_ROBUSTNESS),
 ];

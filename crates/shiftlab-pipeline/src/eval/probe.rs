@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use tch::Tensor;
 
-use crate::config::{Pipeline, Shift, FAMILY_DATASET};
+use crate::config::{Pipeline, Shift};
 use crate::error::PipelineError;
 use crate::probes::{Probe, SampleOutput};
 use crate::stage::{In, Out, StageCounters};
@@ -189,12 +189,7 @@ impl RowTag<'_> {
             ),
             RowTag::Target(name) => {
                 let (corruption, severity) = &decoded.tags[pos];
-                (
-                    corruption.clone().unwrap_or_else(|| name.to_string()),
-                    name.to_string(),
-                    FAMILY_DATASET,
-                    severity.unwrap_or(0),
-                )
+                crate::targets::row_columns(name, corruption.as_deref(), *severity)
             }
         }
     }

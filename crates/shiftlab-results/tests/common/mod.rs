@@ -109,8 +109,16 @@ pub fn write_run_batch(
     finished: u64,
 ) {
     std::fs::create_dir_all(dir.join("manifest")).expect("manifest folder");
+    // The models in first-seen order, as `run.json` lists a pipeline's models.
+    let mut models: Vec<String> = Vec::new();
+    for m in texts(batch, "model") {
+        if !models.contains(&m) {
+            models.push(m);
+        }
+    }
+    let models = serde_json::to_string(&models).expect("json");
     let json = format!(
-        r#"{{"fingerprint":"f","models":["a"],"name":"{name}","part_size":10,"parts_total":{parts},"preset":"{preset}","shifts":96}}"#
+        r#"{{"fingerprint":"f","models":{models},"name":"{name}","part_size":10,"parts_total":{parts},"preset":"{preset}","shifts":96}}"#
     );
     std::fs::write(dir.join("run.json"), json).expect("run.json");
     for p in 0..finished {
