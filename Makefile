@@ -16,11 +16,13 @@ setup:
 	@bash scripts/setup-assets.sh
 
 ## Set-up for tests: the above plus the Python reference venv (.venv) and the packages of the
-## local Slurm cluster the scale-out test starts and stops itself (scripts/slurm-cluster.sh).
+## local Slurm cluster the scale-out test starts and stops itself (scripts/slurm-cluster.sh), and
+## Debian's chromium for the report's browser test.
 setup-test: setup
 	@bash scripts/setup-python.sh
 	@bash scripts/setup-torch-python.sh
 	@bash scripts/slurm-cluster.sh install
+	@bash scripts/setup-browser.sh
 
 ## Both programs: `shiftlab` (no libtorch) and `shiftlab-torch` beside it (run, train, ...).
 build: setup

@@ -353,7 +353,8 @@ pub struct Pipeline {
     pub targets: Vec<Target>,
     pub resize: Option<u32>,
     pub crop: Option<u32>,
-    pub frost_dir: PathBuf,
+    /// `shifts.frost_dir`; unset: `$SHIFTLAB_FROST_DIR`, else the photos built into the binary.
+    pub frost_dir: Option<PathBuf>,
     pub models: Vec<ModelSpec>,
     pub probes: Probes,
     pub runtime: RuntimeOptions,
@@ -504,10 +505,7 @@ fn validate(ctx: &Ctx, raw: PipelineFile) -> Result<Pipeline, PipelineError> {
         targets,
         resize: raw.shifts.resize,
         crop: raw.shifts.crop,
-        frost_dir: raw
-            .shifts
-            .frost_dir
-            .unwrap_or_else(|| PathBuf::from("assets/frost")),
+        frost_dir: raw.shifts.frost_dir,
         models,
         probes,
         runtime,

@@ -32,14 +32,14 @@ pub enum PipelineError {
     Model {
         model: String,
         #[source]
-        source: ModelError,
+        source: Box<ModelError>,
     },
     #[error("probe {probe} of model {model}")]
     Probe {
         model: String,
         probe: &'static str,
         #[source]
-        source: ProbeError,
+        source: Box<ProbeError>,
     },
     #[error("run folder {path}: {message}")]
     RunFolder { path: String, message: String },
@@ -79,7 +79,7 @@ impl PipelineError {
     pub fn model(model: &str, source: ModelError) -> Self {
         PipelineError::Model {
             model: model.to_string(),
-            source,
+            source: Box::new(source),
         }
     }
 
@@ -87,7 +87,7 @@ impl PipelineError {
         PipelineError::Probe {
             model: model.to_string(),
             probe,
-            source,
+            source: Box::new(source),
         }
     }
 

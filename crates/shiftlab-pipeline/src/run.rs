@@ -417,7 +417,7 @@ fn load_frost(p: &Pipeline) -> Result<FrostAssets, PipelineError> {
     if !needs_frost {
         return Ok(FrostAssets::none());
     }
-    FrostAssets::load(&p.frost_dir).map_err(|e| PipelineError::Config {
+    FrostAssets::locate(p.frost_dir.as_deref()).map_err(|e| PipelineError::Config {
         file: p.file.display().to_string(),
         line: None,
         key: "shifts.frost_dir".into(),

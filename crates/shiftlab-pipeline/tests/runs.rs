@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 
 use common::{dataset_with_eval, parse, pipeline_text, predictions, quiet, KNN};
 use shiftlab_pipeline::run;
-use shiftlab_pipeline::run::RunFolder;
+use shiftlab_pipeline::RunFolder;
 
 #[test]
 fn a_part_is_finished_only_when_its_manifest_exists() {

@@ -67,21 +67,13 @@ impl<'a> PartSink<'a> {
         let part = match &msg {
             SinkMsg::Declare { part, .. } | SinkMsg::Item { part, .. } => *part,
         };
-        if !self.open.contains_key(&part) {
-            self.open.insert(
-                part,
-                OpenPart {
-                    writer: None,
-                    errors: ErrorRows::default(),
-                    received: 0,
-                    expected: None,
-                    rows: 0,
-                },
-            );
-        }
-        let Some(open) = self.open.get_mut(&part) else {
-            return Ok(());
-        };
+        let open = self.open.entry(part).or_insert_with(|| OpenPart {
+            writer: None,
+            errors: ErrorRows::default(),
+            received: 0,
+            expected: None,
+            rows: 0,
+        });
         match msg {
             SinkMsg::Declare {
                 chunks,
