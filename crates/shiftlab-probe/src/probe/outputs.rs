@@ -209,7 +209,9 @@ mod tests {
         let out = outputs_from_scores_within(&scores, &labels, Some(&[0, 3]))?;
         assert_eq!(out[0].top5, [3, 0]);
         assert_eq!(out[1].top5, [0, 3]);
-        assert!(out.iter().all(|o| !o.correct && o.top5_correct && o.confidence == 1.0));
+        assert!(out
+            .iter()
+            .all(|o| !o.correct && o.top5_correct && o.confidence == 1.0));
         Ok(())
     }
 
