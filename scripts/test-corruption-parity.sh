@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Parity of shiftlab-corrupt with imagecorruptions 1.1.2: builds the dump example, runs the
-# Python check (prints a table; exits non-zero on failure). About 1-2 minutes on 2 cores.
-# Extra arguments go to tests/parity/corruption_parity.py (e.g. --table FILE, --only NAMES).
+# Python check (prints a table; exits non-zero on failure): deterministic corruptions in all
+# three presets, the constant rule (tests/parity/constant_stats.py) and the photo rule for the
+# random ones. Extra arguments go to tests/parity/corruption_parity.py (e.g. --table FILE,
+# --only NAMES, --power); the rules are described in docs/testing.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-python.sh
