@@ -17,6 +17,7 @@ fn shiftlab(args: &[&str]) -> (bool, String, String) {
 }
 
 /// The version in the wheel's own version.py, read independently of the binary.
+#[cfg(feature = "torch")]
 fn wheel_version() -> String {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/.libtorch/torch/version.py");
     let text = std::fs::read_to_string(path).expect("libtorch installed by make setup");
@@ -27,6 +28,7 @@ fn wheel_version() -> String {
         .to_string()
 }
 
+#[cfg(feature = "torch")]
 fn field<'a>(stdout: &'a str, name: &str) -> &'a str {
     stdout
         .lines()
