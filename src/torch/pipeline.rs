@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use shiftlab_pipeline::folder::{InvocationRecord, RunInfo};
+use shiftlab_pipeline::folder::InvocationRecord;
 use shiftlab_pipeline::{Pipeline, PipelineError, RowFilter, RunFolder, RunOptions, RunSummary};
 use shiftlab_results::output::DEFAULT_PRECISION;
 
@@ -179,13 +179,6 @@ impl RowFilter for SqlFilter {
     }
 }
 
-/// The run folder and the pipeline it was made for, read back with its paths resolved from the
-/// folder it ran in.
-fn open_run(run: &Path) -> Result<(RunFolder, RunInfo)> {
-    let (folder, info) = RunFolder::open(run)?;
-    Ok((folder, info))
-}
-
 /// Shards of the last invocation (`k/n`), for naming a missing part's shard.
 fn last_shard_count(invocations: &[InvocationRecord]) -> u32 {
     invocations
@@ -196,7 +189,7 @@ fn last_shard_count(invocations: &[InvocationRecord]) -> u32 {
 }
 
 pub fn run_status(args: &StatusArgs) -> Result<ExitCode> {
-    let (folder, info) = open_run(&args.run)?;
+    let (folder, info) = RunFolder::open(&args.run)?;
     let invocations = folder.invocations();
     let shards = args
         .shards
@@ -244,7 +237,7 @@ pub fn run_status(args: &StatusArgs) -> Result<ExitCode> {
 }
 
 pub fn run_finish(args: &FinishArgs) -> Result<()> {
-    let (folder, info) = open_run(&args.run)?;
+    let (folder, info) = RunFolder::open(&args.run)?;
     let shards = args
         .shards
         .unwrap_or_else(|| last_shard_count(&folder.invocations()));

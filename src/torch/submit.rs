@@ -192,7 +192,10 @@ fn shards_to_run(plan: &Plan, missing_only: bool) -> Result<BTreeSet<u32>> {
     }
     let (folder, info) = RunFolder::open(&plan.run)?;
     let missing = folder.missing_parts(info.parts_total)?;
-    Ok(missing.iter().map(|p| p % plan.shards + 1).collect())
+    Ok(missing
+        .iter()
+        .map(|&p| shiftlab_pipeline::run::shard_of(p, plan.shards))
+        .collect())
 }
 
 /// `1-4%2` or `2,4`.

@@ -11,6 +11,7 @@ usage: check_run.py RUN_DIR [--predictions N] [--metrics N] [--errors N]
 
 import argparse
 import json
+import os
 import pathlib
 import sys
 
@@ -158,3 +159,9 @@ def main():
 
 if __name__ == "__main__":
     main()
+    # Every check has passed. Skip the interpreter's teardown: in this venv pyarrow's thread
+    # pools intermittently abort it ("terminate called without an active exception", exit 134)
+    # after reading the same table twice, which would fail a passing check.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

@@ -160,8 +160,6 @@ pub fn run(p: &Pipeline, opts: &RunOptions) -> Result<RunSummary, PipelineError>
         Ok(_) => "ok".to_string(),
         Err(e) => e.chain(),
     });
-    let models_json = serde_json::to_string(&p.models.iter().map(|m| &m.name).collect::<Vec<_>>())
-        .unwrap_or_default();
     let row = RunRow {
         run: p.name.clone(),
         invocation: record.id.clone(),
@@ -175,11 +173,7 @@ pub fn run(p: &Pipeline, opts: &RunOptions) -> Result<RunSummary, PipelineError>
         host: record.host.clone(),
         device,
         libtorch_version: shiftlab_model::runtime::BUILT_LIBTORCH_VERSION.to_string(),
-        models_json: if ended.models_json.is_empty() {
-            models_json
-        } else {
-            ended.models_json.clone()
-        },
+        models_json: std::mem::take(&mut ended.models_json),
         fit_embeddings: ended.fit.as_str().to_string(),
         outcome: record.outcome.clone().unwrap_or_default(),
     };
@@ -226,7 +220,7 @@ fn evaluate(
     let done = folder.finished_parts()?;
     let (k, n) = opts.shard;
     let mut todo: BTreeSet<u32> = (0..parts_total)
-        .filter(|part| part % n == k - 1 && !done.contains(part))
+        .filter(|&part| shard_of(part, n) == k && !done.contains(&part))
         .collect();
     if let Some(max) = opts.max_parts {
         todo = todo.into_iter().take(max).collect();
@@ -315,13 +309,18 @@ pub fn finish(
     write_metrics(p, folder, parts_total)
 }
 
+/// The 1-based shard of `shards` that evaluates `part` (`--shard K/N` runs `p mod N = K - 1`).
+pub fn shard_of(part: u32, shards: u32) -> u32 {
+    part % shards.max(1) + 1
+}
+
 /// `part 3 (shard 4/4), part 7 (shard 4/4)`, at most 20 named.
 pub fn describe_missing(missing: &[u32], shards: u32) -> String {
     let shards = shards.max(1);
     let mut named: Vec<String> = missing
         .iter()
         .take(20)
-        .map(|&part| format!("part {part} (shard {}/{shards})", part % shards + 1))
+        .map(|&part| format!("part {part} (shard {}/{shards})", shard_of(part, shards)))
         .collect();
     if missing.len() > 20 {
         named.push(format!("and {} more", missing.len() - 20));
