@@ -18,7 +18,9 @@
 //!   (determinism), and the last rename wins: the part is whole either way.
 //! - The fit phase runs once per folder: the invocation that creates `cache/fit.lock` (exclusive)
 //!   computes the embeddings; the others wait for the cache, and take over when the holder is gone
-//!   (provably, or its heartbeat stopped).
+//!   (provably, or its heartbeat stopped). Two waiters that judge a dead holder gone at the same
+//!   moment can both take over and both compute the cache: wasted work, never a wrong result,
+//!   since both write identical bytes through the atomic writer.
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -33,7 +35,7 @@ use shiftlab_common::{remove_stale_temporaries, AtomicFile, Invocation};
 use crate::config::Pipeline;
 use crate::error::PipelineError;
 use crate::stage::StageStats;
-use crate::tables::{self, RunRow};
+use crate::tables::{self, ErrorRows, RunRow};
 
 /// Subfolders of a run folder.
 const SUBFOLDERS: [&str; 7] = [
@@ -259,6 +261,28 @@ impl RunFolder {
         self.root
             .join("manifest")
             .join(format!("part-{part:05}.json"))
+    }
+
+    /// Finishes a part whose predictions (and other part files) are committed: writes its
+    /// `errors` file, then its manifest entry, after which the part counts as finished.
+    pub fn write_manifest(
+        &self,
+        run: &str,
+        part: u32,
+        rows: u64,
+        errors: ErrorRows,
+    ) -> Result<(), PipelineError> {
+        let batch = errors
+            .to_batch(run)
+            .map_err(|e| PipelineError::io(&self.root, e))?;
+        tables::write_parquet(&self.part_path("errors", part), &batch)?;
+        let entry = json!({
+            "part": part,
+            "rows": rows,
+            "errors": errors.len(),
+            "finished_us": crate::run::now_us(),
+        });
+        tables::write_atomic(&self.manifest_path(part), entry.to_string().as_bytes())
     }
 
     pub fn part_files(&self, table: &str, parts_total: u32) -> Vec<PathBuf> {
@@ -506,7 +530,12 @@ impl Drop for FitLock {
         if let Some(h) = self.heartbeat.take() {
             let _ = h.join();
         }
-        let _ = std::fs::remove_file(&self.path);
+        // Only our own lock: a waiter that judged us gone may have replaced it with its own.
+        let ours = std::fs::read_to_string(&self.path)
+            .is_ok_and(|t| t.trim() == Invocation::current().tag());
+        if ours {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 
@@ -531,5 +560,64 @@ fn holder_is_gone(path: &Path, holder: &str, seen: &mut Option<(SystemTime, Inst
             *seen = Some((modified, Instant::now()));
             false
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tag_of_gone_process() -> String {
+        // pid_max is at most 2^22 on Linux: this pid cannot exist.
+        Invocation {
+            host: Invocation::current().host.clone(),
+            pid: u32::MAX - 1,
+        }
+        .tag()
+    }
+
+    #[test]
+    fn a_lock_left_by_a_gone_process_is_taken_over_and_removed_when_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fit.lock");
+        std::fs::write(&path, tag_of_gone_process()).unwrap();
+        let lock = FitLock::acquire_or_wait(dir.path(), || false, |_| {}).unwrap();
+        let lock = lock.expect("the stale lock is taken over");
+        let holder = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(holder, Invocation::current().tag());
+        drop(lock);
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn a_live_holder_on_this_host_is_waited_for_until_the_cache_is_complete() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fit.lock");
+        // This process's parent is alive: its lock is never taken over.
+        let parent = Invocation {
+            host: Invocation::current().host.clone(),
+            pid: std::os::unix::process::parent_id(),
+        };
+        std::fs::write(&path, parent.tag()).unwrap();
+        let polls = std::cell::Cell::new(0);
+        let complete = || {
+            polls.set(polls.get() + 1);
+            polls.get() > 3
+        };
+        let lock = FitLock::acquire_or_wait(dir.path(), complete, |_| {}).unwrap();
+        assert!(lock.is_none(), "the cache was completed by the holder");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), parent.tag());
+    }
+
+    #[test]
+    fn releasing_a_lock_another_invocation_replaced_leaves_theirs() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fit.lock");
+        let lock = FitLock::acquire_or_wait(dir.path(), || false, |_| {})
+            .unwrap()
+            .unwrap();
+        std::fs::write(&path, "other-host~42").unwrap();
+        drop(lock);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "other-host~42");
     }
 }

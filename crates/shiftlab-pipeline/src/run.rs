@@ -459,7 +459,8 @@ fn progress_bar(show: bool, len: u64) -> ProgressBar {
     bar
 }
 
-pub(crate) fn now_us() -> i64 {
+/// Microseconds since the Unix epoch (the unit of every timestamp in the run folder).
+pub fn now_us() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as i64)

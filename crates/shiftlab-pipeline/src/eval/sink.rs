@@ -131,21 +131,8 @@ impl<'a> PartSink<'a> {
             )?,
         };
         writer.commit()?;
-        let errors = open
-            .errors
-            .to_batch(&self.p.name)
-            .map_err(|e| PipelineError::io(&self.folder.root, e))?;
-        tables::write_parquet(&self.folder.part_path("errors", part), &errors)?;
-        let entry = serde_json::json!({
-            "part": part,
-            "rows": open.rows,
-            "errors": open.errors.len(),
-            "finished_us": crate::run::now_us(),
-        });
-        tables::write_atomic(
-            &self.folder.manifest_path(part),
-            entry.to_string().as_bytes(),
-        )?;
+        self.folder
+            .write_manifest(&self.p.name, part, open.rows, open.errors)?;
         self.finished += 1;
         Ok(())
     }
