@@ -222,6 +222,7 @@ pub struct KnnConfig {
     #[serde(default = "default_temperature")]
     pub temperature: f64,
 }
+/// `[probes.knn]`, checked while it is read (the error carries the table's line).
 fn de_knn<'de, D: Deserializer<'de>>(d: D) -> Result<Option<KnnConfig>, D::Error> {
     let knn = KnnConfig::deserialize(d)?;
     if knn.k == 0 || knn.temperature <= 0.0 {
@@ -292,6 +293,7 @@ fn de_precision<'de, D: Deserializer<'de>>(d: D) -> Result<Precision, D::Error> 
     or_default_when_empty(d, "runtime.precision")
 }
 
+/// Like [`parsed`], but `""` (what the fields held before they were typed) is the default.
 fn or_default_when_empty<'de, D, T>(d: D, key: &str) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
