@@ -31,7 +31,7 @@ pub struct CorruptArgs {
     /// Input image (PNG or JPEG; grayscale stays grayscale).
     #[arg(value_name = "IN")]
     pub input: PathBuf,
-    /// Output PNG, written atomically (OUT.tmp, then renamed).
+    /// Output PNG, written atomically (a hidden temporary beside it, then renamed).
     #[arg(value_name = "OUT")]
     pub output: PathBuf,
 }

@@ -86,19 +86,20 @@ pub fn run_validate(args: &ValidateArgs) -> Result<()> {
             t.map.len()
         );
     }
-    let count = |family: &str| p.shifts.iter().filter(|s| s.family() == family).count();
-    let synthetic = p.shifts.len() - 1 - count("corruption");
+    let shifts = &p.shifts.list;
+    let count = |family: &str| shifts.iter().filter(|s| s.family() == family).count();
+    let synthetic = shifts.len() - 1 - count("corruption");
     println!(
         "{}: ok: pipeline '{}', {} model(s), {} probe(s), {} shifts (clean + {} corruption x severity + {} synthetic x severity), {} target dataset(s), preset {}, output {}",
         args.file.display(),
         p.name,
         p.models.len(),
         p.probes_count(),
-        p.shifts.len(),
+        shifts.len(),
         count("corruption"),
         synthetic,
-        p.targets.len(),
-        p.preset.name(),
+        p.shifts.targets.len(),
+        p.shifts.preset.name(),
         p.output.display()
     );
     Ok(())
@@ -158,8 +159,8 @@ fn apply_overrides(p: &mut Pipeline, args: &RunArgs) -> Result<()> {
         if n == 0 {
             bail!("--threads 0: give at least 1");
         }
-        p.torch_threads = Some(n);
-        p.cpu_workers = n;
+        p.runtime.torch_threads = Some(n);
+        p.runtime.cpu_workers = n;
     }
     Ok(())
 }

@@ -128,7 +128,7 @@ fn plan(c: &Common) -> Result<Plan> {
             "--shards {}: the run has only {parts_total} parts (part_size {} over the evaluation \
              rows); use at most {parts_total} shards or a smaller runtime.part_size",
             c.shards,
-            p.part_size
+            p.runtime.part_size
         );
     }
     let workdir = std::env::current_dir().context("cannot read the current folder")?;

@@ -1,8 +1,7 @@
-//! Writing the canonical dataset table atomically (temp file beside the output, then rename).
+//! Writing the canonical dataset table atomically (the workspace's one atomic writer,
+//! `shiftlab_common::AtomicFile`: temporary beside the output, fsync, rename).
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -16,7 +15,7 @@ use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use serde_json::{json, Value};
-use tempfile::NamedTempFile;
+use shiftlab_common::AtomicFile;
 
 use crate::error::DataError;
 use crate::imaging::StoredImage;
@@ -44,8 +43,7 @@ pub struct Row {
 /// Streams rows into a Parquet file that appears at `output` only on [`DatasetWriter::finish`].
 pub struct DatasetWriter {
     output: PathBuf,
-    tmp: NamedTempFile,
-    writer: ArrowWriter<File>,
+    writer: ArrowWriter<AtomicFile>,
     schema: Arc<Schema>,
     pending: Vec<Row>,
     split_rows: BTreeMap<String, u64>,
@@ -60,8 +58,7 @@ impl DatasetWriter {
         class_names: &[String],
         source_format: &str,
     ) -> Result<Self, DataError> {
-        let tmp = temp_beside(output)?;
-        let file = tmp.reopen().map_err(|e| DataError::io(tmp.path(), e))?;
+        let file = AtomicFile::create(output).map_err(|e| DataError::io(output, e))?;
         let schema = schema::dataset();
         // The Arrow schema hint is written at the end, when its metadata (split counts) is known.
         let options = ArrowWriterOptions::new()
@@ -71,7 +68,6 @@ impl DatasetWriter {
             .map_err(|e| DataError::parquet(output, e))?;
         Ok(Self {
             output: output.to_path_buf(),
-            tmp,
             writer,
             schema,
             pending: Vec::with_capacity(ROW_GROUP_ROWS),
@@ -139,10 +135,11 @@ impl DatasetWriter {
             encode_arrow_schema(&hint),
         );
         self.writer.append_key_value_metadata(hint);
-        self.writer
-            .close()
+        let file = self
+            .writer
+            .into_inner()
             .map_err(|e| DataError::parquet(&self.output, e))?;
-        persist(self.tmp, &self.output)?;
+        file.commit().map_err(|e| DataError::io(&self.output, e))?;
         Ok(self.split_rows)
     }
 }
@@ -222,46 +219,9 @@ fn rows_to_batch(schema: &Arc<Schema>, rows: &[Row]) -> Result<RecordBatch, Data
     Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }
 
-/// A temp file in the same directory as `output`, so the final rename is atomic.
-fn temp_beside(output: &Path) -> Result<NamedTempFile, DataError> {
-    let dir = match output.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&dir).map_err(|e| DataError::io(&dir, e))?;
-    let name = output
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".tmp")
-        .tempfile_in(&dir)
-        .map_err(|e| DataError::io(&dir, e))
-}
-
-fn persist(tmp: NamedTempFile, output: &Path) -> Result<(), DataError> {
-    // tempfile creates 0600; outputs are ordinary shared files.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let perms = std::fs::Permissions::from_mode(0o644);
-        std::fs::set_permissions(tmp.path(), perms).map_err(|e| DataError::io(tmp.path(), e))?;
-    }
-    tmp.as_file()
-        .sync_all()
-        .map_err(|e| DataError::io(tmp.path(), e))?;
-    tmp.persist(output)
-        .map_err(|e| DataError::io(output, e.error))?;
-    Ok(())
-}
-
-/// Writes `bytes` to `path` atomically (temp file beside it, then rename).
+/// Writes `bytes` to `path` atomically, with the data crate's error type.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), DataError> {
-    let mut tmp = temp_beside(path)?;
-    tmp.write_all(bytes)
-        .map_err(|e| DataError::io(tmp.path(), e))?;
-    persist(tmp, path)
+    shiftlab_common::write_atomic(path, bytes).map_err(|e| DataError::io(path, e))
 }
 
 /// Extra `shiftlab` metadata for [`DatasetWriter::finish`] from string pairs, so callers that

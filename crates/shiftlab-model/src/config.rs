@@ -260,17 +260,27 @@ impl ModelConfig {
 
 /// Checks every entry and that names are unique (they key the results tables).
 pub fn validate_models(models: &[ModelConfig], base_dir: &Path) -> Result<Vec<ModelSpec>> {
+    validate_models_at(models, base_dir).map_err(|(_, e)| e)
+}
+
+/// [`validate_models`] over any sequence of entries; the error comes with the position of the
+/// entry that failed, so a caller can point at it in its file.
+pub fn validate_models_at<'a>(
+    models: impl IntoIterator<Item = &'a ModelConfig>,
+    base_dir: &Path,
+) -> std::result::Result<Vec<ModelSpec>, (usize, ModelError)> {
     let mut seen = HashSet::new();
     models
-        .iter()
-        .map(|m| {
+        .into_iter()
+        .enumerate()
+        .map(|(i, m)| {
             if !seen.insert(m.name.as_str()) {
-                return Err(ModelError::config(
-                    &m.name,
-                    "the name is used by another model",
+                return Err((
+                    i,
+                    ModelError::config(&m.name, "the name is used by another model"),
                 ));
             }
-            m.validate(base_dir)
+            m.validate(base_dir).map_err(|e| (i, e))
         })
         .collect()
 }

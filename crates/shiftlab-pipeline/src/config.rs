@@ -1,12 +1,14 @@
 //! Pipeline files in TOML: parsed strictly (unknown keys are errors), then validated into a
 //! [`Pipeline`] before anything runs, so a mistake is reported with its key and line at once.
 
+use std::fmt::Display;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use sha2::{Digest, Sha256};
 use shiftlab_corrupt::{Corruption, Preset, Severity, SyntheticShift};
-use shiftlab_model::config::{validate_models, ModelConfig, ModelSpec};
+use shiftlab_model::config::{validate_models_at, ModelConfig, ModelSpec};
 use shiftlab_model::device::{DeviceSpec, Precision, RuntimeOptions};
 use toml::Spanned;
 
@@ -20,7 +22,8 @@ pub struct PipelineFile {
     pub source: SourceSection,
     #[serde(default)]
     pub shifts: ShiftsSection,
-    pub models: Vec<ModelConfig>,
+    /// Spanned, so a model's message points at its entry.
+    pub models: Vec<Spanned<ModelConfig>>,
     #[serde(default)]
     pub probes: ProbesSection,
     #[serde(default)]
@@ -88,20 +91,23 @@ fn default_fit_split() -> String {
     "train".into()
 }
 
+/// `[shifts]`: every value is parsed into its type while the file is read (the errors carry the
+/// key and the value's line).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ShiftsSection {
-    #[serde(default = "default_preset")]
-    pub preset: Spanned<String>,
+    #[serde(default, deserialize_with = "de_preset")]
+    pub preset: Preset,
     /// `"all"`, `"benchmark15"`, `"extra4"`, `"none"` or a list of names.
-    #[serde(default = "default_corruptions")]
-    pub corruptions: Spanned<toml::Value>,
+    #[serde(default = "default_corruptions", deserialize_with = "de_corruptions")]
+    pub corruptions: Vec<Corruption>,
     /// Synthetic shifts: `"all"`, `"none"` (default), a family, or a list of shift or family
     /// names.
-    #[serde(default = "default_synthetic")]
-    pub synthetic: Spanned<toml::Value>,
-    #[serde(default = "default_severities")]
-    pub severities: Spanned<Vec<i64>>,
+    #[serde(default, deserialize_with = "de_synthetic")]
+    pub synthetic: Vec<SyntheticShift>,
+    /// Distinct, sorted.
+    #[serde(default = "default_severities", deserialize_with = "de_severities")]
+    pub severities: Vec<Severity>,
     /// Resize (shorter side, bilinear) before shifting, e.g. 28 px Fashion-MNIST to 32.
     #[serde(default)]
     pub resize: Option<u32>,
@@ -116,9 +122,9 @@ pub struct ShiftsSection {
 impl Default for ShiftsSection {
     fn default() -> Self {
         ShiftsSection {
-            preset: default_preset(),
+            preset: Preset::default(),
             corruptions: default_corruptions(),
-            synthetic: default_synthetic(),
+            synthetic: Vec::new(),
             severities: default_severities(),
             resize: None,
             crop: None,
@@ -127,17 +133,46 @@ impl Default for ShiftsSection {
     }
 }
 
-fn default_preset() -> Spanned<String> {
-    Spanned::new(0..0, "imagenet224".into())
+fn default_corruptions() -> Vec<Corruption> {
+    Corruption::ALL.to_vec()
 }
-fn default_corruptions() -> Spanned<toml::Value> {
-    Spanned::new(0..0, toml::Value::String("all".into()))
+fn default_severities() -> Vec<Severity> {
+    Severity::ALL.to_vec()
 }
-fn default_synthetic() -> Spanned<toml::Value> {
-    Spanned::new(0..0, toml::Value::String("none".into()))
+
+/// A serde error naming the setting; toml adds the value's span (so the line).
+fn keyed<E: serde::de::Error>(key: &str, message: impl Display) -> E {
+    E::custom(format!("{key}: {message}"))
 }
-fn default_severities() -> Spanned<Vec<i64>> {
-    Spanned::new(0..0, vec![1, 2, 3, 4, 5])
+
+/// A string setting parsed by its type's `FromStr`.
+fn parsed<'de, D, T>(d: D, key: &str) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: FromStr,
+    T::Err: Display,
+{
+    let s = String::deserialize(d)?;
+    s.parse().map_err(|e| keyed(key, e))
+}
+
+fn de_preset<'de, D: Deserializer<'de>>(d: D) -> Result<Preset, D::Error> {
+    parsed(d, "shifts.preset")
+}
+
+fn de_corruptions<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Corruption>, D::Error> {
+    let v = toml::Value::deserialize(d)?;
+    corruption_list(&v).map_err(|e| keyed("shifts.corruptions", e))
+}
+
+fn de_synthetic<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<SyntheticShift>, D::Error> {
+    let v = toml::Value::deserialize(d)?;
+    synthetic_list(&v).map_err(|e| keyed("shifts.synthetic", e))
+}
+
+fn de_severities<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Severity>, D::Error> {
+    let v = Vec::<i64>::deserialize(d)?;
+    severity_list(&v).map_err(|e| keyed("shifts.severities", e))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -145,7 +180,7 @@ fn default_severities() -> Spanned<Vec<i64>> {
 pub struct ProbesSection {
     #[serde(default)]
     pub linear: Option<LinearProbeConfig>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "de_knn")]
     pub knn: Option<KnnConfig>,
     /// Use the `fc` layer stored in each model's weights file as a fixed linear head.
     #[serde(default)]
@@ -187,6 +222,15 @@ pub struct KnnConfig {
     #[serde(default = "default_temperature")]
     pub temperature: f64,
 }
+/// `[probes.knn]`, checked while it is read (the error carries the table's line).
+fn de_knn<'de, D: Deserializer<'de>>(d: D) -> Result<Option<KnnConfig>, D::Error> {
+    let knn = KnnConfig::deserialize(d)?;
+    if knn.k == 0 || knn.temperature <= 0.0 {
+        return Err(keyed("probes.knn", "k must be >= 1 and temperature > 0"));
+    }
+    Ok(Some(knn))
+}
+
 fn default_k() -> usize {
     20
 }
@@ -201,10 +245,10 @@ pub struct HeadConfig {}
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuntimeSection {
-    #[serde(default = "empty")]
-    pub device: Spanned<String>,
-    #[serde(default = "empty")]
-    pub precision: Spanned<String>,
+    #[serde(default, deserialize_with = "de_device")]
+    pub device: DeviceSpec,
+    #[serde(default, deserialize_with = "de_precision")]
+    pub precision: Precision,
     #[serde(default = "default_batch")]
     pub batch_size: usize,
     /// Capacity of every queue between stages, in batches.
@@ -227,8 +271,8 @@ pub struct RuntimeSection {
 impl Default for RuntimeSection {
     fn default() -> Self {
         RuntimeSection {
-            device: Spanned::new(0..0, String::new()),
-            precision: Spanned::new(0..0, String::new()),
+            device: DeviceSpec::default(),
+            precision: Precision::default(),
             batch_size: default_batch(),
             queue_batches: default_queue(),
             cpu_workers: None,
@@ -239,8 +283,28 @@ impl Default for RuntimeSection {
     }
 }
 
-fn empty() -> Spanned<String> {
-    Spanned::new(0..0, String::new())
+/// `runtime.device`; an empty string means the default (`auto`).
+fn de_device<'de, D: Deserializer<'de>>(d: D) -> Result<DeviceSpec, D::Error> {
+    or_default_when_empty(d, "runtime.device")
+}
+
+/// `runtime.precision`; an empty string means the default (`fp32`).
+fn de_precision<'de, D: Deserializer<'de>>(d: D) -> Result<Precision, D::Error> {
+    or_default_when_empty(d, "runtime.precision")
+}
+
+/// Like [`parsed`], but `""` (what the fields held before they were typed) is the default.
+fn or_default_when_empty<'de, D, T>(d: D, key: &str) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: FromStr + Default,
+    T::Err: Display,
+{
+    let s = String::deserialize(d)?;
+    if s.is_empty() {
+        return Ok(T::default());
+    }
+    s.parse().map_err(|e| keyed(key, e))
 }
 fn default_batch() -> usize {
     256
@@ -329,7 +393,8 @@ pub struct Probes {
     pub head: bool,
 }
 
-/// A validated pipeline, ready to run.
+/// A validated pipeline, ready to run: the run's identity at the top, then one section per part
+/// of the file; each stage takes only the sections it needs.
 #[derive(Debug, Clone)]
 pub struct Pipeline {
     pub name: String,
@@ -340,24 +405,54 @@ pub struct Pipeline {
     pub fingerprint: String,
     pub output: PathBuf,
     pub seed: u64,
+    pub source: Source,
+    pub shifts: Shifts,
+    pub models: Vec<ModelSpec>,
+    pub probes: Probes,
+    pub runtime: Runtime,
+}
+
+/// `[source]`: which rows are evaluated and which fit the probes.
+#[derive(Debug, Clone)]
+pub struct Source {
     pub dataset: PathBuf,
     pub eval_split: String,
     pub fit_split: String,
     pub limit: Option<u64>,
     pub fit_limit: Option<u64>,
     pub filter: Option<String>,
+}
+
+/// `[shifts]` and `[[targets]]`: what every evaluation image goes through.
+#[derive(Debug, Clone)]
+pub struct Shifts {
     pub preset: Preset,
     /// Clean first, then every corruption x severity, then every synthetic shift x severity.
-    pub shifts: Vec<Shift>,
+    pub list: Vec<Shift>,
     /// Dataset-level shifts, evaluated after the source's parts.
     pub targets: Vec<Target>,
     pub resize: Option<u32>,
     pub crop: Option<u32>,
     /// `shifts.frost_dir`; unset: `$SHIFTLAB_FROST_DIR`, else the photos built into the binary.
     pub frost_dir: Option<PathBuf>,
-    pub models: Vec<ModelSpec>,
-    pub probes: Probes,
-    pub runtime: RuntimeOptions,
+}
+
+impl Shifts {
+    /// Resize and crop applied when decoding (before any shift).
+    pub fn geometry(&self) -> crate::source::Geometry {
+        crate::source::Geometry {
+            resize: self.resize,
+            crop: self.crop,
+        }
+    }
+}
+
+/// `[runtime]`: where and how fast; only `precision`, `part_size` and `embed_block` can change
+/// results (they are in the fingerprint).
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    pub device: DeviceSpec,
+    pub precision: Precision,
     pub batch_size: usize,
     pub queue_batches: usize,
     pub cpu_workers: usize,
@@ -365,6 +460,16 @@ pub struct Pipeline {
     pub part_size: usize,
     /// Images per model call (results are identical only for equal blocks: see `eval`).
     pub embed_block: usize,
+}
+
+impl Runtime {
+    /// Device and precision, as the model crate takes them.
+    pub fn options(&self) -> RuntimeOptions {
+        RuntimeOptions {
+            device: self.device,
+            precision: self.precision,
+        }
+    }
 }
 
 /// Reads and validates a pipeline file; relative paths are taken from the current folder.
@@ -433,33 +538,32 @@ fn line_of(text: &str, offset: usize) -> Option<usize> {
 }
 
 fn validate(ctx: &Ctx, raw: PipelineFile) -> Result<Pipeline, PipelineError> {
-    let preset = Preset::from_name(raw.shifts.preset.get_ref())
-        .or_else(|e| ctx.err(raw.shifts.preset.span(), "shifts.preset", e.to_string()))?;
-    let corruptions = corruption_list(ctx, &raw.shifts.corruptions)?;
-    let synthetic = synthetic_list(ctx, &raw.shifts.synthetic)?;
-    let severities = severity_list(ctx, &raw.shifts.severities)?;
-    let mut shifts = vec![Shift::Clean];
-    for &c in &corruptions {
-        shifts.extend(severities.iter().map(|&s| Shift::Corruption(c, s)));
+    let PipelineFile {
+        pipeline,
+        source,
+        shifts,
+        models,
+        probes,
+        runtime,
+        targets,
+    } = raw;
+    let mut list = vec![Shift::Clean];
+    for &c in &shifts.corruptions {
+        list.extend(shifts.severities.iter().map(|&s| Shift::Corruption(c, s)));
     }
-    for &c in &synthetic {
-        shifts.extend(severities.iter().map(|&s| Shift::Synthetic(c, s)));
+    for &c in &shifts.synthetic {
+        list.extend(shifts.severities.iter().map(|&s| Shift::Synthetic(c, s)));
     }
-    let targets = target_list(ctx, &raw.targets, &raw.source.eval_split)?;
-    let runtime = runtime_options(ctx, &raw.runtime)?;
-    check_positive(ctx, &raw.runtime)?;
+    let targets = target_list(ctx, &targets, &source.eval_split)?;
+    check_positive(ctx, &runtime)?;
     let base = std::env::current_dir().unwrap_or_default();
-    let models = validate_models(&raw.models, &base).map_err(|e| PipelineError::Config {
-        file: ctx.path.display().to_string(),
-        line: model_line(ctx.text, &e.to_string()),
-        key: "models".into(),
-        message: e.to_string(),
-    })?;
-    check_model_files(ctx, &models)?;
-    let dataset_path = raw.source.dataset.get_ref();
+    let specs = validate_models_at(models.iter().map(|m| m.get_ref()), &base)
+        .or_else(|(i, e)| ctx.err(models[i].span(), "models", e.to_string()))?;
+    check_model_files(ctx, &models, &specs)?;
+    let dataset_path = source.dataset.get_ref();
     if !dataset_path.is_file() {
         return ctx.err(
-            raw.source.dataset.span(),
+            source.dataset.span(),
             "source.dataset",
             format!(
                 "{} does not exist (make it with `shiftlab ingest`)",
@@ -467,13 +571,13 @@ fn validate(ctx: &Ctx, raw: PipelineFile) -> Result<Pipeline, PipelineError> {
             ),
         );
     }
-    if models.is_empty() {
+    if specs.is_empty() {
         return ctx.err(0..0, "models", "at least one [[models]] entry is needed");
     }
     let probes = Probes {
-        linear: raw.probes.linear,
-        knn: raw.probes.knn,
-        head: raw.probes.head.is_some(),
+        linear: probes.linear,
+        knn: probes.knn,
+        head: probes.head.is_some(),
     };
     if probes.linear.is_none() && probes.knn.is_none() && !probes.head {
         return ctx.err(
@@ -482,61 +586,61 @@ fn validate(ctx: &Ctx, raw: PipelineFile) -> Result<Pipeline, PipelineError> {
             "no probe configured: add [probes.linear], [probes.knn] or [probes.head]",
         );
     }
-    if let Some(k) = &probes.knn {
-        if k.k == 0 || k.temperature <= 0.0 {
-            return ctx.err(0..0, "probes.knn", "k must be >= 1 and temperature > 0");
-        }
-    }
-    let dataset = raw.source.dataset.get_ref().clone();
     let mut pipeline = Pipeline {
-        name: raw.pipeline.name,
+        name: pipeline.name,
         file: ctx.path.to_path_buf(),
         text: ctx.text.to_string(),
-        output: raw.pipeline.output.into_inner(),
-        seed: raw.pipeline.seed,
-        dataset,
-        eval_split: raw.source.eval_split,
-        fit_split: raw.source.fit_split,
-        limit: raw.source.limit,
-        fit_limit: raw.source.fit_limit,
-        filter: raw.source.filter.map(Spanned::into_inner),
-        preset,
-        shifts,
-        targets,
-        resize: raw.shifts.resize,
-        crop: raw.shifts.crop,
-        frost_dir: raw.shifts.frost_dir,
-        models,
-        probes,
-        runtime,
-        batch_size: raw.runtime.batch_size,
-        queue_batches: raw.runtime.queue_batches,
-        cpu_workers: raw
-            .runtime
-            .cpu_workers
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
-        torch_threads: raw.runtime.torch_threads,
-        part_size: raw.runtime.part_size,
-        embed_block: raw.runtime.embed_block,
         fingerprint: String::new(),
+        output: pipeline.output.into_inner(),
+        seed: pipeline.seed,
+        source: Source {
+            dataset: source.dataset.into_inner(),
+            eval_split: source.eval_split,
+            fit_split: source.fit_split,
+            limit: source.limit,
+            fit_limit: source.fit_limit,
+            filter: source.filter.map(Spanned::into_inner),
+        },
+        shifts: Shifts {
+            preset: shifts.preset,
+            list,
+            targets,
+            resize: shifts.resize,
+            crop: shifts.crop,
+            frost_dir: shifts.frost_dir,
+        },
+        models: specs,
+        probes,
+        runtime: Runtime {
+            device: runtime.device,
+            precision: runtime.precision,
+            batch_size: runtime.batch_size,
+            queue_batches: runtime.queue_batches,
+            cpu_workers: runtime
+                .cpu_workers
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+            torch_threads: runtime.torch_threads,
+            part_size: runtime.part_size,
+            embed_block: runtime.embed_block,
+        },
     };
     pipeline.fingerprint = fingerprint(&pipeline);
     Ok(pipeline)
 }
 
 /// Weights and TorchScript files must exist before a run starts.
-fn check_model_files(ctx: &Ctx, models: &[ModelSpec]) -> Result<(), PipelineError> {
-    for m in models {
+fn check_model_files(
+    ctx: &Ctx,
+    raw: &[Spanned<ModelConfig>],
+    models: &[ModelSpec],
+) -> Result<(), PipelineError> {
+    for (entry, m) in raw.iter().zip(models) {
         let Some(file) = m.source.file() else {
             continue;
         };
         if !file.is_file() {
-            return Err(PipelineError::Config {
-                file: ctx.path.display().to_string(),
-                line: model_line(ctx.text, &format!("'{}'", m.name)),
-                key: "models".into(),
-                message: format!("model '{}': file {} does not exist", m.name, file.display()),
-            });
+            let msg = format!("model '{}': file {} does not exist", m.name, file.display());
+            return ctx.err(entry.span(), "models", msg);
         }
     }
     Ok(())
@@ -558,95 +662,72 @@ fn check_positive(ctx: &Ctx, r: &RuntimeSection) -> Result<(), PipelineError> {
     Ok(())
 }
 
-/// The line of `name = "<model>"` for a model named in an error message.
-fn model_line(text: &str, message: &str) -> Option<usize> {
-    let name = message.split('\'').nth(1)?;
-    let needle = format!("\"{name}\"");
-    text.lines()
-        .position(|l| l.trim_start().starts_with("name") && l.contains(&needle))
-        .map(|i| i + 1)
-}
-
-fn corruption_list(ctx: &Ctx, v: &Spanned<toml::Value>) -> Result<Vec<Corruption>, PipelineError> {
-    let key = "shifts.corruptions";
-    match v.get_ref() {
+/// `shifts.corruptions`: a set name, one corruption, or a list of distinct corruptions.
+fn corruption_list(v: &toml::Value) -> Result<Vec<Corruption>, String> {
+    match v {
         toml::Value::String(s) => match s.as_str() {
             "all" => Ok(Corruption::ALL.to_vec()),
             "benchmark15" => Ok(Corruption::BENCHMARK_15.to_vec()),
             "extra4" => Ok(Corruption::EXTRA_4.to_vec()),
             "none" => Ok(Vec::new()),
-            name => name.parse::<Corruption>().map(|c| vec![c]).or_else(|e| {
-                ctx.err(
-                    v.span(),
-                    key,
-                    format!("{e}; or one of the sets all, benchmark15, extra4, none"),
-                )
-            }),
+            name => name
+                .parse::<Corruption>()
+                .map(|c| vec![c])
+                .map_err(|e| format!("{e}; or one of the sets all, benchmark15, extra4, none")),
         },
         toml::Value::Array(items) => {
             let mut out = Vec::new();
             for item in items {
                 let Some(name) = item.as_str() else {
-                    return ctx.err(
-                        v.span(),
-                        key,
-                        format!("expected corruption names (strings), found {item}"),
-                    );
+                    return Err(format!("expected corruption names (strings), found {item}"));
                 };
-                let c = name.parse::<Corruption>().or_else(|e| {
-                    let hint = match name.parse::<SyntheticShift>() {
+                let c = name.parse::<Corruption>().map_err(|e| {
+                    match name.parse::<SyntheticShift>() {
                         Ok(_) => {
                             format!("{name} is a synthetic shift: list it in shifts.synthetic")
                         }
                         Err(_) => e.to_string(),
-                    };
-                    ctx.err(v.span(), key, hint)
+                    }
                 })?;
                 if out.contains(&c) {
-                    return ctx.err(v.span(), key, format!("{name} is listed twice"));
+                    return Err(format!("{name} is listed twice"));
                 }
                 out.push(c);
             }
             Ok(out)
         }
-        other => ctx.err(
-            v.span(),
-            key,
-            format!("expected \"all\", \"benchmark15\" or a list of names, found {other}"),
-        ),
+        other => Err(format!(
+            "expected \"all\", \"benchmark15\" or a list of names, found {other}"
+        )),
     }
 }
 
 /// `shifts.synthetic`: `"all"`, `"none"`, or shift and family names (a string or a list).
-fn synthetic_list(
-    ctx: &Ctx,
-    v: &Spanned<toml::Value>,
-) -> Result<Vec<SyntheticShift>, PipelineError> {
-    let key = "shifts.synthetic";
-    let names: Vec<&str> = match v.get_ref() {
+fn synthetic_list(v: &toml::Value) -> Result<Vec<SyntheticShift>, String> {
+    let names: Vec<&str> = match v {
         toml::Value::String(s) if s == "none" => return Ok(Vec::new()),
         toml::Value::String(s) => vec![s.as_str()],
         toml::Value::Array(items) => {
             let mut names = Vec::new();
             for item in items {
                 let Some(name) = item.as_str() else {
-                    return ctx.err(v.span(), key, format!("expected names, found {item}"));
+                    return Err(format!("expected names, found {item}"));
                 };
                 names.push(name);
             }
             names
         }
         other => {
-            let msg = format!("expected \"all\", \"none\" or a list of names, found {other}");
-            return ctx.err(v.span(), key, msg);
+            return Err(format!(
+                "expected \"all\", \"none\" or a list of names, found {other}"
+            ))
         }
     };
     let mut out: Vec<SyntheticShift> = Vec::new();
     for name in names {
-        let members = synthetic_members(name).or_else(|e| ctx.err(v.span(), key, e))?;
-        for m in members {
+        for m in synthetic_members(name)? {
             if out.contains(&m) {
-                return ctx.err(v.span(), key, format!("{m} is selected twice"));
+                return Err(format!("{m} is selected twice"));
             }
             out.push(m);
         }
@@ -731,17 +812,13 @@ fn target_list(
     Ok(out)
 }
 
-fn severity_list(ctx: &Ctx, v: &Spanned<Vec<i64>>) -> Result<Vec<Severity>, PipelineError> {
+/// `shifts.severities`: distinct levels 1..=5, sorted.
+fn severity_list(v: &[i64]) -> Result<Vec<Severity>, String> {
     let mut out = Vec::new();
-    for &s in v.get_ref() {
-        let sev =
-            Severity::new(s).or_else(|e| ctx.err(v.span(), "shifts.severities", e.to_string()))?;
+    for &s in v {
+        let sev = Severity::new(s).map_err(|e| e.to_string())?;
         if out.contains(&sev) {
-            return ctx.err(
-                v.span(),
-                "shifts.severities",
-                format!("severity {s} is listed twice"),
-            );
+            return Err(format!("severity {s} is listed twice"));
         }
         out.push(sev);
     }
@@ -749,49 +826,34 @@ fn severity_list(ctx: &Ctx, v: &Spanned<Vec<i64>>) -> Result<Vec<Severity>, Pipe
     Ok(out)
 }
 
-fn runtime_options(ctx: &Ctx, r: &RuntimeSection) -> Result<RuntimeOptions, PipelineError> {
-    let device = match r.device.get_ref().as_str() {
-        "" => DeviceSpec::default(),
-        s => s
-            .parse::<DeviceSpec>()
-            .or_else(|e| ctx.err(r.device.span(), "runtime.device", e.to_string()))?,
-    };
-    let precision = match r.precision.get_ref().as_str() {
-        "" => Precision::default(),
-        s => s
-            .parse::<Precision>()
-            .or_else(|e| ctx.err(r.precision.span(), "runtime.precision", e.to_string()))?,
-    };
-    Ok(RuntimeOptions { device, precision })
-}
-
-/// Hash of the settings that decide the outputs. Runtime knobs (batch size, threads, queue
+/// Hash of the settings that decide the outputs. The fields and their order are fixed: existing
+/// run folders are checked against it. Runtime knobs (batch size, threads, queue
 /// depth, device) are left out: they must not change results, so a resume may change them.
 fn fingerprint(p: &Pipeline) -> String {
     let decisive = format!(
         "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{}|{}|{}",
-        p.dataset,
-        p.eval_split,
-        p.fit_split,
-        p.limit,
-        p.fit_limit,
-        p.filter,
-        p.preset,
-        p.shifts,
-        p.resize,
-        p.crop,
+        p.source.dataset,
+        p.source.eval_split,
+        p.source.fit_split,
+        p.source.limit,
+        p.source.fit_limit,
+        p.source.filter,
+        p.shifts.preset,
+        p.shifts.list,
+        p.shifts.resize,
+        p.shifts.crop,
         p.models,
         p.probes,
         p.runtime.precision,
         p.seed,
-        p.part_size,
-        p.embed_block,
+        p.runtime.part_size,
+        p.runtime.embed_block,
     );
     // Appended only when present, so pipelines without targets keep their fingerprint.
-    let decisive = if p.targets.is_empty() {
+    let decisive = if p.shifts.targets.is_empty() {
         decisive
     } else {
-        format!("{decisive}|{:?}", p.targets)
+        format!("{decisive}|{:?}", p.shifts.targets)
     };
     let digest = Sha256::digest(decisive.as_bytes());
     digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
@@ -803,5 +865,182 @@ impl Pipeline {
         usize::from(self.probes.linear.is_some())
             + usize::from(self.probes.knn.is_some())
             + usize::from(self.probes.head)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every kind of decisive setting; paths are relative (the crate folder is the tests' current
+    /// folder) so the fingerprint does not depend on where the checkout lies.
+    const FULL: &str = r#"
+[pipeline]
+name = "golden"
+output = "runs/golden"
+seed = 7
+
+[source]
+dataset = "Cargo.toml"
+eval_split = "test"
+fit_split = "train"
+limit = 50
+fit_limit = 80
+filter = "label < 5"
+
+[shifts]
+preset = "cifar32"
+corruptions = ["gaussian_noise", "frost"]
+synthetic = ["rotation", "photometric"]
+severities = [3, 1]
+resize = 32
+crop = 30
+
+[[models]]
+name = "random-a"
+architecture = "resnet18-small"
+input_size = 32
+channels = 1
+normalize = { mean = [0.5], std = [0.25] }
+seed = 3
+
+[[models]]
+name = "random-b"
+architecture = "vit-ti16"
+input_size = 32
+pool = "mean"
+
+[probes.linear]
+epochs = 5
+[probes.knn]
+k = 4
+[probes.head]
+
+[runtime]
+device = "cpu"
+precision = "bf16"
+batch_size = 9
+part_size = 17
+embed_block = 8
+
+[[targets]]
+name = "other"
+dataset = "Cargo.toml"
+split = "val"
+limit = 4
+label_map = "Cargo.toml"
+restrict = false
+"#;
+
+    /// The fingerprint keys existing run folders: these values were computed by the code before
+    /// the pipeline was split into sections, so a change here breaks every resume.
+    #[test]
+    fn fingerprint_is_stable_for_existing_run_folders() {
+        let fp = |text: &str| {
+            parse(Path::new("golden.toml"), text)
+                .map(|p| p.fingerprint)
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+        assert_eq!(fp(FULL), "be3828c88e9911d5");
+        let no_targets = FULL.split("[[targets]]").next().unwrap_or_default();
+        assert_eq!(fp(no_targets), "d4d2664924d384ed");
+    }
+
+    /// `text` with `from` replaced by `to`, its error message, and the 1-based line holding
+    /// `needle` in the new text (counted here by hand).
+    fn error_at(from: &str, to: &str, needle: &str) -> (String, usize) {
+        assert!(FULL.contains(from), "{from}");
+        let text = FULL.replacen(from, to, 1);
+        let line = text
+            .lines()
+            .position(|l| l.contains(needle))
+            .map(|i| i + 1)
+            .unwrap_or_else(|| panic!("{needle}"));
+        match parse(Path::new("golden.toml"), &text) {
+            Ok(_) => panic!("{to:?} was accepted"),
+            Err(e) => (e.to_string(), line),
+        }
+    }
+
+    #[test]
+    fn typed_values_are_reported_with_their_key_and_line() {
+        let cases = [
+            (
+                "device = \"cpu\"",
+                "device = \"tpu\"",
+                "\"tpu\"",
+                "runtime.device",
+            ),
+            (
+                "precision = \"bf16\"",
+                "precision = \"fp8\"",
+                "fp8",
+                "runtime.precision",
+            ),
+            (
+                "preset = \"cifar32\"",
+                "preset = \"cifar\"",
+                "\"cifar\"",
+                "shifts.preset",
+            ),
+            ("\"frost\"]", "\"frosty\"]", "frosty", "shifts.corruptions"),
+            (
+                "\"frost\"]",
+                "\"rotation\"]",
+                "corruptions =",
+                "shifts.corruptions",
+            ),
+            (
+                "\"photometric\"]",
+                "\"gaussian_noise\"]",
+                "synthetic =",
+                "shifts.synthetic",
+            ),
+            ("[3, 1]", "[3, 3]", "[3, 3]", "shifts.severities"),
+            ("[3, 1]", "[3, 6]", "[3, 6]", "shifts.severities"),
+            ("k = 4", "k = 0", "k = 0", "probes.knn"),
+        ];
+        for (from, to, needle, key) in cases {
+            let (msg, line) = error_at(from, to, needle);
+            let want = format!("golden.toml:{line}: {key}: ");
+            // The knn table's span starts at its header, the line above `k`.
+            let want_knn = format!("golden.toml:{}: {key}: ", line - 1);
+            assert!(
+                msg.starts_with(&want) || (key == "probes.knn" && msg.starts_with(&want_knn)),
+                "{to}: {msg}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_model_error_points_at_its_entry() {
+        let (msg, line) = error_at(
+            "pool = \"mean\"",
+            "pool = \"mean\"\nweights = \"no/such.safetensors\"",
+            "name = \"random-b\"",
+        );
+        assert!(
+            msg.contains("model 'random-b'") && msg.contains("no/such.safetensors"),
+            "{msg}"
+        );
+        // The entry's span starts at its `[[models]]` header, the line above its name.
+        assert!(
+            msg.starts_with(&format!("golden.toml:{}: models: ", line - 1)),
+            "{msg}"
+        );
+        let (msg, line) = error_at(
+            "name = \"random-b\"",
+            "name = \"random-a\"",
+            "pool = \"mean\"",
+        );
+        assert!(
+            msg.contains("'random-a'") && msg.contains("used by another model"),
+            "{msg}"
+        );
+        // The second entry's header: four lines above its `pool`.
+        assert!(
+            msg.starts_with(&format!("golden.toml:{}: models: ", line - 4)),
+            "{msg}"
+        );
     }
 }

@@ -12,7 +12,7 @@ use rayon::prelude::*;
 use shiftlab_model::Encoder;
 use tch::{Kind, Tensor};
 
-use crate::config::Pipeline;
+use crate::config::{Pipeline, Runtime, Source};
 use crate::error::PipelineError;
 use crate::folder::FitLock;
 use crate::probes::{FitSet, Probe};
@@ -65,7 +65,7 @@ pub fn fit_probes(
                     features: Tensor::zeros([0, enc.dim()], (Kind::Float, tch::Device::Cpu)),
                     labels: Tensor::zeros([0], (Kind::Int64, tch::Device::Cpu)),
                 };
-                crate::probes::build(p, enc, &empty, dataset_classes)
+                crate::probes::build(&p.probes, p.seed, enc, &empty, dataset_classes)
             })
             .collect::<Result<_, _>>()?;
         return Ok(FittedProbes {
@@ -82,7 +82,13 @@ pub fn fit_probes(
     let num_classes = dataset_classes.max(fit_classes);
     let mut per_model = Vec::new();
     for (enc, set) in encoders.iter().zip(&sets) {
-        per_model.push(crate::probes::build(p, enc, set, num_classes)?);
+        per_model.push(crate::probes::build(
+            &p.probes,
+            p.seed,
+            enc,
+            set,
+            num_classes,
+        )?);
     }
     Ok(FittedProbes {
         per_model,
@@ -124,35 +130,34 @@ fn fit_sets(
             .collect::<Result<_, _>>()?;
         return Ok((sets, FitSource::Reused));
     };
-    let sets = embed_fit_split(p, encoders, &cached, progress)?;
+    let geometry = p.shifts.geometry();
+    let sets = embed_fit_split(&p.source, geometry, &p.runtime, encoders, &cached, progress)?;
     Ok((sets, FitSource::Computed))
 }
 
 /// Embeds the fit split with every model and saves each model's cache.
 fn embed_fit_split(
-    p: &Pipeline,
+    src: &Source,
+    geometry: Geometry,
+    runtime: &Runtime,
     encoders: &[Encoder],
     cached: &[std::path::PathBuf],
     progress: bool,
 ) -> Result<Vec<FitSet>, PipelineError> {
     let mut feats: Vec<Vec<Tensor>> = encoders.iter().map(|_| Vec::new()).collect();
     let mut labels: Vec<i64> = Vec::new();
-    let stream = SampleStream::open(&p.dataset, &p.fit_split, None, p.fit_limit)?;
-    let total = p.fit_limit.unwrap_or(0);
+    let stream = SampleStream::open(&src.dataset, &src.fit_split, None, src.fit_limit)?;
+    let total = src.fit_limit.unwrap_or(0);
     let bar = if progress {
         ProgressBar::new(total).with_message("fit split: clean embeddings")
     } else {
         ProgressBar::hidden()
     };
-    let geometry = Geometry {
-        resize: p.resize,
-        crop: p.crop,
-    };
-    let mut batch = Vec::with_capacity(p.batch_size);
+    let mut batch = Vec::with_capacity(runtime.batch_size);
     let mut stream = stream.peekable();
     while stream.peek().is_some() {
         batch.clear();
-        while batch.len() < p.batch_size {
+        while batch.len() < runtime.batch_size {
             match stream.next() {
                 Some(s) => batch.push(s?),
                 None => break,
@@ -169,7 +174,7 @@ fn embed_fit_split(
         for (m, enc) in encoders.iter().enumerate() {
             for x in &tensors {
                 feats[m].push(
-                    crate::eval::embed_blocked(enc, x, p.embed_block)
+                    crate::eval::embed_blocked(enc, x, runtime.embed_block)
                         .map_err(|e| PipelineError::model(enc.name(), e))?,
                 );
             }
@@ -179,8 +184,8 @@ fn embed_fit_split(
     bar.finish_and_clear();
     if labels.is_empty() {
         return Err(PipelineError::Dataset {
-            path: p.dataset.display().to_string(),
-            message: format!("no decodable rows in the fit split '{}'", p.fit_split),
+            path: src.dataset.display().to_string(),
+            message: format!("no decodable rows in the fit split '{}'", src.fit_split),
         });
     }
     let labels = Tensor::from_slice(&labels).to_kind(Kind::Int64);

@@ -44,6 +44,7 @@ type Order = (usize, usize, usize, String, i32);
 /// severity, then the targets, then released corruptions).
 pub fn compute_metrics(p: &Pipeline, files: &[PathBuf]) -> Result<Vec<MetricRow>, PipelineError> {
     let mut groups: BTreeMap<Key, Group> = BTreeMap::new();
+    let (shifts, targets) = (&p.shifts.list, &p.shifts.targets);
     let model_order = |m: &str| {
         p.models
             .iter()
@@ -57,13 +58,13 @@ pub fn compute_metrics(p: &Pipeline, files: &[PathBuf]) -> Result<Vec<MetricRow>
             let c = s
                 .parse::<Corruption>()
                 .map_or(Corruption::ALL.len(), |c| c.index());
-            return p.shifts.len() + p.targets.len() + 1 + c;
+            return shifts.len() + targets.len() + 1 + c;
         }
         if family == FAMILY_DATASET {
-            let t = p.targets.iter().position(|t| t.name == group);
-            return p.shifts.len() + t.unwrap_or(p.targets.len());
+            let t = targets.iter().position(|t| t.name == group);
+            return shifts.len() + t.unwrap_or(targets.len());
         }
-        p.shifts
+        shifts
             .iter()
             .position(|x| x.name() == s && x.severity() == sev)
             .unwrap_or(usize::MAX)

@@ -9,7 +9,7 @@ use shiftlab_probe::probe::outputs_from_scores_within;
 use shiftlab_probe::probe::{KnnClassifier, KnnConfig, LinearProbe, LinearProbeConfig, ProbeError};
 use tch::{Kind, Tensor};
 
-use crate::config::Pipeline;
+use crate::config::Probes;
 use crate::error::PipelineError;
 
 pub use shiftlab_probe::probe::SampleOutput;
@@ -70,7 +70,8 @@ impl Probe for Head {
 
 /// Fits the configured probes of one model on its clean fit-split embeddings, on its device.
 pub fn build(
-    p: &Pipeline,
+    probes: &Probes,
+    seed: u64,
     encoder: &Encoder,
     set: &FitSet,
     classes: i64,
@@ -80,19 +81,19 @@ pub fn build(
     let features = set.features.to_device(device);
     let labels = set.labels.to_device(device);
     let mut out: Vec<Box<dyn Probe>> = Vec::new();
-    if let Some(cfg) = &p.probes.linear {
+    if let Some(cfg) = &probes.linear {
         let config = LinearProbeConfig {
             epochs: cfg.epochs,
             batch_size: cfg.batch_size as i64,
             learning_rate: cfg.learning_rate,
             weight_decay: cfg.weight_decay,
-            seed: p.seed,
+            seed,
         };
         let probe = LinearProbe::train(&features, &labels, classes, &config)
             .map_err(|e| err("linear", e))?;
         out.push(Box::new(Linear(probe)));
     }
-    if let Some(cfg) = &p.probes.knn {
+    if let Some(cfg) = &probes.knn {
         let config = KnnConfig {
             k: cfg.k as i64,
             temperature: cfg.temperature,
@@ -102,7 +103,7 @@ pub fn build(
             KnnClassifier::new(&features, &labels, classes, config).map_err(|e| err("knn", e))?;
         out.push(Box::new(Knn(knn)));
     }
-    if p.probes.head {
+    if probes.head {
         let head = encoder.head().ok_or_else(|| {
             err(
                 "head",

@@ -13,9 +13,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use shiftlab_corrupt::{Corruption, FrostAssets};
-use shiftlab_model::Encoder;
+use shiftlab_model::{Encoder, ModelSpec};
 
-use crate::config::{Pipeline, Shift};
+use crate::config::{Pipeline, Runtime, Shift, Shifts, Source, Target};
 use crate::error::PipelineError;
 use crate::eval::sink::PartSink;
 use crate::eval::{run_eval, EvalInputs, Stages};
@@ -107,19 +107,26 @@ struct Plan {
 }
 
 fn plan(p: &Pipeline, opts: &RunOptions) -> Result<Plan, PipelineError> {
-    let info = source_info(p)?;
-    let selected = select(p, opts)?;
-    let eval_rows = count_eval_rows(p, &info, selected.as_ref());
+    let src = &p.source;
+    let part_size = p.runtime.part_size;
+    let info = source_info(src)?;
+    let selected = select(&p.file, src, opts)?;
+    let eval_rows = count_eval_rows(src, &info, selected.as_ref());
     if eval_rows == 0 {
         return Err(PipelineError::Dataset {
-            path: p.dataset.display().to_string(),
-            message: format!("no rows in split '{}' (after the filter)", p.eval_split),
+            path: src.dataset.display().to_string(),
+            message: format!("no rows in split '{}' (after the filter)", src.eval_split),
         });
     }
-    let source_parts = eval_rows.div_ceil(p.part_size as u64) as u32;
-    let targets = resolve_targets(p, &info.class_names, source_parts)?;
+    let source_parts = parts_of(part_size, eval_rows);
+    let targets = resolve_targets(
+        &p.shifts.targets,
+        part_size,
+        &info.class_names,
+        source_parts,
+    )?;
     let parts_total = targets.last().map_or(source_parts, |(t, first)| {
-        first + parts_of(p, t.eval_rows())
+        first + parts_of(part_size, t.eval_rows())
     });
     Ok(Plan {
         eval_rows,
@@ -139,13 +146,13 @@ pub fn parts_total(p: &Pipeline, opts: &RunOptions) -> Result<u32, PipelineError
 /// Runs (or resumes, or joins) a pipeline.
 pub fn run(p: &Pipeline, opts: &RunOptions) -> Result<RunSummary, PipelineError> {
     let started = now_us();
-    if let Some(n) = p.torch_threads {
+    if let Some(n) = p.runtime.torch_threads {
         tch::set_num_threads(n as i32);
     }
     let plan = plan(p, opts)?;
     let folder = RunFolder::create_or_join(p, plan.parts_total)?;
-    let frost = load_frost(p)?;
-    let encoders = load_encoders(p)?;
+    let frost = load_frost(&p.file, &p.shifts)?;
+    let encoders = load_encoders(&p.models, &p.runtime)?;
     let device = encoders
         .first()
         .map(|e| e.info().device.clone())
@@ -228,10 +235,14 @@ fn evaluate(
     if opts.prepare_only {
         todo.clear();
     }
-    let stages = Stages::new(p.cpu_workers);
+    let stages = Stages::new(p.runtime.cpu_workers);
+    let (size, shifts) = (p.runtime.part_size, p.shifts.list.len());
     let todo_samples = todo
         .iter()
-        .map(|&part| part_images(p, part, plan.eval_rows, plan.source_parts, &plan.targets))
+        .map(|&part| {
+            let rows = (plan.eval_rows, plan.source_parts);
+            part_images(size, shifts, part, rows, &plan.targets)
+        })
         .sum::<u64>();
     let bar = progress_bar(opts.progress && !todo.is_empty(), todo_samples);
     let t0 = Instant::now();
@@ -328,24 +339,28 @@ pub fn describe_missing(missing: &[u32], shards: u32) -> String {
     named.join(", ")
 }
 
-fn select(p: &Pipeline, opts: &RunOptions) -> Result<Option<HashSet<String>>, PipelineError> {
-    let Some(filter) = &p.filter else {
+fn select(
+    file: &Path,
+    src: &Source,
+    opts: &RunOptions,
+) -> Result<Option<HashSet<String>>, PipelineError> {
+    let Some(filter) = &src.filter else {
         return Ok(None);
     };
     let engine = opts
         .row_filter
         .as_ref()
         .ok_or_else(|| PipelineError::Config {
-            file: p.file.display().to_string(),
+            file: file.display().to_string(),
             line: None,
             key: "source.filter".into(),
             message: "this program was built without an SQL engine for source.filter".into(),
         })?;
     engine
-        .select(&p.dataset, &p.eval_split, filter)
+        .select(&src.dataset, &src.eval_split, filter)
         .map(Some)
         .map_err(|source| PipelineError::Filter {
-            file: p.file.display().to_string(),
+            file: file.display().to_string(),
             source,
         })
 }
@@ -353,53 +368,56 @@ fn select(p: &Pipeline, opts: &RunOptions) -> Result<Option<HashSet<String>>, Pi
 /// Reads every target's table and label map against the source's classes, so that `validate`
 /// reports a bad label map before a run starts.
 pub fn check_targets(p: &Pipeline) -> Result<Vec<ResolvedTarget>, PipelineError> {
-    let info = source_info(p)?;
-    p.targets
+    let info = source_info(&p.source)?;
+    p.shifts
+        .targets
         .iter()
         .map(|t| ResolvedTarget::resolve(t, &info.class_names))
         .collect()
 }
 
-fn source_info(p: &Pipeline) -> Result<shiftlab_data::reader::DatasetInfo, PipelineError> {
-    shiftlab_data::reader::read_info(&p.dataset).map_err(|e| PipelineError::Dataset {
-        path: p.dataset.display().to_string(),
+fn source_info(src: &Source) -> Result<shiftlab_data::reader::DatasetInfo, PipelineError> {
+    shiftlab_data::reader::read_info(&src.dataset).map_err(|e| PipelineError::Dataset {
+        path: src.dataset.display().to_string(),
         message: e.to_string(),
     })
 }
 
-fn parts_of(p: &Pipeline, rows: u64) -> u32 {
-    rows.div_ceil(p.part_size as u64) as u32
+fn parts_of(part_size: usize, rows: u64) -> u32 {
+    rows.div_ceil(part_size as u64) as u32
 }
 
 /// Each target with its first part: targets' parts follow the source's, in file order.
 fn resolve_targets(
-    p: &Pipeline,
+    targets: &[Target],
+    part_size: usize,
     source_classes: &[String],
     source_parts: u32,
 ) -> Result<Vec<(ResolvedTarget, u32)>, PipelineError> {
     let mut next = source_parts;
     let mut out = Vec::new();
-    for t in &p.targets {
+    for t in targets {
         let resolved = ResolvedTarget::resolve(t, source_classes)?;
         let first = next;
-        next += parts_of(p, resolved.eval_rows());
+        next += parts_of(part_size, resolved.eval_rows());
         out.push((resolved, first));
     }
     Ok(out)
 }
 
-/// Images a part sends through the models: source samples x shifts, or target samples.
+/// Images a part sends through the models: source samples x shifts, or target samples;
+/// `(eval_rows, source_parts)` are the source's.
 fn part_images(
-    p: &Pipeline,
+    part_size: usize,
+    shifts: usize,
     part: u32,
-    eval_rows: u64,
-    source_parts: u32,
+    (eval_rows, source_parts): (u64, u32),
     targets: &[(ResolvedTarget, u32)],
 ) -> u64 {
-    let size = p.part_size as u64;
+    let size = part_size as u64;
     let rows_in = |rows: u64, index: u32| rows.saturating_sub(index as u64 * size).min(size);
     if part < source_parts {
-        return rows_in(eval_rows, part) * p.shifts.len() as u64;
+        return rows_in(eval_rows, part) * shifts as u64;
     }
     targets
         .iter()
@@ -408,41 +426,40 @@ fn part_images(
         .map_or(0, |(t, first)| rows_in(t.eval_rows(), part - first))
 }
 
-fn load_frost(p: &Pipeline) -> Result<FrostAssets, PipelineError> {
-    let needs_frost = p
-        .shifts
+fn load_frost(file: &Path, shifts: &Shifts) -> Result<FrostAssets, PipelineError> {
+    let needs_frost = shifts
+        .list
         .iter()
         .any(|s| matches!(s, Shift::Corruption(Corruption::Frost, _)));
     if !needs_frost {
         return Ok(FrostAssets::none());
     }
-    FrostAssets::locate(p.frost_dir.as_deref()).map_err(|e| PipelineError::Config {
-        file: p.file.display().to_string(),
+    FrostAssets::locate(shifts.frost_dir.as_deref()).map_err(|e| PipelineError::Config {
+        file: file.display().to_string(),
         line: None,
         key: "shifts.frost_dir".into(),
         message: e.to_string(),
     })
 }
 
-fn load_encoders(p: &Pipeline) -> Result<Vec<Encoder>, PipelineError> {
-    p.models
+fn load_encoders(models: &[ModelSpec], runtime: &Runtime) -> Result<Vec<Encoder>, PipelineError> {
+    let options = runtime.options();
+    models
         .iter()
-        .map(|spec| {
-            Encoder::load(spec, &p.runtime).map_err(|e| PipelineError::model(&spec.name, e))
-        })
+        .map(|spec| Encoder::load(spec, &options).map_err(|e| PipelineError::model(&spec.name, e)))
         .collect()
 }
 
 fn count_eval_rows(
-    p: &Pipeline,
+    src: &Source,
     info: &shiftlab_data::reader::DatasetInfo,
     selected: Option<&std::collections::HashSet<String>>,
 ) -> u64 {
     let available = match selected {
         Some(ids) => ids.len() as u64,
-        None => info.splits.get(&p.eval_split).copied().unwrap_or(0),
+        None => info.splits.get(&src.eval_split).copied().unwrap_or(0),
     };
-    p.limit.map_or(available, |l| l.min(available))
+    src.limit.map_or(available, |l| l.min(available))
 }
 
 fn progress_bar(show: bool, len: u64) -> ProgressBar {

@@ -5,7 +5,6 @@
 //! [`decimal`] / [`readable`] and [`percent`] at one precision, so they agree digit for digit; files meant for
 //! programs (CSV, JSON, Parquet) keep every bit of the value.
 
-use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -162,31 +161,13 @@ fn parquet_bytes(batches: &[RecordBatch]) -> Result<Vec<u8>, ResultsError> {
     Ok(buf)
 }
 
-/// Writes `bytes` to `path` through a hidden temporary file in the same folder and a rename.
+/// Writes `bytes` to `path` atomically (the workspace's one writer, `shiftlab_common`), with the
+/// results crate's error type.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ResultsError> {
-    let fail = |e: std::io::Error| ResultsError::Write {
+    shiftlab_common::write_atomic(path, bytes).map_err(|e| ResultsError::Write {
         path: path.display().to_string(),
         cause: e.to_string(),
-    };
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "output".into());
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.map_err(fail)
+    })
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! Checkpoints and outputs, written atomically (a temporary file beside, then a rename) so a
+//! Checkpoints and outputs, written atomically (`shiftlab_common::AtomicFile`) so a
 //! killed run never leaves a truncated file where `--resume` or `shiftlab run` will look.
 //!
 //! A checkpoint is one safetensors file: the learner's tensors (`online.*`, `target.*`,
@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
+use shiftlab_common::AtomicFile;
 use tch::{Device, Tensor};
 
 use crate::method::Learner;
@@ -38,23 +39,18 @@ pub fn write_atomic(path: &Path, tensors: &Named) -> Result<()> {
         .iter()
         .map(|(k, v)| (k.clone(), v.detach().to_device(Device::Cpu).contiguous()))
         .collect();
-    let tmp = temp_beside(path);
-    Tensor::write_safetensors(&cpu, &tmp).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))
+    let writing = || format!("writing {}", path.display());
+    let file = AtomicFile::create(path).with_context(writing)?;
+    // libtorch's writer takes a path: it fills the temporary, the commit publishes it.
+    Tensor::write_safetensors(&cpu, file.temporary_path()).with_context(writing)?;
+    file.commit().with_context(writing)?;
+    Ok(())
 }
 
 /// Writes `text` to `path` atomically.
 pub fn write_text_atomic(path: &Path, text: &str) -> Result<()> {
-    let tmp = temp_beside(path);
-    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))
-}
-
-fn temp_beside(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map_or_else(Default::default, |n| n.to_string_lossy());
-    path.with_file_name(format!(".{name}.tmp{}", std::process::id()))
+    shiftlab_common::write_atomic(path, text.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// Saves the learner, the SGD buffers and `progress`.

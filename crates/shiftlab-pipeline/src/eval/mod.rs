@@ -31,7 +31,7 @@ use tch::Tensor;
 use crate::config::Pipeline;
 use crate::error::PipelineError;
 use crate::probes::Probe;
-use crate::source::{Geometry, PixelBatch, Sample};
+use crate::source::{PixelBatch, Sample};
 use crate::stage::{queue, spawn_stage, Cancel, StageCounters, StageStats};
 use crate::tables::{ErrorRows, PredictionRows};
 use crate::targets::ResolvedTarget;
@@ -158,14 +158,11 @@ pub fn run_eval(
     mut sink: impl FnMut(SinkMsg) -> Result<(), PipelineError>,
 ) -> Result<(), PipelineError> {
     let p = inputs.pipeline;
-    let cap = p.queue_batches;
+    let cap = p.runtime.queue_batches;
     let cancel = Cancel::new();
     let c = &cancel;
-    let geometry = Geometry {
-        resize: p.resize,
-        crop: p.crop,
-    };
-    let shift_jobs = cap * p.shifts.len().max(1);
+    let geometry = p.shifts.geometry();
+    let shift_jobs = cap * p.shifts.list.len().max(1);
     let (chunk_tx, chunk_rx) = queue::<Chunk>(cap, &stages.read, &stages.decode, c);
     let (job_tx, job_rx) = queue::<Job>(shift_jobs, &stages.decode, &stages.shift, c);
     let (collate_tx, collate_rx) = queue::<Shifted>(cap, &stages.shift, &stages.collate, c);
@@ -191,7 +188,9 @@ pub fn run_eval(
             spawn_stage(scope, "read", cancel_ref, move || {
                 let t = Instant::now();
                 let ctx = read::ReadCtx {
-                    p: pipeline,
+                    source: &pipeline.source,
+                    runtime: &pipeline.runtime,
+                    shifts: pipeline.shifts.list.len(),
                     todo: &todo,
                     out: &chunk_tx,
                     sink: &read_sink,
@@ -201,7 +200,7 @@ pub fn run_eval(
                 counters.set_busy_from_wall(t);
                 r
             })?;
-            for _ in 0..p.cpu_workers {
+            for _ in 0..p.runtime.cpu_workers {
                 let (rx, jobs, clean) = (chunk_rx.clone(), job_tx.clone(), collate_tx.clone());
                 let counters = stages.decode.clone();
                 spawn_stage(scope, "decode", cancel_ref, move || {
@@ -210,17 +209,17 @@ pub fn run_eval(
                         jobs,
                         clean,
                         geometry,
-                        pipeline.shifts.len(),
+                        pipeline.shifts.list.len(),
                         &counters,
                     );
                     Ok(())
                 })?;
             }
-            for _ in 0..p.cpu_workers {
+            for _ in 0..p.runtime.cpu_workers {
                 let (rx, tx, frost) = (job_rx.clone(), collate_tx.clone(), frost.clone());
                 let counters = stages.shift.clone();
                 spawn_stage(scope, "shift", cancel_ref, move || {
-                    shift::shift_stage(rx, tx, pipeline, &frost, &counters);
+                    shift::shift_stage(rx, tx, &pipeline.shifts, pipeline.seed, &frost, &counters);
                     Ok(())
                 })?;
             }
@@ -231,13 +230,15 @@ pub fn run_eval(
             })?;
             let counters = stages.embed.clone();
             spawn_stage(scope, "embed", cancel_ref, move || {
-                embed::embed_stage(embed_rx, probe_tx, &encoders, p.embed_block, &counters)
+                let block = p.runtime.embed_block;
+                embed::embed_stage(embed_rx, probe_tx, &encoders, block, &counters)
             })?;
             let counters = stages.probe.clone();
             spawn_stage(scope, "probe", cancel_ref, move || {
                 let names: Vec<String> = pipeline.models.iter().map(|m| m.name.clone()).collect();
                 let ctx = probe::ProbeCtx {
-                    p: pipeline,
+                    run: &pipeline.name,
+                    shifts: &pipeline.shifts.list,
                     model_names: &names,
                     probes: &probes,
                     targets,

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use tch::Tensor;
 
-use crate::config::{Pipeline, Shift};
+use crate::config::Shift;
 use crate::error::PipelineError;
 use crate::probes::{Probe, SampleOutput};
 use crate::stage::{In, Out, StageCounters};
@@ -17,7 +17,10 @@ use super::{Decoded, Embedded, Shifted, SinkMsg};
 
 /// What the probe stage needs besides its queues.
 pub(super) struct ProbeCtx<'a> {
-    pub p: &'a Pipeline,
+    /// The `run` column.
+    pub run: &'a str,
+    /// The pipeline's shifts, indexed by a batch's `shift_index`.
+    pub shifts: &'a [Shift],
     pub model_names: &'a [String],
     pub probes: &'a [Vec<Box<dyn Probe>>],
     pub targets: &'a [(ResolvedTarget, u32)],
@@ -31,7 +34,7 @@ pub(super) fn probe_stage(
 ) -> Result<(), PipelineError> {
     // Clean embeddings per (part, chunk) and model, kept until every shift of the chunk is done.
     let mut clean: HashMap<(u32, u32), (Vec<Tensor>, usize)> = HashMap::new();
-    let shifts = ctx.p.shifts.len();
+    let shifts = ctx.shifts.len();
     while let Some(Embedded { batch, features }) = rx.recv() {
         let t = Instant::now();
         let key = (batch.part, batch.chunk);
@@ -93,7 +96,7 @@ fn probe_source(
     features: &[Tensor],
     clean_feats: &[Tensor],
 ) -> Result<PredictionRows, PipelineError> {
-    let shift = ctx.p.shifts[batch.shift_index];
+    let shift = ctx.shifts[batch.shift_index];
     let idx = positions(batch);
     let cosine = |m: usize, feats: &Tensor| {
         if shift == Shift::Clean {
@@ -152,7 +155,7 @@ fn score_batch(
                 out: &out,
                 cosine: &cos,
             };
-            push_rows(&mut rows, ctx.p, batch, tag, &scored);
+            push_rows(&mut rows, ctx.run, batch, tag, &scored);
         }
     }
     Ok(rows)
@@ -205,7 +208,7 @@ struct Scored<'a> {
 
 fn push_rows(
     rows: &mut PredictionRows,
-    p: &Pipeline,
+    run: &str,
     batch: &Shifted,
     tag: &RowTag<'_>,
     scored: &Scored<'_>,
@@ -219,7 +222,7 @@ fn push_rows(
     for (j, &pos) in batch.positions.iter().enumerate() {
         let label = batch.decoded.labels[pos];
         let (shift, group, family, severity) = tag.columns(&batch.decoded, pos);
-        rows.run.push(p.name.clone());
+        rows.run.push(run.to_string());
         rows.part.push(batch.part as i32);
         rows.sample_id.push(batch.decoded.ids[pos].clone());
         rows.label.push(label);

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeSet, HashSet};
 
-use crate::config::Pipeline;
+use crate::config::{Runtime, Source};
 use crate::error::PipelineError;
 use crate::source::{Sample, SampleStream};
 use crate::stage::Out;
@@ -15,7 +15,11 @@ use super::{Chunk, SinkMsg};
 
 /// What the read stage writes to and which parts it reads.
 pub(super) struct ReadCtx<'a> {
-    pub p: &'a Pipeline,
+    pub source: &'a Source,
+    /// `batch_size` (samples per chunk) and `part_size`.
+    pub runtime: &'a Runtime,
+    /// Batches each source chunk yields (the number of shifts, clean included).
+    pub shifts: usize,
     pub todo: &'a BTreeSet<u32>,
     pub out: &'a Out<Chunk>,
     pub sink: &'a Out<SinkMsg>,
@@ -27,12 +31,12 @@ pub(super) fn read_source(
     selected: Option<HashSet<String>>,
     num_classes: i64,
 ) -> Result<(), PipelineError> {
-    let p = ctx.p;
-    let stream = SampleStream::open(&p.dataset, &p.eval_split, selected, p.limit)?;
+    let src = ctx.source;
+    let stream = SampleStream::open(&src.dataset, &src.eval_split, selected, src.limit)?;
     let segment = Segment {
         first_part: 0,
         target: None,
-        shifts: p.shifts.len() as u32,
+        shifts: ctx.shifts as u32,
     };
     let label = |s: &Sample| {
         if (0..num_classes).contains(&s.label) {
@@ -90,7 +94,7 @@ fn read_segment(
     segment: &Segment,
     label: impl Fn(&Sample) -> Result<i64, (String, String)>,
 ) -> Result<bool, PipelineError> {
-    let part_size = ctx.p.part_size as u64;
+    let part_size = ctx.runtime.part_size as u64;
     let mut state = PartState::default();
     for sample in stream {
         if ctx.out.cancelled() {
@@ -110,7 +114,7 @@ fn read_segment(
         match label(&sample) {
             Ok(l) => {
                 sample.label = l;
-                if !state.push(sample, ctx.p.batch_size, ctx.out) {
+                if !state.push(sample, ctx.runtime.batch_size, ctx.out) {
                     return Ok(false);
                 }
             }

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use shiftlab_corrupt::{FrostAssets, Transform};
 
-use crate::config::{Pipeline, Shift};
+use crate::config::{Shift, Shifts};
 use crate::source::{sample_key, PixelBatch};
 use crate::stage::{In, Out, StageCounters};
 use crate::tables::ErrorRows;
@@ -16,7 +16,8 @@ use super::{Job, Shifted};
 pub(super) fn shift_stage(
     rx: In<Job>,
     tx: Out<Shifted>,
-    p: &Pipeline,
+    shifts: &Shifts,
+    seed: u64,
     frost: &FrostAssets,
     counters: &StageCounters,
 ) {
@@ -25,7 +26,7 @@ pub(super) fn shift_stage(
         let mut errors = ErrorRows::default();
         let mut positions = Vec::new();
         let mut images = Vec::new();
-        let shift = p.shifts[shift_index];
+        let shift = shifts.list[shift_index];
         for (i, img) in decoded.images.iter().enumerate() {
             let (transform, severity) = match shift {
                 Shift::Clean => continue,
@@ -33,7 +34,7 @@ pub(super) fn shift_stage(
                 Shift::Synthetic(c, s) => (Transform::Synthetic(c), s),
             };
             let key = sample_key(&decoded.ids[i]);
-            match transform.apply(img, severity, p.preset, p.seed, key, frost) {
+            match transform.apply(img, severity, shifts.preset, seed, key, frost) {
                 Ok(out) => {
                     positions.push(i);
                     images.push(out);
