@@ -222,6 +222,9 @@ pub struct RuntimeSection {
     /// Images per model call; every call has exactly this many (see `embed_blocked`).
     #[serde(default = "default_embed_block")]
     pub embed_block: usize,
+    /// Also write every evaluated image's features to `embeddings/MODEL/` (default false).
+    #[serde(default)]
+    pub save_embeddings: bool,
 }
 
 impl Default for RuntimeSection {
@@ -235,6 +238,7 @@ impl Default for RuntimeSection {
             torch_threads: None,
             part_size: default_part(),
             embed_block: default_embed_block(),
+            save_embeddings: false,
         }
     }
 }
@@ -365,6 +369,8 @@ pub struct Pipeline {
     pub part_size: usize,
     /// Images per model call (results are identical only for equal blocks: see `eval`).
     pub embed_block: usize,
+    /// `runtime.save_embeddings`: an output table, so part of the fingerprint.
+    pub save_embeddings: bool,
 }
 
 /// Reads and validates a pipeline file; relative paths are taken from the current folder.
@@ -456,6 +462,9 @@ fn validate(ctx: &Ctx, raw: PipelineFile) -> Result<Pipeline, PipelineError> {
         message: e.to_string(),
     })?;
     check_model_files(ctx, &models)?;
+    if raw.runtime.save_embeddings {
+        check_folder_names(ctx, &models)?;
+    }
     let dataset_path = raw.source.dataset.get_ref();
     if !dataset_path.is_file() {
         return ctx.err(
@@ -518,6 +527,7 @@ fn validate(ctx: &Ctx, raw: PipelineFile) -> Result<Pipeline, PipelineError> {
         torch_threads: raw.runtime.torch_threads,
         part_size: raw.runtime.part_size,
         embed_block: raw.runtime.embed_block,
+        save_embeddings: raw.runtime.save_embeddings,
         fingerprint: String::new(),
     };
     pipeline.fingerprint = fingerprint(&pipeline);
@@ -536,6 +546,30 @@ fn check_model_files(ctx: &Ctx, models: &[ModelSpec]) -> Result<(), PipelineErro
                 line: model_line(ctx.text, &format!("'{}'", m.name)),
                 key: "models".into(),
                 message: format!("model '{}': file {} does not exist", m.name, file.display()),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// With `save_embeddings` each model's name is a folder name (`embeddings/MODEL/`).
+fn check_folder_names(ctx: &Ctx, models: &[ModelSpec]) -> Result<(), PipelineError> {
+    for m in models {
+        let safe = m
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+            && !m.name.starts_with('.');
+        if !safe {
+            return Err(PipelineError::Config {
+                file: ctx.path.display().to_string(),
+                line: model_line(ctx.text, &format!("'{}'", m.name)),
+                key: "models".into(),
+                message: format!(
+                    "model '{}': with runtime.save_embeddings the name is a folder name \
+                     (embeddings/NAME/): use letters, digits, '.', '_' or '-', not starting with '.'",
+                    m.name
+                ),
             });
         }
     }
@@ -767,6 +801,7 @@ fn runtime_options(ctx: &Ctx, r: &RuntimeSection) -> Result<RuntimeOptions, Pipe
 
 /// Hash of the settings that decide the outputs. Runtime knobs (batch size, threads, queue
 /// depth, device) are left out: they must not change results, so a resume may change them.
+/// `save_embeddings` is in: it decides which tables the folder holds.
 fn fingerprint(p: &Pipeline) -> String {
     let decisive = format!(
         "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{}|{}|{}",
@@ -792,6 +827,12 @@ fn fingerprint(p: &Pipeline) -> String {
         decisive
     } else {
         format!("{decisive}|{:?}", p.targets)
+    };
+    // An output table that a folder made without it lacks: appended (only when on) like targets.
+    let decisive = if p.save_embeddings {
+        format!("{decisive}|save_embeddings")
+    } else {
+        decisive
     };
     let digest = Sha256::digest(decisive.as_bytes());
     digest.iter().take(8).map(|b| format!("{b:02x}")).collect()

@@ -33,7 +33,7 @@ use crate::error::PipelineError;
 use crate::probes::Probe;
 use crate::source::{Geometry, PixelBatch, Sample};
 use crate::stage::{queue, spawn_stage, Cancel, StageCounters, StageStats};
-use crate::tables::{ErrorRows, PredictionRows};
+use crate::tables::{EmbeddingRows, ErrorRows, PredictionRows};
 use crate::targets::ResolvedTarget;
 
 pub use embed::embed_blocked;
@@ -92,6 +92,8 @@ pub enum SinkMsg {
     Item {
         part: u32,
         rows: Box<PredictionRows>,
+        /// One entry per model with `runtime.save_embeddings`, else empty.
+        embeddings: Vec<EmbeddingRows>,
         errors: ErrorRows,
     },
 }
