@@ -14,10 +14,10 @@ cargo build --release -p shiftlab-model --example embed_bench >/dev/null
 ours=() theirs=()
 for _ in $(seq "$ROUNDS"); do
     r=$(OMP_NUM_THREADS=$THREADS target/release/examples/embed_bench vit-s16 224 "$BATCH" cpu fp32 224 3 |
-        sed -n 's/^network: \([0-9]*\) images.*/\1/p')
+        sed -n 's/^network: \([0-9.]*\) images.*/\1/p')
     p=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python \
         crates/shiftlab-model/examples/embed_bench_timm.py vit_small_patch16_224 224 "$BATCH" "$THREADS" "$EMBED_BENCH_SECS" |
-        sed -n 's/^network: \([0-9]*\) images.*/\1/p')
+        sed -n 's/^network: \([0-9.]*\) images.*/\1/p')
     echo "shiftlab $r images/s, timm eager $p images/s"
     ours+=("$r") theirs+=("$p")
 done

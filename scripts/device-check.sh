@@ -91,7 +91,7 @@ TOML
     echo "$work/$1-$2.toml"
 }
 
-rate() { sed -n "s/^$1: \([0-9]*\) images\/s.*/\1/p"; }
+rate() { sed -n "s/^$1: \([0-9.]*\) images\/s.*/\1/p"; }
 rows=""
 for arch in resnet50 vit-s16; do
     for precision in fp32 bf16; do

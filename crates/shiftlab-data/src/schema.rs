@@ -16,8 +16,10 @@
 //!
 //! Types: `utf8` (alias `string`), `bool`, `binary`, `int8|16|32|64`, `uint8|16|32|64`,
 //! `float32|64`, `timestamp` (microseconds, UTC), `timestamp[s|ms|us|ns]` or
-//! `timestamp[unit, TZ]` (TZ `none` for a naive timestamp), `list<T>` and
-//! `struct<name: T, ...>`. List items and struct children are nullable, as Arrow and Hugging
+//! `timestamp[unit, TZ]` (TZ `none` for a naive timestamp), `list<T>`, `fixed_size_list<T, N>`
+//! and `struct<name: T, ...>`. `N` is a number or a parameter name (`dim`) that the writer binds
+//! with [`SchemaDef::to_arrow_with`], for a column whose size only the run knows (a model's
+//! embedding dimension). List items and struct children are nullable, as Arrow and Hugging
 //! Face `datasets` make them by default. Each field's doc is kept in the Arrow field metadata
 //! under `doc`, so it survives into Parquet files. `"required": true` marks a column that is
 //! never null although Arrow-nullable (field metadata `required`), for tables that Hugging Face
@@ -100,11 +102,17 @@ pub fn parse(json: &str) -> Result<SchemaDef, DataError> {
 impl SchemaDef {
     /// Converts to an Arrow schema (field docs go to field metadata `doc`).
     pub fn to_arrow(&self) -> Result<Schema, DataError> {
+        self.to_arrow_with(&[])
+    }
+
+    /// Converts to an Arrow schema with the size parameters of `fixed_size_list` bound, e.g.
+    /// `&[("dim", 192)]`; an unbound parameter is an error.
+    pub fn to_arrow_with(&self, params: &[(&str, i32)]) -> Result<Schema, DataError> {
         let fields = self
             .fields
             .iter()
             .map(|f| {
-                let ty = parse_type(&f.ty).map_err(|e| {
+                let ty = parse_type_with(&f.ty, params).map_err(|e| {
                     DataError::Schema(format!("{}: field '{}': {e}", self.name, f.name))
                 })?;
                 let mut meta = HashMap::new();
@@ -123,9 +131,15 @@ impl SchemaDef {
 
 /// Parses one type expression such as `list<struct<a: int32, b: utf8>>`.
 pub fn parse_type(expr: &str) -> Result<DataType, String> {
+    parse_type_with(expr, &[])
+}
+
+/// [`parse_type`] with the size parameters of `fixed_size_list<T, name>` bound.
+pub fn parse_type_with(expr: &str, params: &[(&str, i32)]) -> Result<DataType, String> {
     let mut p = TypeParser {
         s: expr.as_bytes(),
         pos: 0,
+        params,
     };
     let ty = p.ty()?;
     p.skip_ws();
@@ -139,6 +153,7 @@ pub fn parse_type(expr: &str) -> Result<DataType, String> {
 struct TypeParser<'a> {
     s: &'a [u8],
     pos: usize,
+    params: &'a [(&'a str, i32)],
 }
 
 impl TypeParser<'_> {
@@ -203,9 +218,39 @@ impl TypeParser<'_> {
                 self.expect(b'>')?;
                 DataType::List(Arc::new(Field::new_list_field(item, true)))
             }
+            "fixed_size_list" => {
+                self.expect(b'<')?;
+                let item = self.ty()?;
+                self.expect(b',')?;
+                let size = self.size()?;
+                self.expect(b'>')?;
+                DataType::FixedSizeList(Arc::new(Field::new_list_field(item, true)), size)
+            }
             "struct" => DataType::Struct(self.struct_fields()?),
             other => return Err(format!("unknown type '{other}'")),
         })
+    }
+
+    /// A `fixed_size_list` size: a positive number or a bound parameter.
+    fn size(&mut self) -> Result<i32, String> {
+        let word = self.ident()?;
+        let size = match word.parse::<i32>() {
+            Ok(n) => n,
+            Err(_) => self
+                .params
+                .iter()
+                .find(|(name, _)| *name == word)
+                .map(|&(_, n)| n)
+                .ok_or_else(|| {
+                    format!(
+                        "fixed_size_list size '{word}' is neither a number nor a bound parameter"
+                    )
+                })?,
+        };
+        if size < 1 {
+            return Err(format!("fixed_size_list size '{word}' must be at least 1"));
+        }
+        Ok(size)
     }
 
     fn timestamp(&mut self) -> Result<DataType, String> {
@@ -308,6 +353,24 @@ mod tests {
         ] {
             parse_type(ok).unwrap();
         }
+    }
+
+    #[test]
+    fn fixed_size_lists_take_a_number_or_a_bound_parameter() {
+        let item = Arc::new(Field::new_list_field(DataType::Float32, true));
+        assert_eq!(
+            parse_type("fixed_size_list<float32, 3>").unwrap(),
+            DataType::FixedSizeList(item.clone(), 3)
+        );
+        assert_eq!(
+            parse_type_with("fixed_size_list<float32, dim>", &[("dim", 192)]).unwrap(),
+            DataType::FixedSizeList(item, 192)
+        );
+        let unbound = parse_type("fixed_size_list<float32, dim>").unwrap_err();
+        assert!(unbound.contains("'dim'"), "{unbound}");
+        assert!(parse_type("fixed_size_list<float32, 0>")
+            .unwrap_err()
+            .contains("at least 1"));
     }
 
     #[test]

@@ -77,7 +77,7 @@ fn rate(
     }
     let secs = start.elapsed().as_secs_f64();
     println!(
-        "{what}: {:.0} images/s ({} torch threads)",
+        "{what}: {:.1} images/s ({} torch threads)",
         done as f64 / secs,
         tch::get_num_threads()
     );

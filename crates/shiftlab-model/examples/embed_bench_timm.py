@@ -25,7 +25,7 @@ def main(name: str, side: int, batch: int, threads: int, secs: float) -> None:
             model(x)
             done += batch
     rate = done / (time.perf_counter() - start)
-    print(f"network: {rate:.0f} images/s ({torch.get_num_threads()} torch threads, timm {timm.__version__}, "
+    print(f"network: {rate:.1f} images/s ({torch.get_num_threads()} torch threads, timm {timm.__version__}, "
           f"fused_attn {model.blocks[0].attn.fused_attn})")
 
 

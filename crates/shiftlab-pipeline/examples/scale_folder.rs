@@ -113,8 +113,8 @@ fn write_dataset(pipeline: &Path, images: usize) -> Result<()> {
 
 /// One part: every image x model x probe x shift, committed before its manifest entry.
 fn write_part(p: &Pipeline, folder: &RunFolder, part: u32, images: usize) -> Result<u64> {
-    let first = part as usize * p.part_size;
-    let last = (first + p.part_size).min(images);
+    let first = part as usize * p.runtime.part_size;
+    let last = (first + p.runtime.part_size).min(images);
     let probes: Vec<&str> = [
         p.probes.linear.as_ref().map(|_| "linear"),
         p.probes.knn.as_ref().map(|_| "knn"),
@@ -146,7 +146,7 @@ fn image_rows(p: &Pipeline, probes: &[&str], part: u32, i: usize, rows: &mut Pre
     let difficulty = SplitMix64::new(i as u64).next_f64();
     for (m, model) in p.models.iter().enumerate() {
         for (q, probe) in probes.iter().enumerate() {
-            for (s, shift) in p.shifts.iter().enumerate() {
+            for (s, shift) in p.shifts.list.iter().enumerate() {
                 let mut rng = SplitMix64::new((((i * 16 + m) * 4 + q) * 128 + s) as u64);
                 let draw = 0.5 * difficulty + 0.5 * rng.next_f64();
                 let correct = draw <= 1.0 - error_rate(m, *shift, s);
@@ -171,7 +171,7 @@ fn image_rows(p: &Pipeline, probes: &[&str], part: u32, i: usize, rows: &mut Pre
                 let cosine = 1.0 - 0.04 * f64::from(shift.severity()) * (0.5 + rng.next_f64());
                 rows.run.push(p.name.clone());
                 rows.part.push(part as i32);
-                rows.sample_id.push(format!("{}/{i:06}", p.eval_split));
+                rows.sample_id.push(format!("{}/{i:06}", p.source.eval_split));
                 rows.label.push(label);
                 rows.model.push(model.name.clone());
                 rows.probe.push(probe.to_string());

@@ -266,6 +266,9 @@ pub struct RuntimeSection {
     /// Images per model call; every call has exactly this many (see `embed_blocked`).
     #[serde(default = "default_embed_block")]
     pub embed_block: usize,
+    /// Also write every evaluated image's features to `embeddings/MODEL/` (default false).
+    #[serde(default)]
+    pub save_embeddings: bool,
 }
 
 impl Default for RuntimeSection {
@@ -279,6 +282,7 @@ impl Default for RuntimeSection {
             torch_threads: None,
             part_size: default_part(),
             embed_block: default_embed_block(),
+            save_embeddings: false,
         }
     }
 }
@@ -460,6 +464,8 @@ pub struct Runtime {
     pub part_size: usize,
     /// Images per model call (results are identical only for equal blocks: see `eval`).
     pub embed_block: usize,
+    /// `runtime.save_embeddings`: an output table, so part of the fingerprint.
+    pub save_embeddings: bool,
 }
 
 impl Runtime {
@@ -560,6 +566,9 @@ fn validate(ctx: &Ctx, raw: PipelineFile) -> Result<Pipeline, PipelineError> {
     let specs = validate_models_at(models.iter().map(|m| m.get_ref()), &base)
         .or_else(|(i, e)| ctx.err(models[i].span(), "models", e.to_string()))?;
     check_model_files(ctx, &models, &specs)?;
+    if runtime.save_embeddings {
+        check_folder_names(ctx, &models, &specs)?;
+    }
     let dataset_path = source.dataset.get_ref();
     if !dataset_path.is_file() {
         return ctx.err(
@@ -622,6 +631,7 @@ fn validate(ctx: &Ctx, raw: PipelineFile) -> Result<Pipeline, PipelineError> {
             torch_threads: runtime.torch_threads,
             part_size: runtime.part_size,
             embed_block: runtime.embed_block,
+            save_embeddings: runtime.save_embeddings,
         },
     };
     pipeline.fingerprint = fingerprint(&pipeline);
@@ -640,6 +650,30 @@ fn check_model_files(
         };
         if !file.is_file() {
             let msg = format!("model '{}': file {} does not exist", m.name, file.display());
+            return ctx.err(entry.span(), "models", msg);
+        }
+    }
+    Ok(())
+}
+
+/// With `save_embeddings` each model's name is a folder name (`embeddings/MODEL/`).
+fn check_folder_names(
+    ctx: &Ctx,
+    raw: &[Spanned<ModelConfig>],
+    models: &[ModelSpec],
+) -> Result<(), PipelineError> {
+    for (entry, m) in raw.iter().zip(models) {
+        let safe = m
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+            && !m.name.starts_with('.');
+        if !safe {
+            let msg = format!(
+                "model '{}': with runtime.save_embeddings the name is a folder name \
+                 (embeddings/NAME/): use letters, digits, '.', '_' or '-', not starting with '.'",
+                m.name
+            );
             return ctx.err(entry.span(), "models", msg);
         }
     }
@@ -829,6 +863,7 @@ fn severity_list(v: &[i64]) -> Result<Vec<Severity>, String> {
 /// Hash of the settings that decide the outputs. The fields and their order are fixed: existing
 /// run folders are checked against it. Runtime knobs (batch size, threads, queue
 /// depth, device) are left out: they must not change results, so a resume may change them.
+/// `save_embeddings` is in: it decides which tables the folder holds.
 fn fingerprint(p: &Pipeline) -> String {
     let decisive = format!(
         "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{}|{}|{}",
@@ -854,6 +889,12 @@ fn fingerprint(p: &Pipeline) -> String {
         decisive
     } else {
         format!("{decisive}|{:?}", p.shifts.targets)
+    };
+    // An output table that a folder made without it lacks: appended (only when on) like targets.
+    let decisive = if p.runtime.save_embeddings {
+        format!("{decisive}|save_embeddings")
+    } else {
+        decisive
     };
     let digest = Sha256::digest(decisive.as_bytes());
     digest.iter().take(8).map(|b| format!("{b:02x}")).collect()

@@ -2,7 +2,8 @@
 //! reruns, requeued tasks), on one machine or many over a shared file system.
 //!
 //! Layout: `run.json` (fingerprint, part count, the pipeline), `predictions/part-NNNNN.parquet`,
-//! `errors/part-NNNNN.parquet`, `manifest/part-NNNNN.json` (a part is finished exactly when its
+//! `errors/part-NNNNN.parquet`, with `runtime.save_embeddings` also
+//! `embeddings/MODEL/part-NNNNN.parquet`, `manifest/part-NNNNN.json` (a part is finished exactly when its
 //! manifest entry exists: it is written after the part's files), `cache/` (fit-split embeddings
 //! and the fit lock), `invocations/` (one JSON record per invocation, written when it starts and
 //! again when it ends), `runs/` and `stages/` (Parquet records of ended invocations), and
@@ -47,6 +48,9 @@ const SUBFOLDERS: [&str; 7] = [
     "runs",
     "stages",
 ];
+
+/// Holds one folder per model when `runtime.save_embeddings` is on.
+const EMBEDDINGS: &str = "embeddings";
 
 /// Written by `shiftlab submit` before the prepare job creates the run.
 const SCHEDULER_FOLDERS: [&str; 2] = ["slurm", "k8s"];
@@ -121,8 +125,16 @@ impl RunFolder {
                 info.parts_total
             )));
         }
-        for sub in SUBFOLDERS {
-            let d = root.join(sub);
+        let model_dirs = p
+            .models
+            .iter()
+            .filter(|_| p.runtime.save_embeddings)
+            .map(|m| folder.embeddings_dir(&m.name));
+        for d in SUBFOLDERS
+            .iter()
+            .map(|sub| root.join(sub))
+            .chain(model_dirs)
+        {
             std::fs::create_dir_all(&d).map_err(|e| PipelineError::io(&d, e))?;
             remove_stale_temporaries(&d);
         }
@@ -172,6 +184,7 @@ impl RunFolder {
             shiftlab_common::atomic::temporary_writer(&name).is_none()
                 && name != "run.json"
                 && !SUBFOLDERS.contains(&name.as_str())
+                && name != EMBEDDINGS
                 && !SCHEDULER_FOLDERS.contains(&name.as_str())
         });
         if foreign {
@@ -254,6 +267,16 @@ impl RunFolder {
     pub fn part_path(&self, table: &str, part: u32) -> PathBuf {
         self.root
             .join(table)
+            .join(format!("part-{part:05}.parquet"))
+    }
+
+    /// `embeddings/MODEL/`: one folder per model, as each has its own embedding dimension.
+    pub fn embeddings_dir(&self, model: &str) -> PathBuf {
+        self.root.join(EMBEDDINGS).join(model)
+    }
+
+    pub fn embeddings_path(&self, model: &str, part: u32) -> PathBuf {
+        self.embeddings_dir(model)
             .join(format!("part-{part:05}.parquet"))
     }
 

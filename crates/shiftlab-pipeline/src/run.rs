@@ -246,7 +246,18 @@ fn evaluate(
         .sum::<u64>();
     let bar = progress_bar(opts.progress && !todo.is_empty(), todo_samples);
     let t0 = Instant::now();
-    let mut sink = PartSink::new(p, folder, bar.clone(), opts.sink_delay, &stages);
+    let embedding_dims = match p.runtime.save_embeddings {
+        true => encoders.iter().map(|e| e.dim() as usize).collect(),
+        false => Vec::new(),
+    };
+    let mut sink = PartSink::new(
+        p,
+        folder,
+        bar.clone(),
+        opts.sink_delay,
+        &stages,
+        embedding_dims,
+    );
     let inputs = EvalInputs {
         pipeline: p,
         encoders,

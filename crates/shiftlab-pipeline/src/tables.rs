@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use arrow::array::{
-    ArrayRef, BooleanArray, Float32Array, Float64Array, Int32Array, Int64Array, Int64Builder,
-    ListBuilder, RecordBatch, StringArray, TimestampMicrosecondArray, UInt64Array,
+    ArrayRef, BooleanArray, FixedSizeListArray, Float32Array, Float64Array, Int32Array, Int64Array,
+    Int64Builder, ListBuilder, RecordBatch, StringArray, TimestampMicrosecondArray, UInt64Array,
 };
 use arrow::datatypes::{DataType, Field, Schema};
 use parquet::arrow::ArrowWriter;
@@ -38,6 +38,21 @@ schema_fn!(metrics_schema, "metrics.json");
 schema_fn!(runs_schema, "runs.json");
 schema_fn!(errors_schema, "errors.json");
 schema_fn!(stages_schema, "stages.json");
+
+/// The embeddings table's Arrow schema for a model of dimension `dim` (`schemas/embeddings.json`
+/// leaves the fixed-size list's size as the parameter `dim`).
+pub fn embeddings_schema(dim: usize) -> Result<Arc<Schema>, arrow::error::ArrowError> {
+    static DEF: OnceLock<shiftlab_data::schema::SchemaDef> = OnceLock::new();
+    let def = DEF.get_or_init(|| {
+        shiftlab_data::schema::parse(include_str!("../../../schemas/embeddings.json"))
+            .unwrap_or_else(|e| panic!("schemas/embeddings.json is invalid: {e}"))
+    });
+    let dim = i32::try_from(dim)
+        .map_err(|_| arrow::error::ArrowError::SchemaError(format!("dimension {dim} too large")))?;
+    def.to_arrow_with(&[("dim", dim)])
+        .map(Arc::new)
+        .map_err(|e| arrow::error::ArrowError::SchemaError(e.to_string()))
+}
 
 /// Per-sample predictions, column by column.
 #[derive(Debug, Default, Clone)]
@@ -98,6 +113,58 @@ impl PredictionRows {
             Arc::new(BooleanArray::from(self.top5_correct.clone())),
             Arc::new(Float32Array::from(self.confidence.clone())),
             Arc::new(Float32Array::from(self.cosine_to_clean.clone())),
+        ];
+        RecordBatch::try_new(schema, cols)
+    }
+}
+
+/// One model's embeddings of some images, row by row (`runtime.save_embeddings`).
+#[derive(Debug, Default, Clone)]
+pub struct EmbeddingRows {
+    pub model: String,
+    pub dim: usize,
+    pub part: Vec<i32>,
+    pub sample_id: Vec<String>,
+    pub label: Vec<i64>,
+    pub shift: Vec<String>,
+    pub shift_group: Vec<String>,
+    pub shift_family: Vec<&'static str>,
+    pub severity: Vec<i32>,
+    /// `dim` values per row, row after row.
+    pub values: Vec<f32>,
+}
+
+impl EmbeddingRows {
+    pub fn len(&self) -> usize {
+        self.sample_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sample_id.is_empty()
+    }
+
+    pub fn to_batch(&self, run: &str) -> Result<RecordBatch, arrow::error::ArrowError> {
+        let schema = embeddings_schema(self.dim)?;
+        let DataType::FixedSizeList(item, size) = schema.field_with_name("embedding")?.data_type()
+        else {
+            return Err(arrow::error::ArrowError::SchemaError(
+                "schemas/embeddings.json: embedding is not a fixed_size_list".into(),
+            ));
+        };
+        let values = Arc::new(Float32Array::from(self.values.clone()));
+        let embedding = FixedSizeListArray::try_new(item.clone(), *size, values, None)?;
+        let n = self.len();
+        let cols: Vec<ArrayRef> = vec![
+            repeat(run, n),
+            Arc::new(Int32Array::from(self.part.clone())),
+            strings(&self.sample_id),
+            Arc::new(Int64Array::from(self.label.clone())),
+            repeat(&self.model, n),
+            strings(&self.shift),
+            strings(&self.shift_group),
+            strings(&self.shift_family),
+            Arc::new(Int32Array::from(self.severity.clone())),
+            Arc::new(embedding),
         ];
         RecordBatch::try_new(schema, cols)
     }

@@ -70,3 +70,20 @@ fn fingerprint_ignores_runtime_knobs_but_not_the_seed() {
     let seed = t.replace("seed = 5", "seed = 6");
     assert_ne!(parse(dir.path(), &seed).fingerprint, base);
 }
+
+#[test]
+fn save_embeddings_is_in_the_fingerprint_only_when_on() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let t = text(dir.path(), KNN);
+    let base = parse(dir.path(), &t).fingerprint;
+    let with = |v: &str| {
+        t.replace(
+            "torch_threads = 1",
+            &format!("torch_threads = 1\nsave_embeddings = {v}"),
+        )
+    };
+    // Off (written or not) keeps the fingerprint of folders made before the option existed.
+    assert_eq!(parse(dir.path(), &with("false")).fingerprint, base);
+    // On: a folder without embeddings must not resume as one with them.
+    assert_ne!(parse(dir.path(), &with("true")).fingerprint, base);
+}

@@ -90,6 +90,20 @@ impl RunDir {
         files
     }
 
+    /// Models with a folder under `embeddings/` (written with `runtime.save_embeddings`), sorted.
+    pub fn embedding_models(&self) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(self.path.join("embeddings")) else {
+            return Vec::new();
+        };
+        let mut models: Vec<String> = entries
+            .filter_map(Result::ok)
+            .filter(|e| e.path().is_dir())
+            .filter_map(|e| e.file_name().to_str().map(str::to_string))
+            .collect();
+        models.sort();
+        models
+    }
+
     /// Sentences about what is missing, for the user; empty when the run is complete.
     pub fn notes(&self) -> Vec<String> {
         let mut notes = Vec::new();

@@ -1,5 +1,6 @@
 //! A DataFusion session over one or more run folders: each run table is the union of the runs'
-//! files, beside the embedded AlexNet reference, a `run_info` table from each `run.json`, the
+//! files (saved embeddings: one table `embeddings_MODEL` per model, as each model's embedding
+//! column has its own fixed size), beside the embedded AlexNet reference, a `run_info` table from each `run.json`, the
 //! `baseline` table (each run's in-run reference model, a session option), and the metric views
 //! of [`crate::views`].
 
@@ -67,6 +68,7 @@ impl RunSession {
             }
             register_files(&ctx, table, &files).await?;
         }
+        notes.extend(register_embeddings(&ctx, &runs).await?);
         if ctx.table_exist("metrics")? && !has_column(&ctx, "metrics", "shift_family").await? {
             legacy_metrics(&ctx).await?;
             notes.push(LEGACY_NOTE.into());
@@ -145,6 +147,35 @@ async fn register_files(
         .await?;
     ctx.register_table(table, Arc::new(ListingTable::try_new(config)?))?;
     Ok(())
+}
+
+/// `embeddings_MODEL` for every model with saved embeddings in any run. Files that do not share
+/// one schema (the same model name with another dimension in another run) leave the table out
+/// with a note rather than failing the whole session.
+async fn register_embeddings(
+    ctx: &SessionContext,
+    runs: &[RunDir],
+) -> Result<Vec<String>, ResultsError> {
+    let mut models: Vec<String> = runs.iter().flat_map(RunDir::embedding_models).collect();
+    models.sort();
+    models.dedup();
+    let mut notes = Vec::new();
+    for model in models {
+        let files: Vec<PathBuf> = runs
+            .iter()
+            .flat_map(|r| r.table_files(&format!("embeddings/{model}")))
+            .collect();
+        if files.is_empty() {
+            continue;
+        }
+        let table = format!("embeddings_{model}");
+        if let Err(e) = register_files(ctx, &table, &files).await {
+            notes.push(format!(
+                "table {table} is absent: its files do not agree ({e})"
+            ));
+        }
+    }
+    Ok(notes)
 }
 
 const LEGACY_NOTE: &str = "metrics has no shift_family column (written before schema version 2): \

@@ -33,7 +33,7 @@ use crate::error::PipelineError;
 use crate::probes::Probe;
 use crate::source::{PixelBatch, Sample};
 use crate::stage::{queue, spawn_stage, Cancel, StageCounters, StageStats};
-use crate::tables::{ErrorRows, PredictionRows};
+use crate::tables::{EmbeddingRows, ErrorRows, PredictionRows};
 use crate::targets::ResolvedTarget;
 
 pub use embed::embed_blocked;
@@ -92,6 +92,8 @@ pub enum SinkMsg {
     Item {
         part: u32,
         rows: Box<PredictionRows>,
+        /// One entry per model with `runtime.save_embeddings`, else empty.
+        embeddings: Vec<EmbeddingRows>,
         errors: ErrorRows,
     },
 }
@@ -242,6 +244,7 @@ pub fn run_eval(
                     model_names: &names,
                     probes: &probes,
                     targets,
+                    save_embeddings: pipeline.runtime.save_embeddings,
                 };
                 probe::probe_stage(probe_rx, sink_tx, &ctx, &counters)
             })?;

@@ -1,16 +1,17 @@
 //! The probe stage: every model's probes score every embedded batch; source batches also get
-//! each sample's cosine to its clean twin (the chunk's clean batch always arrives first).
+//! each sample's cosine to its clean twin (the chunk's clean batch always arrives first). With
+//! `runtime.save_embeddings` the features themselves go to the sink too.
 
 use std::collections::HashMap;
 use std::time::Instant;
 
-use tch::Tensor;
+use tch::{Device, Kind, Tensor};
 
 use crate::config::Shift;
 use crate::error::PipelineError;
 use crate::probes::{Probe, SampleOutput};
 use crate::stage::{In, Out, StageCounters};
-use crate::tables::PredictionRows;
+use crate::tables::{EmbeddingRows, PredictionRows};
 use crate::targets::ResolvedTarget;
 
 use super::{Decoded, Embedded, Shifted, SinkMsg};
@@ -24,6 +25,8 @@ pub(super) struct ProbeCtx<'a> {
     pub model_names: &'a [String],
     pub probes: &'a [Vec<Box<dyn Probe>>],
     pub targets: &'a [(ResolvedTarget, u32)],
+    /// `runtime.save_embeddings`: the features go to the sink too.
+    pub save_embeddings: bool,
 }
 
 pub(super) fn probe_stage(
@@ -59,10 +62,12 @@ pub(super) fn probe_stage(
                 rows
             }
         };
+        let embeddings = embedding_rows(ctx, &batch, &features)?;
         counters.add_busy(t);
         let sent = tx.send(SinkMsg::Item {
             part: batch.part,
             rows: Box::new(rows),
+            embeddings,
             errors: batch.errors,
         });
         rx.done();
@@ -71,6 +76,62 @@ pub(super) fn probe_stage(
         }
     }
     Ok(())
+}
+
+/// Every model's features of a batch, one row per image (none unless `save_embeddings`).
+fn embedding_rows(
+    ctx: &ProbeCtx<'_>,
+    batch: &Shifted,
+    features: &[Tensor],
+) -> Result<Vec<EmbeddingRows>, PipelineError> {
+    if !ctx.save_embeddings || batch.positions.is_empty() {
+        return Ok(Vec::new());
+    }
+    let tag = match batch.decoded.target {
+        Some(t) => RowTag::Target(&ctx.targets[t].0.target.name),
+        None => RowTag::Shift(ctx.shifts[batch.shift_index]),
+    };
+    let mut meta = EmbeddingRows::default();
+    for &pos in &batch.positions {
+        let (shift, group, family, severity) = tag.columns(&batch.decoded, pos);
+        meta.part.push(batch.part as i32);
+        meta.sample_id.push(batch.decoded.ids[pos].clone());
+        meta.label.push(batch.decoded.labels[pos]);
+        meta.shift.push(shift);
+        meta.shift_group.push(group);
+        meta.shift_family.push(family);
+        meta.severity.push(severity);
+    }
+    let mut out = Vec::with_capacity(features.len());
+    for (m, feats) in features.iter().enumerate() {
+        let name = &ctx.model_names[m];
+        let size = feats.size();
+        let &[n, dim] = size.as_slice() else {
+            return Err(PipelineError::Stage(format!(
+                "model {name}: features of shape {size:?}, expected [images, dim]"
+            )));
+        };
+        let flat = feats
+            .to_kind(Kind::Float)
+            .to_device(Device::Cpu)
+            .contiguous()
+            .reshape([-1]);
+        let values = Vec::<f32>::try_from(flat)
+            .map_err(|e| PipelineError::Stage(format!("model {name}: features: {e}")))?;
+        if n as usize != meta.len() {
+            return Err(PipelineError::Stage(format!(
+                "model {name}: {n} feature rows for {} images",
+                meta.len()
+            )));
+        }
+        out.push(EmbeddingRows {
+            model: name.clone(),
+            dim: dim as usize,
+            values,
+            ..meta.clone()
+        });
+    }
+    Ok(out)
 }
 
 /// Positions in the decoded chunk of the images a batch holds.

@@ -190,6 +190,7 @@ impl PartState {
             let errors = SinkMsg::Item {
                 part,
                 rows: Box::default(),
+                embeddings: Vec::new(),
                 errors: std::mem::take(&mut self.errors),
             };
             if !ctx.sink.send(errors) {

@@ -1,5 +1,6 @@
-//! The sink: prediction rows go into per-part files, and a part is finished (files committed,
-//! then its manifest entry) as soon as every item it was declared to have arrived. A part that
+//! The sink: prediction rows (and with `runtime.save_embeddings` each model's embedding rows) go
+//! into per-part files, and a part is finished (files committed, then its manifest entry) as soon
+//! as every item it was declared to have arrived. A part that
 //! never completes (a cancelled run) leaves no file: its temporaries are removed.
 
 use std::collections::HashMap;
@@ -19,6 +20,8 @@ use super::{SinkMsg, Stages};
 struct OpenPart {
     /// Created with the part's first rows (a part's declaration can arrive long before them).
     writer: Option<AtomicParquet>,
+    /// Per model (file order), its embeddings file, likewise created with the first rows.
+    embeddings: Vec<Option<AtomicParquet>>,
     errors: ErrorRows,
     received: u64,
     expected: Option<u64>,
@@ -33,6 +36,8 @@ pub struct PartSink<'a> {
     bar: ProgressBar,
     delay: Option<Duration>,
     stages: &'a Stages,
+    /// Per model (file order), its embedding dimension; empty unless `save_embeddings`.
+    embedding_dims: Vec<usize>,
     /// Parts this invocation finished.
     pub finished: usize,
     pub error_count: usize,
@@ -47,6 +52,7 @@ impl<'a> PartSink<'a> {
         bar: ProgressBar,
         delay: Option<Duration>,
         stages: &'a Stages,
+        embedding_dims: Vec<usize>,
     ) -> Self {
         PartSink {
             p,
@@ -55,6 +61,7 @@ impl<'a> PartSink<'a> {
             bar,
             delay,
             stages,
+            embedding_dims,
             finished: 0,
             error_count: 0,
             images: 0,
@@ -69,6 +76,7 @@ impl<'a> PartSink<'a> {
         };
         let open = self.open.entry(part).or_insert_with(|| OpenPart {
             writer: None,
+            embeddings: Vec::new(),
             errors: ErrorRows::default(),
             received: 0,
             expected: None,
@@ -81,7 +89,12 @@ impl<'a> PartSink<'a> {
                 extra,
                 ..
             } => open.expected = Some(chunks as u64 * shifts as u64 + extra as u64),
-            SinkMsg::Item { rows, errors, .. } => {
+            SinkMsg::Item {
+                rows,
+                embeddings,
+                errors,
+                ..
+            } => {
                 open.received += 1;
                 open.rows += rows.len() as u64;
                 self.error_count += errors.len();
@@ -96,6 +109,25 @@ impl<'a> PartSink<'a> {
                         None => open
                             .writer
                             .insert(AtomicParquet::create(&path, tables::predictions_schema())?),
+                    };
+                    writer.write(&batch)?;
+                }
+                for (m, e) in embeddings.iter().enumerate() {
+                    if e.is_empty() {
+                        continue;
+                    }
+                    let batch = e
+                        .to_batch(&self.p.name)
+                        .map_err(|err| PipelineError::io(&self.folder.root, err))?;
+                    if open.embeddings.len() <= m {
+                        open.embeddings.resize_with(m + 1, || None);
+                    }
+                    let writer = match open.embeddings[m].as_mut() {
+                        Some(w) => w,
+                        None => open.embeddings[m].insert(AtomicParquet::create(
+                            &self.folder.embeddings_path(&e.model, part),
+                            batch.schema(),
+                        )?),
                     };
                     writer.write(&batch)?;
                 }
@@ -131,6 +163,20 @@ impl<'a> PartSink<'a> {
             )?,
         };
         writer.commit()?;
+        let mut embeddings = open.embeddings;
+        for (m, &dim) in self.embedding_dims.iter().enumerate() {
+            let writer = match embeddings.get_mut(m).and_then(Option::take) {
+                Some(w) => w,
+                // No image of the part reached the models: an empty file, as for predictions.
+                None => {
+                    let schema = tables::embeddings_schema(dim)
+                        .map_err(|e| PipelineError::io(&self.folder.root, e))?;
+                    let path = self.folder.embeddings_path(&self.p.models[m].name, part);
+                    AtomicParquet::create(&path, schema)?
+                }
+            };
+            writer.commit()?;
+        }
         self.folder
             .write_manifest(&self.p.name, part, open.rows, open.errors)?;
         self.finished += 1;
