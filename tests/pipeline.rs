@@ -33,7 +33,7 @@ fn all_corruptions_all_severities_row_counts() {
 }
 
 #[test]
-fn same_seed_same_metrics_whatever_threads_and_batch_size() {
+fn same_seed_same_metrics_whatever_workers_queues_and_batch_size() {
     let dir = tempfile::tempdir().expect("tempdir");
     let a = pipeline(
         dir.path(),
@@ -48,7 +48,10 @@ fn same_seed_same_metrics_whatever_threads_and_batch_size() {
         "det-b",
         fmnist(),
         FEW_SHIFTS,
-        "[runtime]\nbatch_size = 16\ncpu_workers = 2\ntorch_threads = 2\nqueue_batches = 3\npart_size = 10",
+        // One libtorch thread as in `a`: on AVX-512 CPUs libtorch's kernels round differently
+        // with 1 and 2 intra-op threads (features differ by ~2e-6; PyTorch itself shows it for
+        // a batch of 1), which docs/pipeline.md ("Determinism") records as a known gap.
+        "[runtime]\nbatch_size = 16\ncpu_workers = 2\ntorch_threads = 1\nqueue_batches = 3\npart_size = 10",
         20,
     );
     let c = pipeline(
