@@ -171,7 +171,8 @@ fn image_rows(p: &Pipeline, probes: &[&str], part: u32, i: usize, rows: &mut Pre
                 let cosine = 1.0 - 0.04 * f64::from(shift.severity()) * (0.5 + rng.next_f64());
                 rows.run.push(p.name.clone());
                 rows.part.push(part as i32);
-                rows.sample_id.push(format!("{}/{i:06}", p.source.eval_split));
+                rows.sample_id
+                    .push(format!("{}/{i:06}", p.source.eval_split));
                 rows.label.push(label);
                 rows.model.push(model.name.clone());
                 rows.probe.push(probe.to_string());
