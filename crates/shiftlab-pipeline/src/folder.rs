@@ -15,13 +15,14 @@
 //! - Every file is written under a temporary name unique to its writer and renamed when whole
 //!   (`shiftlab_common::AtomicFile`); temporaries are removed only when their writer is provably
 //!   gone, so a late starter never deletes a running shard's half-written part.
-//! - Two invocations writing the same part (a rerun beside a requeued task) write identical bytes
-//!   (determinism), and the last rename wins: the part is whole either way.
+//! - Two invocations writing the same part (a rerun beside a requeued task) write the same rows
+//!   (determinism; their order within the file follows the shift workers' timing), and the last
+//!   rename wins: the part is whole either way, and `metrics` sums sorted values.
 //! - The fit phase runs once per folder: the invocation that creates `cache/fit.lock` (exclusive)
 //!   computes the embeddings; the others wait for the cache, and take over when the holder is gone
 //!   (provably, or its heartbeat stopped). Two waiters that judge a dead holder gone at the same
 //!   moment can both take over and both compute the cache: wasted work, never a wrong result,
-//!   since both write identical bytes through the atomic writer.
+//!   since both write the same cache through the atomic writer.
 
 use std::collections::BTreeSet;
 use std::io::Write;
