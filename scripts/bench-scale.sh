@@ -44,11 +44,14 @@ measure query-error-confidence "$bin/shiftlab" query --run "$run" \
           avg(CASE WHEN correct THEN 0.0 ELSE 1.0 END) AS error, avg(confidence) AS mean_confidence
    FROM predictions GROUP BY model, probe, shift, severity
    ORDER BY model, probe, shift, severity"
+# The clean side first: DataFusion builds its hash table from the join's left input when the
+# statistics cannot tell the two sides apart (both filtered), and that side must be the small one
+# (600,000 clean rows, not 57 M): docs/scale-out.md has both orders measured.
 measure query-flips "$bin/shiftlab" query --run "$run" \
   "WITH clean AS (SELECT sample_id, model, probe, prediction AS clean_prediction
                   FROM predictions WHERE shift = 'clean')
    SELECT p.sample_id, count(*) AS flips
-   FROM predictions p JOIN clean c
+   FROM clean c JOIN predictions p
      ON p.sample_id = c.sample_id AND p.model = c.model AND p.probe = c.probe
    WHERE p.shift <> 'clean' AND p.prediction <> c.clean_prediction
    GROUP BY p.sample_id ORDER BY flips DESC, p.sample_id LIMIT 100"
