@@ -312,6 +312,32 @@ mod tests {
         assert_eq!((s.bytes == jpg, s.channels), (true, 1));
     }
 
+    /// Stored bytes must be the input's own, not a re-encoding of the same pixels: these PNGs
+    /// are written by hand (filter None, zlib default), so any re-encoding changes the bytes.
+    #[test]
+    fn eight_bit_gray_and_rgb_png_are_kept_and_low_bit_depths_re_encoded() {
+        use crate::testutil::png_raw;
+        let gray = png_raw(3, 2, 8, 0, &[&[0, 100, 255], &[7, 8, 9]]);
+        let s = normalise(gray.clone()).unwrap();
+        assert_eq!(
+            (s.bytes == gray, s.width, s.height, s.channels),
+            (true, 3, 2, 1)
+        );
+        let rgb = png_raw(2, 1, 8, 2, &[&[1, 2, 3, 250, 251, 252]]);
+        let s = normalise(rgb.clone()).unwrap();
+        assert_eq!(
+            (s.bytes == rgb, s.width, s.height, s.channels),
+            (true, 2, 1, 3)
+        );
+        // 1-bit gray decodes to 8-bit gray too, but is not what a reader of "8-bit PNG"
+        // expects: stored as an 8-bit re-encoding of the same pixels (0 -> 0, 1 -> 255).
+        let one_bit = png_raw(4, 1, 1, 0, &[&[0b1010_0000]]);
+        let s = normalise(one_bit.clone()).unwrap();
+        assert!(s.bytes != one_bit);
+        assert_eq!(png_ihdr(&s.bytes).unwrap().bit_depth, 8);
+        assert_eq!(decode(&s.bytes).to_luma8().into_raw(), vec![255, 0, 255, 0]);
+    }
+
     #[test]
     fn sixteen_bit_is_rounded_to_eight() {
         let img = ImageBuffer::<Luma<u16>, _>::from_raw(3, 1, vec![0u16, 32_896, 65_535]).unwrap();

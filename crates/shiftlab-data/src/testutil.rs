@@ -32,6 +32,22 @@ pub fn png_claiming(width: u32, height: u32) -> Vec<u8> {
     out
 }
 
+/// A PNG of `depth`-bit samples of colour type `color` (0 gray, 2 RGB), rows packed by the
+/// caller (`rows`: one byte string per row, without the filter byte), with filter None and
+/// zlib's default level: bytes unlike those of the `image` crate's encoder (fast, adaptive).
+pub fn png_raw(width: u32, height: u32, depth: u8, color: u8, rows: &[&[u8]]) -> Vec<u8> {
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    chunk(&mut out, b"IHDR", &ihdr(width, height, depth, color));
+    let mut raw = Vec::new();
+    for row in rows {
+        raw.push(0); // filter type None
+        raw.extend_from_slice(row);
+    }
+    chunk(&mut out, b"IDAT", &zlib(&raw));
+    chunk(&mut out, b"IEND", &[]);
+    out
+}
+
 /// An 8-bit palette PNG (`indices` row-major, one byte each) with the given RGB palette.
 pub fn palette_png(width: u32, height: u32, palette: &[[u8; 3]], indices: &[u8]) -> Vec<u8> {
     let mut out = b"\x89PNG\r\n\x1a\n".to_vec();

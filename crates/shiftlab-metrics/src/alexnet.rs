@@ -216,4 +216,34 @@ mod tests {
         assert!(msg.contains("row 3: mean 0.9 differs"), "{msg}");
         assert!(msg.contains("no row for clean"), "{msg}");
     }
+
+    #[test]
+    fn a_benchmark_row_without_severities_is_refused() {
+        // CE of a benchmark corruption needs its 5 severities; a mean alone is not enough.
+        let row = "gaussian_noise,true,0.69528,0.82542,0.93554,0.98138,0.99452,0.886428,true";
+        assert!(ALEXNET_CSV.contains(row));
+        let text = ALEXNET_CSV.replace(row, "gaussian_noise,true,,,,,,0.886428,true");
+        let msg = AlexNetTable::parse(&text).err().map(|e| e.to_string());
+        let msg = msg.unwrap_or_default();
+        assert!(
+            msg.contains("benchmark corruption gaussian_noise lacks per-severity errors"),
+            "{msg}"
+        );
+        // An extra corruption with only a mean (as embedded) is fine.
+        assert!(AlexNetTable::parse(ALEXNET_CSV).is_ok());
+    }
+
+    #[test]
+    fn a_missing_corruption_row_is_named() {
+        let row = ALEXNET_CSV
+            .lines()
+            .find(|l| l.starts_with("fog,"))
+            .unwrap_or_default();
+        assert!(!row.is_empty());
+        let text = ALEXNET_CSV.replace(&format!("{row}\n"), "");
+        let msg = AlexNetTable::parse(&text).err().map(|e| e.to_string());
+        let msg = msg.unwrap_or_default();
+        assert!(msg.contains("no row for fog"), "{msg}");
+        assert!(!msg.contains("no row for snow"), "{msg}");
+    }
 }

@@ -126,4 +126,19 @@ mod tests {
         assert!(text.contains("fog"), "{text}");
         assert!(text.contains("10.00"), "{text}");
     }
+
+    #[test]
+    fn mean_accuracy_is_one_minus_mean_error() {
+        // Every benchmark corruption at error 0.1: mean error 10 %, mean accuracy 90 %.
+        let arrays = crate::corruptions::BENCHMARK_15.map(|c| (c, [0.1; 5]));
+        let m = ModelErrors::from_arrays("cifar", None, arrays);
+        let text = m
+            .map(|m| format_summary(&crate::metrics::summarize_unnormalised(&m)))
+            .unwrap_or_default();
+        let line = text
+            .lines()
+            .find(|l| l.contains("mean accuracy, 15 benchmark"))
+            .unwrap_or_default();
+        assert!(line.contains("90.00 %"), "{text}");
+    }
 }

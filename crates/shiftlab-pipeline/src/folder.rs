@@ -644,4 +644,31 @@ mod tests {
         drop(lock);
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "other-host~42");
     }
+
+    #[test]
+    fn parts_are_finished_by_their_manifest_entry_only() {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let folder = RunFolder {
+            root: dir.path().to_path_buf(),
+        };
+        // No manifest folder yet: nothing finished, everything missing.
+        assert_eq!(folder.missing_parts(3).ok(), Some(vec![0, 1, 2]));
+        let manifest = dir.path().join("manifest");
+        std::fs::create_dir_all(&manifest).expect("manifest folder");
+        for name in [
+            "part-00000.json",
+            "part-00002.json",
+            "part-00003.parquet",
+            "notes.txt",
+        ] {
+            std::fs::write(manifest.join(name), b"{}").expect("manifest entry");
+        }
+        // A predictions file does not finish a part.
+        std::fs::create_dir_all(dir.path().join("predictions")).expect("predictions folder");
+        std::fs::write(folder.part_path("predictions", 1), b"").expect("predictions file");
+        let done = folder.finished_parts().ok();
+        assert_eq!(done, Some(BTreeSet::from([0, 2])));
+        assert_eq!(folder.missing_parts(5).ok(), Some(vec![1, 3, 4]));
+        assert_eq!(folder.missing_parts(2).ok(), Some(vec![1]));
+    }
 }

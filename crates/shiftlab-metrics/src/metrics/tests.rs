@@ -266,3 +266,67 @@ fn degenerate_fits_are_none() {
     );
     assert!(effective_robustness(&[], &[]).is_none());
 }
+
+#[test]
+fn a_missing_set_is_named_in_the_error() {
+    // The report must say which average was refused: "15 benchmark" or "all 19".
+    let m = model(None, constant(0.5, &BENCHMARK_15));
+    let msg = mean_error(&m, CorruptionSet::All19)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("needs all of the all 19 corruptions; missing:"),
+        "{msg}"
+    );
+    let m = model(None, constant(0.5, &["fog"]));
+    let msg = mean_error(&m, CorruptionSet::Benchmark15)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("needs all of the 15 benchmark corruptions; missing:"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn array_rows_are_numbered_corruption_major() {
+    // Corruption i, severity s (0-based) is row 5 i + s + 1: the 2nd corruption's 3rd
+    // severity is row 8.
+    let err = ModelErrors::from_arrays(
+        "m",
+        None,
+        [("fog", [0.1; 5]), ("snow", [0.1, 0.1, 1.5, 0.1, 0.1])],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("row 8: error 1.5 outside [0, 1]"), "{err}");
+}
+
+#[test]
+fn a_non_finite_value_refuses_the_fit_whatever_the_spread() {
+    // Three distinct clean accuracies, so only the finiteness check can refuse these.
+    assert_eq!(linear_fit(&[0.5, 0.6, f64::NAN], &[0.1, 0.2, 0.3]), None);
+    assert_eq!(
+        linear_fit(&[0.5, 0.6, 0.7], &[0.1, f64::INFINITY, 0.3]),
+        None
+    );
+}
+
+#[test]
+fn half_of_alexnet_error_and_clean_has_relative_mce_50() {
+    // Relative CE = (sum/2 - 5 clean_a/2) / (sum - 5 clean_a) = 0.5 for each of the 15.
+    let m = model(Some(ALEXNET_CLEAN_ERROR / 2.0), scaled_alexnet(|e| e / 2.0));
+    let rel = relative_mce(&m, alexnet()).unwrap_or(0.0);
+    assert!(close(rel, 50.0, 1e-9), "{rel}");
+}
+
+#[test]
+fn summary_carries_mce_and_relative_mce() {
+    // Half of AlexNet's errors and clean error: CE and relative CE 0.5 for each of the 15.
+    let m = model(Some(ALEXNET_CLEAN_ERROR / 2.0), scaled_alexnet(|e| e / 2.0));
+    let s = summarize(&m, alexnet());
+    assert!(s.normalised);
+    assert!(close(s.mce.unwrap_or(0.0), 50.0, 1e-9), "{:?}", s.mce);
+    let rel = s.relative_mce.unwrap_or(0.0);
+    assert!(close(rel, 50.0, 1e-9), "{rel}");
+}

@@ -157,3 +157,24 @@ fn fractions_read_as_percent_are_refused() {
     let msg = message(read(&text, ErrorUnit::Percent));
     assert!(msg.contains("fractions? use unit fraction"), "{msg}");
 }
+
+#[test]
+fn range_ends_are_accepted() {
+    // 0 and the unit's maximum are valid errors (a perfect and a useless model).
+    assert_eq!(ErrorUnit::Fraction.to_fraction(0.0), Ok(0.0));
+    assert_eq!(ErrorUnit::Fraction.to_fraction(1.0), Ok(1.0));
+    assert_eq!(ErrorUnit::Percent.to_fraction(0.0), Ok(0.0));
+    assert_eq!(ErrorUnit::Percent.to_fraction(100.0), Ok(1.0));
+    assert_eq!(ErrorUnit::Percent.to_fraction(25.0), Ok(0.25));
+    assert!(ErrorUnit::Fraction.to_fraction(-1e-9).is_err());
+    assert!(ErrorUnit::Percent.to_fraction(100.000_001).is_err());
+}
+
+#[test]
+fn a_percentage_read_as_a_fraction_gets_the_hint_up_to_100() {
+    // 100 as a fraction is out of range but a plausible percentage: the hint names the unit.
+    let msg = ErrorUnit::Fraction.to_fraction(100.0).unwrap_err();
+    assert!(msg.ends_with("(percentages? use unit percent)"), "{msg}");
+    let msg = ErrorUnit::Fraction.to_fraction(100.5).unwrap_err();
+    assert!(!msg.contains("percentages?"), "{msg}");
+}
