@@ -115,14 +115,7 @@ fn write_dataset(pipeline: &Path, images: usize) -> Result<()> {
 fn write_part(p: &Pipeline, folder: &RunFolder, part: u32, images: usize) -> Result<u64> {
     let first = part as usize * p.runtime.part_size;
     let last = (first + p.runtime.part_size).min(images);
-    let probes: Vec<&str> = [
-        p.probes.linear.as_ref().map(|_| "linear"),
-        p.probes.knn.as_ref().map(|_| "knn"),
-        p.probes.head.then_some("head"),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
+    let probes = p.probes.names();
     let path = folder.part_path("predictions", part);
     let mut w = AtomicParquet::create(&path, predictions_schema())?;
     let mut total = 0;

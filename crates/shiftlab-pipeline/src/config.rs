@@ -397,6 +397,20 @@ pub struct Probes {
     pub head: bool,
 }
 
+impl Probes {
+    /// The configured probes' names (the `probe` column), in the order `probes::build` builds them.
+    pub fn names(&self) -> Vec<&'static str> {
+        [
+            self.linear.as_ref().map(|_| "linear"),
+            self.knn.as_ref().map(|_| "knn"),
+            self.head.then_some("head"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+}
+
 /// A validated pipeline, ready to run: the run's identity at the top, then one section per part
 /// of the file; each stage takes only the sections it needs.
 #[derive(Debug, Clone)]
@@ -903,15 +917,31 @@ fn fingerprint(p: &Pipeline) -> String {
 impl Pipeline {
     /// Probes evaluated per model.
     pub fn probes_count(&self) -> usize {
-        usize::from(self.probes.linear.is_some())
-            + usize::from(self.probes.knn.is_some())
-            + usize::from(self.probes.head)
+        self.probes.names().len()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn probe_names_follow_the_build_order_and_skip_unconfigured_probes() {
+        let linear: LinearProbeConfig = toml::from_str("").expect("linear defaults");
+        let knn: KnnConfig = toml::from_str("").expect("knn defaults");
+        let all = Probes {
+            linear: Some(linear),
+            knn: Some(knn.clone()),
+            head: true,
+        };
+        assert_eq!(all.names(), ["linear", "knn", "head"]);
+        let knn_only = Probes {
+            linear: None,
+            knn: Some(knn),
+            head: false,
+        };
+        assert_eq!(knn_only.names(), ["knn"]);
+    }
 
     /// Every kind of decisive setting; paths are relative (the crate folder is the tests' current
     /// folder) so the fingerprint does not depend on where the checkout lies.
