@@ -91,6 +91,7 @@ fn toml_like(arch: &str, side: i64) -> ModelConfig {
         weights: None,
         seed: None,
         stem_padding: None,
+        width: None,
         pool: None,
         torchscript: None,
         input_size: Some(side as u32),
@@ -99,5 +100,6 @@ fn toml_like(arch: &str, side: i64) -> ModelConfig {
         normalize: None,
         channels: None,
         description: None,
+        paradigm: None,
     }
 }

@@ -30,6 +30,10 @@ pub struct ModelConfig {
     /// Padding of the stem conv of `resnet18-small` (default 1; solo-learn CIFAR models: 2).
     #[serde(default)]
     pub stem_padding: Option<u8>,
+    /// ResNets: channels of the stem and the first stage (default 64, torchvision's; the
+    /// Fashion-MNIST zoo: 16). Must match the weights.
+    #[serde(default)]
+    pub width: Option<u16>,
     /// ViT features: `cls` (default) or `mean` of the patch tokens.
     #[serde(default)]
     pub pool: Option<Pool>,
@@ -51,6 +55,11 @@ pub struct ModelConfig {
     /// Free text for the `runs` table (training data, origin of the checkpoint...).
     #[serde(default)]
     pub description: Option<String>,
+    /// The family of training objectives the model stands for (`contrastive`, `distillation`,
+    /// `redundancy_reduction`, `clustering`, `supervised`, `untrained`, `none`, or your own
+    /// word): carried into `runs` and the results, grouped by the `paradigm_robustness` view.
+    #[serde(default)]
+    pub paradigm: Option<String>,
 }
 
 /// Mean and standard deviation per channel, on pixels scaled to [0, 1].
@@ -70,6 +79,8 @@ pub enum Source {
         seed: u64,
         /// `None`: the architecture's own.
         stem_padding: Option<i64>,
+        /// Channels of the first stage (64: torchvision's).
+        width: i64,
     },
     /// A Vision Transformer; its position grid and final norm come from the weights.
     Vit {
@@ -81,6 +92,9 @@ pub enum Source {
     TorchScript {
         path: PathBuf,
     },
+    /// No network: the preprocessed pixels, flattened (`architecture = "pixels"`), the floor
+    /// a learned representation has to beat.
+    Pixels,
 }
 
 impl Source {
@@ -89,6 +103,7 @@ impl Source {
         match self {
             Source::Native { weights, .. } | Source::Vit { weights, .. } => weights.as_deref(),
             Source::TorchScript { path } => Some(path),
+            Source::Pixels => None,
         }
     }
 
@@ -97,14 +112,20 @@ impl Source {
         match self {
             Source::Native { arch, .. } => arch.native_input(),
             Source::Vit { .. } => Some(224),
-            Source::TorchScript { .. } => None,
+            Source::TorchScript { .. } | Source::Pixels => None,
         }
     }
 }
 
+/// The architecture name of the raw-pixel floor ([`Source::Pixels`]).
+pub const PIXELS: &str = "pixels";
+
+/// Longest `paradigm` accepted (it is a label, not a description).
+const PARADIGM_MAX: usize = 64;
+
 /// Every native architecture name, for messages.
 fn architecture_names() -> String {
-    format!("{}, {}", Architecture::NAMES, VitArch::NAMES)
+    format!("{}, {}, {PIXELS}", Architecture::NAMES, VitArch::NAMES)
 }
 
 /// A checked model entry: paths resolved, preprocessing complete.
@@ -114,6 +135,106 @@ pub struct ModelSpec {
     pub source: Source,
     pub preprocess: Preprocess,
     pub description: Option<String>,
+    pub paradigm: Option<String>,
+}
+
+impl ModelSpec {
+    /// What decides this model's outputs, as stable text for a run folder's fingerprint: the
+    /// `Debug` form the spec had before `width` and `paradigm` existed, then `|width=W` when
+    /// the width is not torchvision's. The paradigm is a label, not a setting: left out, so
+    /// relabelling keeps a folder.
+    pub fn decisive(&self) -> String {
+        let (source, width) = match &self.source {
+            Source::Native {
+                arch,
+                weights,
+                seed,
+                stem_padding,
+                width,
+            } => (
+                fingerprint::Source::Native {
+                    arch: *arch,
+                    weights: weights.clone(),
+                    seed: *seed,
+                    stem_padding: *stem_padding,
+                },
+                *width,
+            ),
+            Source::Vit {
+                arch,
+                weights,
+                seed,
+                pool,
+            } => (
+                fingerprint::Source::Vit {
+                    arch: *arch,
+                    weights: weights.clone(),
+                    seed: *seed,
+                    pool: *pool,
+                },
+                crate::resnet::DEFAULT_WIDTH,
+            ),
+            Source::TorchScript { path } => (
+                fingerprint::Source::TorchScript { path: path.clone() },
+                crate::resnet::DEFAULT_WIDTH,
+            ),
+            Source::Pixels => (fingerprint::Source::Pixels, crate::resnet::DEFAULT_WIDTH),
+        };
+        let text = format!(
+            "{:?}",
+            fingerprint::ModelSpec {
+                name: self.name.clone(),
+                source,
+                preprocess: self.preprocess.clone(),
+                description: self.description.clone(),
+            }
+        );
+        if width == crate::resnet::DEFAULT_WIDTH {
+            text
+        } else {
+            format!("{text}|width={width}")
+        }
+    }
+}
+
+/// The shapes whose `Debug` text fingerprints were first computed from: kept apart from the
+/// live types so new fields do not change the fingerprint of an existing folder.
+mod fingerprint {
+    use std::path::PathBuf;
+
+    use crate::preprocess::Preprocess;
+    use crate::resnet::Architecture;
+    use crate::vit::{Pool, VitArch};
+
+    #[derive(Debug)]
+    #[allow(dead_code)] // read through Debug only
+    pub(super) struct ModelSpec {
+        pub name: String,
+        pub source: Source,
+        pub preprocess: Preprocess,
+        pub description: Option<String>,
+    }
+
+    #[derive(Debug)]
+    #[allow(dead_code)]
+    pub(super) enum Source {
+        Native {
+            arch: Architecture,
+            weights: Option<PathBuf>,
+            seed: u64,
+            stem_padding: Option<i64>,
+        },
+        Vit {
+            arch: VitArch,
+            weights: Option<PathBuf>,
+            seed: u64,
+            pool: Pool,
+        },
+        TorchScript {
+            path: PathBuf,
+        },
+        Pixels,
+    }
 }
 
 impl ModelConfig {
@@ -140,12 +261,38 @@ impl ModelConfig {
                 "a torchscript model needs input_size (or crop): its input size",
             ));
         }
+        if source == Source::Pixels && preprocess.crop_to().is_none() {
+            return Err(err(
+                "architecture = \"pixels\" needs input_size (or crop): its features are \
+                 channels x side x side pixels",
+            ));
+        }
         Ok(ModelSpec {
             name: self.name.clone(),
             source,
             preprocess,
             description: self.description.clone(),
+            paradigm: self.paradigm()?,
         })
+    }
+
+    /// The paradigm label, trimmed; empty or long labels are mistakes.
+    fn paradigm(&self) -> Result<Option<String>> {
+        let Some(p) = &self.paradigm else {
+            return Ok(None);
+        };
+        let p = p.trim();
+        if p.is_empty() || p.len() > PARADIGM_MAX || p.contains(['\n', '\r']) {
+            return Err(ModelError::config(
+                &self.name,
+                format!(
+                    "paradigm must be a label of 1 to {PARADIGM_MAX} characters on one line \
+                     (e.g. contrastive, distillation, redundancy_reduction, clustering, \
+                     supervised, untrained)"
+                ),
+            ));
+        }
+        Ok(Some(p.to_string()))
     }
 
     fn source(&self, base_dir: &Path) -> Result<Source> {
@@ -158,6 +305,9 @@ impl ModelConfig {
             (None, Some(_)) if self.weights.is_some() || self.seed.is_some() => Err(err(
                 "weights and seed apply to a native architecture, not torchscript",
             )),
+            (None, Some(_)) if self.width.is_some() => {
+                Err(err("width applies to the ResNets, not torchscript"))
+            }
             (None, Some(_)) if self.pool.is_some() => {
                 Err(err("pool applies to a ViT architecture, not torchscript"))
             }
@@ -171,16 +321,37 @@ impl ModelConfig {
         }
     }
 
-    /// A ResNet or a ViT, by the architecture's name.
+    /// A ResNet, a ViT or the pixels, by the architecture's name.
     fn native(&self, name: &str, base_dir: &Path) -> Result<Source> {
         let weights = self.weights.as_ref().map(|w| base_dir.join(w));
         let seed = self.seed.unwrap_or(0);
+        let resnet_only = |key: &str| {
+            Err(ModelError::config(
+                &self.name,
+                format!("{key} applies to the ResNets only, not {name}"),
+            ))
+        };
+        if name == PIXELS {
+            return match () {
+                _ if self.weights.is_some() || self.seed.is_some() => Err(ModelError::config(
+                    &self.name,
+                    "architecture = \"pixels\" has no weights and no seed",
+                )),
+                _ if self.pool.is_some() => resnet_only("pool"),
+                _ if self.stem_padding.is_some() => resnet_only("stem_padding"),
+                _ if self.width.is_some() => resnet_only("width"),
+                _ => Ok(Source::Pixels),
+            };
+        }
         if let Ok(arch) = name.parse::<VitArch>() {
             if self.stem_padding.is_some() {
                 return Err(ModelError::config(
                     &self.name,
                     "stem_padding applies to resnet18-small only",
                 ));
+            }
+            if self.width.is_some() {
+                return resnet_only("width");
             }
             let pool = self.pool.unwrap_or_default();
             return Ok(Source::Vit {
@@ -210,7 +381,24 @@ impl ModelConfig {
             weights,
             seed,
             stem_padding: self.stem_padding(arch)?,
+            width: self.width()?,
         })
+    }
+
+    /// Checks `width` against the range a ResNet can be built with.
+    fn width(&self) -> Result<i64> {
+        let Some(w) = self.width else {
+            return Ok(crate::resnet::DEFAULT_WIDTH);
+        };
+        let range = crate::resnet::WIDTHS;
+        let w = i64::from(w);
+        if !range.contains(&w) {
+            return Err(ModelError::config(
+                &self.name,
+                format!("width {w} is not in {}..={}", range.start(), range.end()),
+            ));
+        }
+        Ok(w)
     }
 
     /// Checks `stem_padding`: small variant only, 0 to 3.
@@ -321,6 +509,7 @@ mod tests {
             weights: Some(weights),
             seed: 0,
             stem_padding: None,
+            width: 64,
         };
         assert_eq!(specs[0].source, native);
         assert_eq!(specs[0].preprocess.crop_to(), None);
@@ -373,6 +562,27 @@ mod tests {
     }
 
     #[test]
+    fn width_paradigm_and_pixels_are_read() {
+        let m = parse(
+            "[[models]]\nname = \"s\"\narchitecture = \"resnet18-small\"\nwidth = 16\n\
+             paradigm = \" contrastive \"\n\
+             [[models]]\nname = \"p\"\narchitecture = \"pixels\"\ninput_size = 28\n\
+             [[models]]\nname = \"r\"\narchitecture = \"resnet18\"",
+        )
+        .unwrap();
+        let specs = validate_models(&m, Path::new("")).unwrap();
+        let width = |s: &ModelSpec| match s.source {
+            Source::Native { width, .. } => Some(width),
+            _ => None,
+        };
+        assert_eq!(width(&specs[0]), Some(16));
+        assert_eq!(specs[0].paradigm.as_deref(), Some("contrastive"));
+        assert_eq!(specs[1].source, Source::Pixels);
+        assert_eq!(specs[1].paradigm, None);
+        assert_eq!(width(&specs[2]), Some(64));
+    }
+
+    #[test]
     fn unknown_fields_are_rejected() {
         let err = parse("[[models]]\nname = \"r\"\narchitecture = \"resnet18\"\nwieghts = \"x\"");
         assert!(err.unwrap_err().contains("wieghts"));
@@ -392,7 +602,36 @@ mod tests {
                 "architecture = \"resnet35\"",
                 "unknown architecture 'resnet35' (expected one of resnet18, resnet34, resnet50, \
                  resnet101, resnet152, wide_resnet50_2, resnet18-small, vit-ti16, vit-s16, \
-                 vit-s8, vit-b16, vit-b8)",
+                 vit-s8, vit-b16, vit-b8, pixels)",
+            ),
+            ("architecture = \"pixels\"", "pixels\" needs input_size"),
+            (
+                "architecture = \"pixels\"\ninput_size = 28\nseed = 1",
+                "has no weights",
+            ),
+            (
+                "architecture = \"pixels\"\ninput_size = 28\nwidth = 16",
+                "width applies to the ResNets only, not pixels",
+            ),
+            (
+                "architecture = \"vit-s16\"\nwidth = 16",
+                "width applies to the ResNets only",
+            ),
+            (
+                "torchscript = \"a.pt\"\nwidth = 16",
+                "width applies to the ResNets",
+            ),
+            (
+                "architecture = \"resnet18\"\nwidth = 3",
+                "width 3 is not in 4..=256",
+            ),
+            (
+                "architecture = \"resnet18\"\nwidth = 512",
+                "width 512 is not in",
+            ),
+            (
+                "architecture = \"resnet18\"\nparadigm = \"  \"",
+                "paradigm must be a label",
             ),
             (
                 "architecture = \"vit-s16\"\ninput_size = 40",

@@ -19,13 +19,15 @@ enum Backbone {
     Native(Box<InferenceResNet>),
     Vit(Box<VisionTransformer>),
     Script(CModule),
+    /// The preprocessed pixels themselves, flattened: the floor without a network.
+    Pixels,
 }
 
 /// Facts about a loaded encoder, recorded with every run (serialise it to JSON).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EncoderInfo {
     pub name: String,
-    /// `native` or `torchscript`.
+    /// `native`, `torchscript` or `pixels`.
     pub kind: &'static str,
     pub architecture: Option<String>,
     /// ViT pooling (`cls` or `mean`); absent for other models.
@@ -43,6 +45,11 @@ pub struct EncoderInfo {
     pub precision: Precision,
     pub preprocess: Preprocess,
     pub description: Option<String>,
+    /// ResNets: channels of the first stage; absent for other models.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub width: Option<i64>,
+    /// The training paradigm the config gave (`contrastive`, `distillation`, ...).
+    pub paradigm: Option<String>,
 }
 
 /// A loaded encoder. Not `Sync` (libtorch tensors); use one per thread or a mutex.
@@ -83,6 +90,8 @@ impl Encoder {
             precision: opts.precision,
             preprocess: spec.preprocess.clone(),
             description: spec.description.clone(),
+            width: None,
+            paradigm: spec.paradigm.clone(),
         };
         let (backbone, head) = match &spec.source {
             Source::Native {
@@ -90,9 +99,11 @@ impl Encoder {
                 weights,
                 seed,
                 stem_padding,
+                width,
             } => {
                 let channels = i64::from(spec.preprocess.channels);
-                let net = ResNet::with_stem_padding(*arch, channels, *stem_padding);
+                let net = ResNet::with_shape(*arch, channels, *stem_padding, *width);
+                info.width = Some(*width);
                 let (mut net, head) = native(net, weights.as_deref(), *seed, &mut info)
                     .map_err(|e| weights_error(spec, &arch.to_string(), e))?;
                 net.to(device, kind);
@@ -122,6 +133,11 @@ impl Encoder {
                 let mut module = script(path, &mut info)?;
                 module.to(device, kind, false);
                 (Backbone::Script(module), None)
+            }
+            Source::Pixels => {
+                info.kind = "pixels";
+                info.architecture = Some(crate::config::PIXELS.to_string());
+                (Backbone::Pixels, None)
             }
         };
         let mut encoder = Encoder {
@@ -199,11 +215,13 @@ impl Encoder {
     /// One line for the `runs` table and logs.
     pub fn description(&self) -> String {
         let i = &self.info;
-        let arch = i.architecture.as_ref().map(|a| match i.pool {
-            Some(pool) => format!("{a} ({pool} pool)"),
-            None => a.clone(),
+        let arch = i.architecture.as_ref().map(|a| match (i.pool, i.width) {
+            (Some(pool), _) => format!("{a} ({pool} pool)"),
+            (None, Some(w)) if w != crate::resnet::DEFAULT_WIDTH => format!("{a} (width {w})"),
+            _ => a.clone(),
         });
         let source = match (&arch, &i.file) {
+            _ if i.kind == "pixels" => "the normalised pixels (no network)".to_string(),
             (Some(a), Some(f)) => format!("{a} from {}", f.display()),
             (Some(a), None) => format!("{a} with random weights (seed {})", i.seed.unwrap_or(0)),
             (None, f) => format!(
@@ -235,6 +253,7 @@ impl Encoder {
                 other => other,
             }),
             Backbone::Script(m) => script_forward(m, x),
+            Backbone::Pixels => Ok(x.flatten(1, -1)),
         }
     }
 

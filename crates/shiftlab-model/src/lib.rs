@@ -32,7 +32,7 @@ pub use encoder::{Encoder, EncoderInfo};
 pub use error::{ModelError, Result};
 pub use inference::InferenceResNet;
 pub use preprocess::Preprocess;
-pub use resnet::{Architecture, ResNet};
+pub use resnet::{Architecture, ResNet, DEFAULT_WIDTH};
 pub use runtime::{load_cuda_backend, CudaBackend, RuntimeInfo};
 pub use vit::{Pool, VisionTransformer, VitArch};
 pub use weights::{LinearHead, LoadReport};

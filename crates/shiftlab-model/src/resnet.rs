@@ -26,6 +26,12 @@ pub enum Architecture {
     ResNet18Small,
 }
 
+/// torchvision's width of the stem and the first stage; the other stages double it.
+pub const DEFAULT_WIDTH: i64 = 64;
+
+/// The widths a config may ask for: enough to be a network, few enough to fit any machine.
+pub const WIDTHS: std::ops::RangeInclusive<i64> = 4..=256;
+
 /// Every ResNet with its config name.
 const ALL: [(Architecture, &str); 7] = [
     (Architecture::ResNet18, "resnet18"),
@@ -41,12 +47,19 @@ impl Architecture {
     pub const NAMES: &'static str =
         "resnet18, resnet34, resnet50, resnet101, resnet152, wide_resnet50_2, resnet18-small";
 
-    /// Length of the pooled feature vector.
+    /// Length of the pooled feature vector at torchvision's width (64).
     pub fn feature_dim(self) -> i64 {
+        self.feature_dim_at(DEFAULT_WIDTH)
+    }
+
+    /// Length of the pooled feature vector when the first stage has `width` channels (the
+    /// stages double it: 8x, and 4x that for bottlenecks).
+    pub fn feature_dim_at(self, width: i64) -> i64 {
+        let last = width * 8;
         if self.bottleneck_width().is_some() {
-            2048
+            last * 4
         } else {
-            512
+            last
         }
     }
 
@@ -109,6 +122,8 @@ impl fmt::Display for Architecture {
 /// A ResNet trunk without its `fc` head; parameters live in `vs` under torchvision names.
 pub struct ResNet {
     pub arch: Architecture,
+    /// Channels of the stem and the first stage (torchvision: 64).
+    pub width: i64,
     pub vs: nn::VarStore,
     conv1: Conv,
     bn1: nn::BatchNorm,
@@ -119,8 +134,9 @@ impl fmt::Debug for ResNet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "ResNet({}, {} tensors)",
+            "ResNet({}, width {}, {} tensors)",
             self.arch,
+            self.width,
             self.vs.variables().len()
         )
     }
@@ -136,16 +152,29 @@ impl ResNet {
     /// [`ResNet::new`] with another padding of the stem conv than torchvision's (3, or 1 for
     /// the small variant); solo-learn's CIFAR ResNets use 2.
     pub fn with_stem_padding(arch: Architecture, in_channels: i64, padding: Option<i64>) -> ResNet {
+        ResNet::with_shape(arch, in_channels, padding, DEFAULT_WIDTH)
+    }
+
+    /// [`ResNet::with_stem_padding`] with `width` channels in the stem and the first stage
+    /// instead of 64 (a width multiplier: every stage scales with it; the tensor names stay
+    /// torchvision's). Narrow trunks make the small-image layout affordable on a CPU.
+    pub fn with_shape(
+        arch: Architecture,
+        in_channels: i64,
+        padding: Option<i64>,
+        width: i64,
+    ) -> ResNet {
         let vs = nn::VarStore::new(Device::Cpu);
         let root = vs.root();
         let (k, stride, pad) = if arch.small() { (3, 1, 1) } else { (7, 2, 3) };
         let pad = padding.unwrap_or(pad);
-        let conv1 = conv(&root / "conv1", in_channels, 64, k, stride, pad);
-        let bn1 = batch_norm(&root / "bn1", 64);
+        let conv1 = conv(&root / "conv1", in_channels, width, k, stride, pad);
+        let bn1 = batch_norm(&root / "bn1", width);
         let mut layers = Vec::new();
-        let mut c_in = 64;
+        let mut c_in = width;
+        let base = width;
         for (i, &count) in arch.blocks().iter().enumerate() {
-            let width = 64 << i;
+            let width = base << i;
             let layer = &root / format!("layer{}", i + 1);
             for b in 0..count {
                 let stride = if i > 0 && b == 0 { 2 } else { 1 };
@@ -156,11 +185,17 @@ impl ResNet {
         }
         ResNet {
             arch,
+            width: base,
             vs,
             conv1,
             bn1,
             layers,
         }
+    }
+
+    /// Length of the pooled feature vector of this network.
+    pub fn feature_dim(&self) -> i64 {
+        self.arch.feature_dim_at(self.width)
     }
 
     /// Pooled features `[N, feature_dim]` in evaluation mode (BatchNorm on running stats).
@@ -314,6 +349,30 @@ mod tests {
         assert_eq!(shape(Architecture::ResNet18Small, 3, 28), [2, 512]);
         assert_eq!(shape(Architecture::ResNet18Small, 1, 28), [2, 512]);
         assert_eq!(shape(Architecture::ResNet50, 3, 64), [2, 2048]);
+    }
+
+    #[test]
+    fn width_scales_every_stage_and_keeps_the_names() {
+        let net = ResNet::with_shape(Architecture::ResNet18Small, 1, None, 16);
+        let vars = net.vs.variables();
+        assert_eq!(vars["conv1.weight"].size(), [16, 1, 3, 3]);
+        assert_eq!(vars["layer1.1.conv2.weight"].size(), [16, 16, 3, 3]);
+        assert_eq!(vars["layer2.0.downsample.0.weight"].size(), [32, 16, 1, 1]);
+        assert_eq!(vars["layer4.1.bn2.running_var"].size(), [128]);
+        assert_eq!(
+            vars.len(),
+            ResNet::new(Architecture::ResNet18Small, 1)
+                .vs
+                .variables()
+                .len()
+        );
+        assert_eq!(net.feature_dim(), 128);
+        let _guard = tch::no_grad_guard();
+        let y = net.features(&Tensor::randn([2, 1, 28, 28], (Kind::Float, Device::Cpu)));
+        assert_eq!(y.size(), [2, 128]);
+        let wide = ResNet::with_shape(Architecture::ResNet50, 3, None, 32);
+        assert_eq!(wide.feature_dim(), 1024);
+        assert_eq!(Architecture::ResNet50.feature_dim_at(32), 1024);
     }
 
     #[test]

@@ -106,8 +106,9 @@ impl LinearHead {
 /// Copies the backbone tensors of `path` into `net`; returns the report and the `fc` head.
 pub fn load_resnet(net: &mut ResNet, path: &Path) -> Result<(LoadReport, Option<LinearHead>)> {
     let tensors = read_tensors(path)?;
+    check_width(net, &tensors, path)?;
     let report = fill(&net.vs, &tensors, path)?;
-    let head = head_of(path, &tensors, "fc", net.arch.feature_dim())?;
+    let head = head_of(path, &tensors, "fc", net.feature_dim())?;
     Ok((report, head))
 }
 
@@ -222,6 +223,26 @@ fn file_error(path: &Path, reason: String) -> ModelError {
         what: "safetensors weights",
         path: path.into(),
         reason,
+    }
+}
+
+/// A trunk of another width fails on its first tensor: say which width the file has, the
+/// likely fix, rather than list every mismatching shape.
+fn check_width(net: &ResNet, tensors: &HashMap<String, Tensor>, path: &Path) -> Result<()> {
+    let Some(found) = tensors.get("conv1.weight").map(Tensor::size) else {
+        return Ok(());
+    };
+    match found.first() {
+        Some(&w) if w != net.width => Err(ModelError::File {
+            what: "weights",
+            path: path.into(),
+            reason: format!(
+                "conv1.weight has {w} output channels: the file holds a width-{w} {} and this \
+                 entry builds width {} (set width = {w})",
+                net.arch, net.width
+            ),
+        }),
+        _ => Ok(()),
     }
 }
 

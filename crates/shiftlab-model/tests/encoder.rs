@@ -373,3 +373,57 @@ fn vit_random_init_is_seeded_and_bf16_on_cpu_is_close() -> Result<()> {
     assert!(rel < 0.05, "bf16 relative error {rel}");
     Ok(())
 }
+
+#[test]
+fn pixels_are_the_normalised_input_flattened() -> Result<()> {
+    let cfg = config(
+        "name = \"px\"\narchitecture = \"pixels\"\ninput_size = 28\nchannels = 1\n\
+         normalize = { mean = [0.25], std = [0.5] }",
+    );
+    let enc = load(&cfg)?;
+    assert_eq!(enc.dim(), 784);
+    assert_eq!(enc.info().kind, "pixels");
+    let x = images(3, 5);
+    let y = enc.embed(&x)?;
+    assert_eq!(y.size(), [3, 784]);
+    // By hand: (v / 255 - 0.25) / 0.5, row-major over the 28 x 28 pixels.
+    let v: Vec<u8> = x.flatten(0, -1).try_into()?;
+    let want: Vec<f32> = v
+        .iter()
+        .map(|&p| ((f64::from(p) / 255.0 - 0.25) / 0.5) as f32)
+        .collect();
+    let got: Vec<f32> = y.flatten(0, -1).try_into()?;
+    let worst = got
+        .iter()
+        .zip(&want)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(
+        worst < 1e-5,
+        "pixels differ from the hand computation by {worst}"
+    );
+    assert!(enc.description().contains("the normalised pixels"));
+    Ok(())
+}
+
+#[test]
+fn width_builds_a_narrower_trunk_whose_random_init_is_seeded() -> Result<()> {
+    let mut cfg = small(None);
+    cfg.width = Some(16);
+    cfg.channels = Some(1);
+    cfg.normalize = Some(shiftlab_model::Normalize {
+        mean: vec![0.3],
+        std: vec![0.3],
+    });
+    let a = load(&cfg)?;
+    assert_eq!(a.dim(), 128);
+    assert_eq!(a.info().width, Some(16));
+    assert!(
+        a.description().contains("resnet18-small (width 16)"),
+        "{}",
+        a.description()
+    );
+    let x = images(2, 3);
+    assert!(a.embed(&x)?.equal(&load(&cfg)?.embed(&x)?));
+    Ok(())
+}

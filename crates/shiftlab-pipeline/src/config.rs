@@ -891,7 +891,7 @@ fn fingerprint(p: &Pipeline) -> String {
         p.shifts.list,
         p.shifts.resize,
         p.shifts.crop,
-        p.models,
+        ModelsDecisive(&p.models),
         p.probes,
         p.runtime.precision,
         p.seed,
@@ -912,6 +912,26 @@ fn fingerprint(p: &Pipeline) -> String {
     };
     let digest = Sha256::digest(decisive.as_bytes());
     digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+/// The models' part of the fingerprint, in the `Debug` list form fingerprints always had.
+struct ModelsDecisive<'a>(&'a [ModelSpec]);
+
+impl std::fmt::Debug for ModelsDecisive<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|m| Verbatim(m.decisive())))
+            .finish()
+    }
+}
+
+/// Text that `Debug` writes as is.
+struct Verbatim(String);
+
+impl std::fmt::Debug for Verbatim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 impl Pipeline {

@@ -143,7 +143,19 @@ pub fn compute_metrics(p: &Pipeline, files: &[PathBuf]) -> Result<Vec<MetricRow>
         })
         .collect();
     rows.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(rows.into_iter().map(|(_, r)| r).collect())
+    let paradigm = |model: &str| {
+        p.models
+            .iter()
+            .find(|m| m.name == model)
+            .and_then(|m| m.paradigm.clone())
+    };
+    Ok(rows
+        .into_iter()
+        .map(|(_, r)| MetricRow {
+            paradigm: paradigm(&r.model),
+            ..r
+        })
+        .collect())
 }
 
 fn probe_rank(probe: &str) -> usize {
@@ -170,6 +182,7 @@ fn finish(model: String, probe: String, shift: String, severity: i32, mut g: Gro
         top5_error: g.top5_errors as f64 / n,
         mean_cosine_to_clean: mean_cos,
         ece: ece(&mut g.calibration),
+        paradigm: None,
     }
 }
 

@@ -238,6 +238,8 @@ pub struct MetricRow {
     /// `None` for dataset-level shifts.
     pub mean_cosine_to_clean: Option<f64>,
     pub ece: f64,
+    /// The model's `paradigm` label, if its entry has one.
+    pub paradigm: Option<String>,
 }
 
 pub fn metrics_batch(
@@ -270,6 +272,11 @@ pub fn metrics_batch(
                     .collect::<Vec<_>>(),
             )),
             col_f(|r| r.ece),
+            Arc::new(StringArray::from(
+                rows.iter()
+                    .map(|r| r.paradigm.as_deref())
+                    .collect::<Vec<_>>(),
+            )),
         ],
     )
 }

@@ -140,6 +140,7 @@ pub async fn write_report_with(
         ranking: table(&session, RANKING_SQL).await?,
         baseline: baseline_table(&session).await?,
         families: family_table(&session).await?,
+        paradigms: paradigm_table(&session).await?,
     };
     let mut figures = Vec::new();
     for (name, svg) in figures_svg(&session, &tables, &colours).await? {
@@ -184,6 +185,8 @@ struct Tables {
     baseline: Option<Table>,
     /// Only when the runs hold shift families besides clean and ImageNet-C.
     families: Option<Table>,
+    /// Only when some model has a `paradigm`.
+    paradigms: Option<Table>,
 }
 
 /// One palette index per model, the same in every figure: models sorted by name over all runs.
@@ -302,7 +305,163 @@ async fn figures_svg(
     if let Some(t) = &tables.families {
         out.push((FAMILY_FIGURE.into(), family_scatter(t, colours)?));
     }
+    if tables.paradigms.is_some() {
+        out.push((PARADIGM_FIGURE.into(), paradigm_chart(session).await?));
+    }
     Ok(out)
+}
+
+/// Per run, paradigm, probe and shift family: clean error, mean error over the severities, and
+/// at the family's highest severity the mean with the spread across the paradigm's models
+/// (view `paradigm_robustness`).
+pub const PARADIGMS_SQL: &str = "WITH fam AS (
+  SELECT run, paradigm, probe, shift_family, MAX(models) AS models,
+         AVG(mean_error) AS mean_error, MAX(severity) AS top
+  FROM paradigm_robustness WHERE shift_family <> 'clean'
+  GROUP BY run, paradigm, probe, shift_family)
+SELECT f.run, f.paradigm, f.probe, f.shift_family, f.models, c.mean_error AS clean_error,
+       f.mean_error, f.top AS top_severity, t.mean_error AS top_error,
+       t.min_error AS top_min_error, t.max_error AS top_max_error
+FROM fam f
+JOIN paradigm_robustness t
+  ON t.run = f.run AND t.paradigm = f.paradigm AND t.probe = f.probe
+ AND t.shift_family = f.shift_family AND t.severity = f.top
+LEFT JOIN paradigm_robustness c
+  ON c.run = f.run AND c.paradigm = f.paradigm AND c.probe = f.probe AND c.shift_family = 'clean'
+ORDER BY f.run, f.probe, f.shift_family, clean_error, f.paradigm";
+
+/// The paradigm rows, when some model of the runs has a `paradigm`.
+async fn paradigm_table(session: &RunSession) -> Result<Option<Table>, ResultsError> {
+    let t = table(session, PARADIGMS_SQL).await?;
+    Ok((t.rows() > 0).then_some(t))
+}
+
+/// The paradigm figure, shown in its own section of the page.
+const PARADIGM_FIGURE: &str = "paradigms.svg";
+
+/// Error vs severity per paradigm: one panel per (run, probe, paradigm), one line per shift
+/// family (dash) through the mean of the paradigm's models, from the clean error at severity 0.
+async fn paradigm_chart(session: &RunSession) -> Result<String, ResultsError> {
+    let t = table(
+        session,
+        "SELECT run, paradigm, probe, shift_family, severity, mean_error \
+         FROM paradigm_robustness ORDER BY run, probe, paradigm, shift_family, severity",
+    )
+    .await?;
+    let (runs, paradigms, probes, fams) = (
+        t.text("run")?,
+        t.text("paradigm")?,
+        t.text("probe")?,
+        t.text("shift_family")?,
+    );
+    let (sev, err) = (t.number("severity")?, t.number("mean_error")?);
+    let mut names = paradigms.clone();
+    names.sort();
+    names.dedup();
+    let families: Vec<String> = distinct(&fams)
+        .into_iter()
+        .filter(|f| f != "clean")
+        .collect();
+    let (show_run, show_probe) = (several(&runs), several(&probes));
+    type Key = (String, String, String);
+    let mut clean: BTreeMap<Key, f64> = BTreeMap::new();
+    let mut panels: BTreeMap<Key, BTreeMap<String, Vec<(f64, f64)>>> = BTreeMap::new();
+    for i in 0..t.rows() {
+        let (Some(s), Some(e)) = (sev[i], err[i]) else {
+            continue;
+        };
+        let key = (runs[i].clone(), probes[i].clone(), paradigms[i].clone());
+        if fams[i] == "clean" {
+            clean.insert(key, e);
+        } else {
+            let line = panels.entry(key).or_default().entry(fams[i].clone());
+            line.or_default().push((s, e));
+        }
+    }
+    let panels: Vec<LinePanel> = panels
+        .into_iter()
+        .map(|(key, lines)| {
+            let colour = names.iter().position(|n| n == &key.2).unwrap_or(0);
+            let run = if show_run { key.0.as_str() } else { "" };
+            let probe = if show_probe { key.1.as_str() } else { "" };
+            let start = clean.get(&key).copied();
+            LinePanel {
+                title: label(&[run, probe, &key.2]),
+                colour,
+                lines: lines
+                    .into_iter()
+                    .map(|(family, mut points)| {
+                        if let Some(c) = start {
+                            points.insert(0, (0.0, c));
+                        }
+                        Series {
+                            dash: families.iter().position(|f| f == &family).unwrap_or(0),
+                            name: family,
+                            colour,
+                            points,
+                        }
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    Ok(svg::line_panels(
+        "Top-1 error vs severity per paradigm (mean of its models; grey: the other panels)",
+        ("severity (0 = clean)", "top-1 error"),
+        &panels,
+        (0.0, 1.0),
+        &families,
+    ))
+}
+
+const PARADIGM_NOTE: &str = "From `paradigm_robustness`: each model's error averaged over the \
+     family's shifts, then over the models that share a `paradigm` (models without one are left \
+     out); the spread is the lowest and highest model at severity 5.";
+
+const PARADIGM_HEADER: [&str; 8] = [
+    "run",
+    "paradigm",
+    "probe",
+    "shift family",
+    "models",
+    "clean error %",
+    "mean error % (severities)",
+    "error % at the highest severity (models' min-max)",
+];
+
+/// The paradigm rows as cells, in [`PARADIGM_HEADER`] order.
+fn paradigm_rows(t: &Table) -> Result<Vec<Vec<String>>, ResultsError> {
+    let texts = ["run", "paradigm", "probe", "shift_family"]
+        .map(|c| t.text(c))
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?;
+    let models = t.number("models")?;
+    let [clean, mean, top, e, lo, hi] = [
+        "clean_error",
+        "mean_error",
+        "top_severity",
+        "top_error",
+        "top_min_error",
+        "top_max_error",
+    ]
+    .map(|c| t.number(c));
+    let (clean, mean, top, e, lo, hi) = (clean?, mean?, top?, e?, lo?, hi?);
+    Ok((0..t.rows())
+        .map(|i| {
+            let mut row: Vec<String> = texts.iter().map(|c| c[i].clone()).collect();
+            row.push(models[i].map_or_else(|| "n/a".into(), |m| format!("{m:.0}")));
+            row.push(percent(clean[i]));
+            row.push(percent(mean[i]));
+            row.push(format!(
+                "{} at {} ({}-{})",
+                percent(e[i]),
+                top[i].map_or_else(|| "n/a".into(), |s| format!("severity {s:.0}")),
+                percent(lo[i]),
+                percent(hi[i])
+            ));
+            row
+        })
+        .collect())
 }
 
 /// The clean-versus-shifted figure, shown beside the ranking.
@@ -870,6 +1029,13 @@ fn markdown(tables: &Tables, figures: &[String]) -> Result<String, ResultsError>
         md.push_str(&format!("\n## Shift families\n\n{FAMILY_NOTE}\n\n"));
         md.push_str(&md_table(&FAMILY_HEADER, &family_rows(t)?));
     }
+    if let Some(t) = &tables.paradigms {
+        md.push_str(&format!("\n## Paradigms\n\n{PARADIGM_NOTE}\n\n"));
+        md.push_str(&md_table(&PARADIGM_HEADER, &paradigm_rows(t)?));
+        md.push_str(&format!(
+            "\n![{PARADIGM_FIGURE}](figures/{PARADIGM_FIGURE})\n"
+        ));
+    }
     md.push_str("\n## Figures\n\n");
     for f in figures {
         md.push_str(&format!("![{f}](figures/{f})\n"));
@@ -1010,10 +1176,23 @@ fn html(page: &Page) -> Result<String, ResultsError> {
             img(FAMILY_FIGURE, "shifted vs clean accuracy per family")
         ));
     }
+    if let Some(t) = &tables.paradigms {
+        let rows = paradigm_rows(t)?;
+        h.push_str(&section(
+            "Paradigms",
+            PARADIGM_NOTE,
+            &PARADIGM_HEADER,
+            &rows,
+        ));
+        h.push_str(&format!(
+            "<p>{}</p>\n",
+            img(PARADIGM_FIGURE, "top-1 error vs severity per paradigm")
+        ));
+    }
     h.push_str("<h2>Figures</h2>\n<div class=\"figures\">\n");
     for f in figures
         .iter()
-        .filter(|f| *f != FAMILY_FIGURE && *f != SCATTER_FIGURE)
+        .filter(|f| ![FAMILY_FIGURE, SCATTER_FIGURE, PARADIGM_FIGURE].contains(&f.as_str()))
     {
         h.push_str(&img(f, f));
     }

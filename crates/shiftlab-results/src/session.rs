@@ -73,6 +73,9 @@ impl RunSession {
             legacy_metrics(&ctx).await?;
             notes.push(LEGACY_NOTE.into());
         }
+        if ctx.table_exist("metrics")? && !has_column(&ctx, "metrics", "paradigm").await? {
+            unlabelled_metrics(&ctx).await?;
+        }
         if ctx.table_exist("metrics")? {
             for (_, sql) in views::VIEWS {
                 ctx.sql(sql).await?;
@@ -141,10 +144,23 @@ async fn register_files(
         .collect::<Result<Vec<_>, _>>()?;
     let options =
         ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    // DataFusion infers a multi-path table's schema from its first path alone: merge every
+    // file's, so runs written by different schema versions read together (older files get
+    // NULL in the newer columns).
+    let mut schemas = Vec::with_capacity(urls.len());
+    for url in &urls {
+        schemas.push(
+            options
+                .infer_schema(&ctx.state(), url)
+                .await?
+                .as_ref()
+                .clone(),
+        );
+    }
+    let schema = Schema::try_merge(schemas)?;
     let config = ListingTableConfig::new_with_multi_paths(urls)
         .with_listing_options(options)
-        .infer_schema(&ctx.state())
-        .await?;
+        .with_schema(Arc::new(schema));
     ctx.register_table(table, Arc::new(ListingTable::try_new(config)?))?;
     Ok(())
 }
@@ -197,6 +213,19 @@ async fn legacy_metrics(ctx: &SessionContext) -> Result<(), ResultsError> {
             "CREATE VIEW metrics AS SELECT *, \
              CASE WHEN shift = 'clean' THEN 'clean' ELSE 'corruption' END AS shift_family \
              FROM metrics_v1",
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Runs written before `paradigm` existed (metrics version 2 and older) label no model: the
+/// table (or the view above) becomes `metrics_v2` and `metrics` a view with a NULL `paradigm`.
+async fn unlabelled_metrics(ctx: &SessionContext) -> Result<(), ResultsError> {
+    if let Some(raw) = ctx.deregister_table("metrics")? {
+        ctx.register_table("metrics_v2", raw)?;
+        ctx.sql(
+            "CREATE VIEW metrics AS SELECT *, CAST(NULL AS VARCHAR) AS paradigm FROM metrics_v2",
         )
         .await?;
     }

@@ -229,8 +229,25 @@ SELECT run, model, probe, origin, MAX(baseline) AS baseline,
 FROM baseline_corruptions
 GROUP BY run, model, probe, origin";
 
+/// Per run, paradigm, probe, shift family and severity (clean: family `clean`, severity 0):
+/// each model's error averaged over the family's shifts at that severity, then across the
+/// paradigm's models: their mean, the spread (min, max, sample standard deviation; NULL for a
+/// paradigm of one model) and how many models. Models without a `paradigm` are left out, and
+/// dataset-level shifts (no severity scale) too.
+pub const PARADIGM_ROBUSTNESS: &str = "CREATE VIEW paradigm_robustness AS
+WITH per_model AS (
+  SELECT run, paradigm, model, probe, shift_family, severity, AVG(error) AS error,
+         COUNT(DISTINCT shift) AS shifts
+  FROM metrics WHERE paradigm IS NOT NULL AND shift_family <> 'dataset'
+  GROUP BY run, paradigm, model, probe, shift_family, severity)
+SELECT run, paradigm, probe, shift_family, severity, COUNT(*) AS models,
+       AVG(error) AS mean_error, MIN(error) AS min_error, MAX(error) AS max_error,
+       STDDEV_SAMP(error) AS std_error, MAX(shifts) AS shifts
+FROM per_model
+GROUP BY run, paradigm, probe, shift_family, severity";
+
 /// All views, in dependency order, with their names.
-pub const VIEWS: [(&str, &str); 10] = [
+pub const VIEWS: [(&str, &str); 11] = [
     ("corruption_errors", CORRUPTION_ERRORS),
     ("corruption_summary", CORRUPTION_SUMMARY),
     ("robustness", ROBUSTNESS),
@@ -241,4 +258,5 @@ pub const VIEWS: [(&str, &str); 10] = [
     ("ranking", RANKING),
     ("baseline_corruptions", BASELINE_CORRUPTIONS),
     ("baseline_robustness", BASELINE_ROBUSTNESS),
+    ("paradigm_robustness", PARADIGM_ROBUSTNESS),
 ];

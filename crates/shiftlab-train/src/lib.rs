@@ -16,7 +16,7 @@ pub mod optim;
 pub mod rng;
 pub mod train;
 
-pub use method::{Hyper, Learner, Method};
+pub use method::{Hyper, Learner, Method, Trunk};
 pub use optim::{Optimizer, LARS_ETA};
 pub use train::{train, train_file, StepReport, Summary, TrainConfig};
 

@@ -12,6 +12,23 @@ use crate::losses;
 use crate::net::{ema_update, Mlp, Named, Net};
 use crate::rng::Rng;
 
+/// The trunk to train: a native ResNet and the channels of its first stage (torchvision: 64).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Trunk {
+    pub arch: Architecture,
+    pub width: i64,
+}
+
+impl Trunk {
+    /// `arch` at torchvision's width.
+    pub fn new(arch: Architecture) -> Trunk {
+        Trunk {
+            arch,
+            width: shiftlab_model::DEFAULT_WIDTH,
+        }
+    }
+}
+
 /// A training method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -217,12 +234,12 @@ impl Learner {
     pub fn new(
         method: Method,
         hyper: Hyper,
-        arch: Architecture,
+        trunk: Trunk,
         channels: i64,
         seed: u64,
         device: Device,
     ) -> Learner {
-        let mut online = Net::new(arch, channels, seed, device);
+        let mut online = Net::new(trunk.arch, trunk.width, channels, seed, device);
         let mut rng = Rng::new(seed ^ 0x4ead);
         let dim = online.dim();
         match method {

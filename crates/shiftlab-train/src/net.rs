@@ -51,9 +51,10 @@ impl std::fmt::Debug for Net {
 }
 
 impl Net {
-    /// A trunk with seeded weights (`ResNet::init_seeded`) on `device`.
-    pub fn new(arch: Architecture, channels: i64, seed: u64, device: Device) -> Net {
-        let mut backbone = ResNet::new(arch, channels);
+    /// A trunk with seeded weights (`ResNet::init_seeded`) on `device`; `width`: channels of
+    /// its first stage (torchvision: 64).
+    pub fn new(arch: Architecture, width: i64, channels: i64, seed: u64, device: Device) -> Net {
+        let mut backbone = ResNet::with_shape(arch, channels, None, width);
         backbone.init_seeded(seed);
         backbone.to(device, Kind::Float);
         let trunk = backbone.vs.variables().into_iter().collect();
@@ -67,7 +68,7 @@ impl Net {
 
     /// Feature width of the trunk.
     pub fn dim(&self) -> i64 {
-        self.backbone.arch.feature_dim()
+        self.backbone.feature_dim()
     }
 
     /// Adds an MLP under `prefix` taking `input` features; PyTorch's default Linear init
@@ -219,7 +220,12 @@ impl Net {
 
     /// A copy with its own storage and no gradients (the EMA target / teacher).
     pub fn frozen_copy(&self) -> Net {
-        let mut backbone = ResNet::new(self.backbone.arch, self.channels());
+        let mut backbone = ResNet::with_shape(
+            self.backbone.arch,
+            self.channels(),
+            None,
+            self.backbone.width,
+        );
         backbone.to(self.device, Kind::Float);
         let trunk: Named = backbone.vs.variables().into_iter().collect();
         let _guard = tch::no_grad_guard();
@@ -269,7 +275,7 @@ mod tests {
 
     #[test]
     fn eval_forward_matches_the_encoder_trunk() {
-        let net = Net::new(Architecture::ResNet18Small, 1, 4, Device::Cpu);
+        let net = Net::new(Architecture::ResNet18Small, 64, 1, 4, Device::Cpu);
         let x = Tensor::from_slice(
             &(0..2 * 16 * 16)
                 .map(|i| (i % 7) as f32 / 7.0)

@@ -12,7 +12,7 @@ use tch::{Device, Kind, Tensor};
 use crate::augment::Augment;
 use crate::checkpoint::{self, Progress};
 use crate::data::TrainData;
-use crate::method::{Hyper, Learner, Method};
+use crate::method::{Hyper, Learner, Method, Trunk};
 use crate::optim::{cosine_lr, Optimizer, Sgd};
 use crate::rng::Rng;
 
@@ -22,6 +22,8 @@ pub struct TrainConfig {
     pub method: Method,
     #[serde(serialize_with = "display")]
     pub arch: Architecture,
+    /// Channels of the trunk's first stage (64: torchvision's ResNets; the zoo: 16).
+    pub width: i64,
     pub epochs: usize,
     pub batch_size: usize,
     /// Base learning rate at batch 256 (scaled by batch/256); `None`: the method's default.
@@ -64,6 +66,7 @@ impl TrainConfig {
         TrainConfig {
             method,
             arch,
+            width: shiftlab_model::DEFAULT_WIDTH,
             epochs,
             batch_size: 256,
             lr: None,
@@ -103,6 +106,8 @@ pub struct StepReport {
 pub struct Summary {
     pub method: String,
     pub architecture: String,
+    /// Channels of the first stage (`width` of the `[[models]]` entry that loads it).
+    pub width: i64,
     pub channels: i64,
     pub image_size: i64,
     pub images: usize,
@@ -117,6 +122,9 @@ pub struct Summary {
     pub threads: i32,
     pub final_loss: f64,
     pub seconds: f64,
+    /// CPU time of the process over this invocation, all threads (Linux; `None` elsewhere):
+    /// the budget measure that does not depend on what else the machine was doing.
+    pub cpu_seconds: Option<f64>,
     pub seconds_per_epoch: f64,
     pub finished_unix: u64,
     /// The `normalize` to give the encoder (the training normalisation).
@@ -136,6 +144,7 @@ pub fn train(
     mut on_step: impl FnMut(&StepReport),
 ) -> Result<Summary> {
     let t0 = Instant::now();
+    let cpu0 = process_cpu_seconds();
     let mut run = Run::start(cfg, data)?;
     let resumed_from = run.progress.epoch;
     let mut loss = f64::NAN;
@@ -150,7 +159,8 @@ pub fn train(
             checkpoint::save(&run.ckpt, &run.learner, &run.sgd, &run.progress)?;
         }
     }
-    let summary = run.summary(loss, resumed_from, t0.elapsed().as_secs_f64());
+    let mut summary = run.summary(loss, resumed_from, t0.elapsed().as_secs_f64());
+    summary.cpu_seconds = cpu0.zip(process_cpu_seconds()).map(|(a, b)| b - a);
     if summary.completed {
         save_backbone(&run.learner, &cfg.out, cfg.half_weights)?;
         let json = serde_json::to_string_pretty(&summary)?;
@@ -194,6 +204,18 @@ fn halvable(name: &str, t: &tch::Tensor) -> bool {
     t.is_floating_point() && !stat && t.abs().max().double_value(&[]) <= F16_MAX
 }
 
+/// User plus system CPU time of this process so far, from `/proc/self/stat` (fields 14 and
+/// 15, in USER_HZ = 100 ticks per second on Linux).
+pub fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name (field 2) may hold spaces: count from the closing parenthesis.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace().skip(11);
+    let utime: f64 = fields.next()?.parse().ok()?;
+    let stime: f64 = fields.next()?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
 fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -232,7 +254,10 @@ impl<'a> Run<'a> {
         let learner = Learner::new(
             cfg.method,
             cfg.hyper.clone(),
-            cfg.arch,
+            Trunk {
+                arch: cfg.arch,
+                width: cfg.width,
+            },
             data.channels,
             cfg.seed,
             cfg.device,
@@ -273,6 +298,7 @@ impl<'a> Run<'a> {
         Summary {
             method: cfg.method.to_string(),
             architecture: cfg.arch.to_string(),
+            width: cfg.width,
             channels: data.channels,
             image_size: data.side,
             images: data.len(),
@@ -286,6 +312,7 @@ impl<'a> Run<'a> {
             threads: tch::get_num_threads(),
             final_loss,
             seconds,
+            cpu_seconds: None,
             seconds_per_epoch: seconds / trained as f64,
             finished_unix: unix_now(),
             normalize_mean: data.mean.clone(),

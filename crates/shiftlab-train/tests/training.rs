@@ -8,7 +8,7 @@ use shiftlab_train::augment::Augment;
 use shiftlab_train::data::TrainData;
 use shiftlab_train::optim::Sgd;
 use shiftlab_train::rng::Rng;
-use shiftlab_train::{train, Hyper, Learner, Method, TrainConfig};
+use shiftlab_train::{train, Hyper, Learner, Method, TrainConfig, Trunk};
 use tch::{Device, Kind, Tensor};
 
 const SIDE: i64 = 32;
@@ -44,19 +44,22 @@ fn images_of(n: i64, seed: u64, side: i64) -> (Tensor, Tensor) {
     )
 }
 
+/// The zoo's trunk: the small-image ResNet-18 at width 16.
+const WIDTH: i64 = 16;
+
+fn trunk() -> Trunk {
+    Trunk {
+        arch: Architecture::ResNet18Small,
+        width: WIDTH,
+    }
+}
+
 fn learner(method: Method) -> Learner {
     learner_with(method, Hyper::tiny(method, 4))
 }
 
 fn learner_with(method: Method, hyper: Hyper) -> Learner {
-    Learner::new(
-        method,
-        hyper,
-        Architecture::ResNet18Small,
-        1,
-        7,
-        Device::Cpu,
-    )
+    Learner::new(method, hyper, trunk(), 1, 7, Device::Cpu)
 }
 
 fn fixed_views(method: Method, x: &Tensor) -> Vec<Tensor> {
@@ -216,6 +219,7 @@ fn tau_schedule_runs_from_base_to_one() {
 fn config(method: Method, out: &Path, epochs: usize) -> TrainConfig {
     let mut cfg = TrainConfig::new(method, Architecture::ResNet18Small, epochs, 4, out.into());
     cfg.batch_size = 8;
+    cfg.width = WIDTH;
     cfg.hyper = Hyper::tiny(method, 4);
     cfg.seed = 3;
     cfg
@@ -284,12 +288,14 @@ fn output_is_the_backbone_and_loads_in_the_encoder() {
     assert_eq!(sidecar["method"], "simclr");
     assert_eq!(sidecar["seed"], 3);
     assert_eq!(sidecar["steps"], 1);
-    let cfg = ModelConfig {
+    assert_eq!(sidecar["width"], WIDTH);
+    let mut cfg = ModelConfig {
         name: "trained".into(),
         architecture: Some("resnet18-small".into()),
         weights: Some(out.clone()),
         seed: None,
         stem_padding: None,
+        width: None,
         pool: None,
         torchscript: None,
         input_size: None,
@@ -301,11 +307,18 @@ fn output_is_the_backbone_and_loads_in_the_encoder() {
         }),
         channels: Some(1),
         description: None,
+        paradigm: None,
     };
+    // Without its width the file does not fit the default (64) trunk: the error says where.
+    let err = Encoder::from_config(&cfg, dir.path(), &RuntimeOptions::default())
+        .expect_err("a width-16 file in a width-64 trunk")
+        .to_string();
+    assert!(err.contains("set width = 16"), "{err}");
+    cfg.width = Some(WIDTH as u16);
     let enc = Encoder::from_config(&cfg, dir.path(), &RuntimeOptions::default()).expect("loads");
     let pixels = d.images.narrow(0, 0, 2).permute([0, 2, 3, 1]).contiguous();
     let feats = enc.embed(&pixels).expect("embeds");
-    assert_eq!(feats.size(), [2, 512]);
+    assert_eq!(feats.size(), [2, 8 * WIDTH]);
     assert!(feats.isfinite().all().int64_value(&[]) == 1);
     // The same numbers as the trained trunk in evaluation mode.
     let mut l = learner(Method::Simclr);
@@ -382,14 +395,7 @@ fn rgb_images_train_with_colour_jitter() {
         .map(|_| aug.view(&rgb, &mut rng, Device::Cpu))
         .collect();
     let hyper = Hyper::tiny(Method::Simclr, 4);
-    let mut l = Learner::new(
-        Method::Simclr,
-        hyper,
-        Architecture::ResNet18Small,
-        3,
-        1,
-        Device::Cpu,
-    );
+    let mut l = Learner::new(Method::Simclr, hyper, trunk(), 3, 1, Device::Cpu);
     let loss = shiftlab_train::train::step(&mut l, &mut Sgd::new(0.9, 1e-4), &views, &y, 0.002);
     assert!(loss.is_finite());
     assert_eq!(l.online.channels(), 3);
