@@ -244,3 +244,126 @@ fn notebook_rederives_the_robustness_view() {
         "the small run is imagenet224: mCE exists"
     );
 }
+
+/// `paradigm` labels reach the `runs` record and `metrics`, and `paradigm_robustness` equals
+/// the same grouping computed here from `metrics`: two pixel floors (one paradigm) and a
+/// narrow random-init ResNet (another), 8 images, 2 corruptions x 2 severities.
+#[test]
+fn paradigms_reach_runs_metrics_and_the_view() {
+    let out = work().join("run-paradigms");
+    let _ = std::fs::remove_dir_all(&out);
+    let pipeline = work().join("paradigms.toml");
+    let text = format!(
+        r#"[pipeline]
+name = "paradigms"
+output = "{out}"
+seed = 0
+
+[source]
+dataset = "{dataset}"
+limit = 8
+fit_limit = 60
+
+[shifts]
+preset = "cifar32"
+corruptions = ["gaussian_noise", "contrast"]
+severities = [1, 3]
+resize = 32
+
+[[models]]
+name = "px28"
+architecture = "pixels"
+input_size = 28
+paradigm = "none"
+
+[[models]]
+name = "px16"
+architecture = "pixels"
+input_size = 16
+paradigm = "none"
+
+[[models]]
+name = "narrow"
+architecture = "resnet18-small"
+width = 8
+input_size = 28
+paradigm = "untrained"
+
+[probes.knn]
+k = 5
+
+[runtime]
+batch_size = 16
+embed_block = 8
+"#,
+        out = out.display(),
+        dataset = fmnist().display()
+    );
+    std::fs::write(&pipeline, text).expect("pipeline file");
+    ok(&["run", "--quiet", pipeline.to_str().expect("utf-8")]);
+    let run = out.to_str().expect("utf-8");
+    let q = |sql: &str| {
+        ok(&[
+            "query",
+            "--run",
+            run,
+            "--format",
+            "csv",
+            "--precision",
+            "12",
+            sql,
+        ])
+    };
+    let labels = q("SELECT DISTINCT model, paradigm FROM metrics ORDER BY model");
+    assert_eq!(
+        labels.trim(),
+        "model,paradigm\nnarrow,untrained\npx16,none\npx28,none",
+        "{labels}"
+    );
+    let models = q("SELECT models FROM runs");
+    assert!(
+        models.contains("\"\"paradigm\"\":\"\"untrained\"\"")
+            && models.contains("\"\"kind\"\":\"\"pixels\"\""),
+        "{models}"
+    );
+    // By hand from metrics: per model, the mean over the family's shifts; then per paradigm.
+    let rows = q("SELECT paradigm, model, shift_family, severity, error FROM metrics");
+    let mut per_model: std::collections::BTreeMap<(String, String, String, String), Vec<f64>> =
+        Default::default();
+    for line in rows.lines().skip(1) {
+        let c: Vec<&str> = line.split(',').collect();
+        let key = (c[0].into(), c[2].into(), c[3].into(), c[1].into());
+        per_model
+            .entry(key)
+            .or_default()
+            .push(c[4].parse().expect("error"));
+    }
+    let mut per_paradigm: std::collections::BTreeMap<(String, String, String), Vec<f64>> =
+        Default::default();
+    for ((p, f, s, _), errors) in per_model {
+        let mean = errors.iter().sum::<f64>() / errors.len() as f64;
+        per_paradigm.entry((p, f, s)).or_default().push(mean);
+    }
+    let view = q(
+        "SELECT paradigm, shift_family, severity, models, mean_error, min_error, \
+                  max_error FROM paradigm_robustness ORDER BY paradigm, shift_family, severity",
+    );
+    let lines: Vec<&str> = view.lines().skip(1).collect();
+    assert_eq!(lines.len(), per_paradigm.len(), "{view}");
+    for line in lines {
+        let c: Vec<&str> = line.split(',').collect();
+        let want = &per_paradigm[&(c[0].to_string(), c[1].to_string(), c[2].to_string())];
+        let num = |i: usize| c[i].parse::<f64>().expect("number");
+        let mean = want.iter().sum::<f64>() / want.len() as f64;
+        let (lo, hi) = want
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+                (a.min(v), b.max(v))
+            });
+        assert_eq!(num(3) as usize, want.len(), "{line}");
+        for (got, want) in [(num(4), mean), (num(5), lo), (num(6), hi)] {
+            assert!((got - want).abs() < 1e-9, "{line}: {got} vs {want}");
+        }
+    }
+    assert!(view.contains("none,corruption,3,2,"), "{view}");
+}
