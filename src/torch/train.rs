@@ -21,6 +21,16 @@ pub struct TrainArgs {
     /// resnet18-small (28–64 px), resnet18 or resnet50.
     #[arg(long, default_value = "resnet18-small", value_parser = parse_arch)]
     pub arch: Architecture,
+    /// Channels of the stem and first stage (64: torchvision's width; every stage scales with
+    /// it; give the same `width` to the `[[models]]` entry).
+    #[arg(long, default_value_t = shiftlab_model::DEFAULT_WIDTH)]
+    pub width: i64,
+    /// Hidden width of the projector (default: the method's, e.g. 2048).
+    #[arg(long)]
+    pub proj_hidden: Option<i64>,
+    /// Output width of the projector (default: the method's, e.g. SimCLR 128, Barlow Twins 2048).
+    #[arg(long)]
+    pub proj_out: Option<i64>,
     #[arg(long)]
     pub epochs: usize,
     /// Output weights (the trunk only); the sidecar goes to FILE.json.
@@ -88,8 +98,17 @@ fn config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
     if args.epochs == 0 {
         anyhow::bail!("--epochs must be at least 1");
     }
+    if !shiftlab_model::resnet::WIDTHS.contains(&args.width) {
+        anyhow::bail!(
+            "--width {} is not in {}..={}",
+            args.width,
+            shiftlab_model::resnet::WIDTHS.start(),
+            shiftlab_model::resnet::WIDTHS.end()
+        );
+    }
     let device: DeviceSpec = args.device.parse()?;
     let mut cfg = TrainConfig::new(args.method, args.arch, args.epochs, 0, args.out.clone());
+    cfg.width = args.width;
     cfg.batch_size = args.batch_size;
     cfg.lr = args.lr;
     cfg.weight_decay = args.weight_decay;
@@ -102,6 +121,22 @@ fn config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
     cfg.half_weights = args.half_weights;
     cfg.device = device.resolve()?;
     cfg.hyper = Hyper::for_method(args.method, 0);
+    for (flag, value, slot) in [
+        (
+            "--proj-hidden",
+            args.proj_hidden,
+            &mut cfg.hyper.proj_hidden,
+        ),
+        ("--proj-out", args.proj_out, &mut cfg.hyper.proj_out),
+    ] {
+        match value {
+            Some(v) if !(8..=16384).contains(&v) => {
+                anyhow::bail!("{flag} must be in 8..=16384, got {v}")
+            }
+            Some(v) => *slot = v,
+            None => {}
+        }
+    }
     if let Some(tau) = args.ema_base {
         if !(0.0..1.0).contains(&tau) {
             anyhow::bail!("--ema-base must be in [0, 1), got {tau}");
