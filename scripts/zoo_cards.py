@@ -86,12 +86,18 @@ def command(side):
         + ("" if c.get("warmup_epochs", 10) == 10 else f" --warmup-epochs {c['warmup_epochs']}")
         + ("" if c.get("optimizer") in (None, "sgd") else f" --optimizer {c['optimizer']}")
         + ("" if c.get("lr") is None else f" --lr {c['lr']:g}")
+        + ("" if c.get("weight_decay") is None else f" --weight-decay {c['weight_decay']:g}")
+        + ("" if h.get("tau_base", 0.996) == DEFAULT_TAU.get(side["method"], 0.996)
+           else f" --ema-base {h['tau_base']:g}")
         + ("" if h.get("loss_scale", 1.0) == 1.0 else f" --loss-scale {h['loss_scale']:g}")
         + ("" if h["proj_hidden"] == d[0] else f" --proj-hidden {h['proj_hidden']}")
         + ("" if h["proj_out"] == d[1] else f" --proj-out {h['proj_out']}")
         + ("" if "threads" not in side else f" --threads {side['threads']}")
     )
 
+
+# The EMA start rate `Hyper::for_method` gives each method (only BYOL and DINO use one).
+DEFAULT_TAU = {"byol": 0.99}
 
 # The methods' default projector widths (hidden, out), `Hyper::for_method`.
 DEFAULT_HEADS = {"simsiam": (2048, 2048), "byol": (4096, 256), "barlow_twins": (2048, 2048),
@@ -134,7 +140,7 @@ def card(name, models, acc, where):
             f"| training time | {side['seconds'] / 60:.1f} min wall"
             + (f", {cpu / 60:.1f} CPU-minutes" if cpu is not None else "")
             + f", {side.get('threads', '?')} libtorch thread(s) (debug build; the time is in libtorch) |",
-            f"| machine | {where} |",
+            f"| machine | {side.get('machine') or 'not recorded (the sidecar predates the field)'} |",
             f"| normalisation | mean {side['normalize_mean'][0]:.4f}, std {side['normalize_std'][0]:.4f} |",
             f"| weights | `{w.name}`, {w.stat().st_size / 1e6:.2f} MB, learned tensors {learned}, BatchNorm statistics {stats} (loaded as float32), sha256 `{sha256(w)[:16]}...` |",
             "",
@@ -196,13 +202,14 @@ def checks_of(acc, present):
 
 
 def readme(acc, present, where, models):
-    rows = ["| encoder | paradigm | linear | kNN | linear vs random | kNN vs random | linear vs pixels | kNN vs pixels |",
-            "|---|---|---|---|---|---|---|---|"]
+    rows = ["| encoder | paradigm | linear | kNN | linear vs random | kNN vs random | linear vs pixels | kNN vs pixels | CPU-min |",
+            "|---|---|---|---|---|---|---|---|---|"]
     br, bk = acc.get(("random-init", "linear"), float("nan")), acc.get(("random-init", "knn"), float("nan"))
     pr, pk = acc.get(("pixels", "linear"), float("nan")), acc.get(("pixels", "knn"), float("nan"))
     for m in present:
         lin, knn = acc.get((m, "linear"), float("nan")), acc.get((m, "knn"), float("nan"))
-        rows.append(f"| [{m}]({m}.md) | {PARADIGM.get(m, '')} | {lin:.2f} % | {knn:.2f} % | {lin - br:+.2f} | {knn - bk:+.2f} | {lin - pr:+.2f} | {knn - pk:+.2f} |")
+        cpu_min = "" if m in FLOORS else cpu_minutes(json.loads((models / f"{m}.json").read_text()))
+        rows.append(f"| [{m}]({m}.md) | {PARADIGM.get(m, '')} | {lin:.2f} % | {knn:.2f} % | {lin - br:+.2f} | {knn - bk:+.2f} | {lin - pr:+.2f} | {knn - pk:+.2f} | {cpu_min} |")
     checks, ok = checks_of(acc, present)
     sidecars = [json.loads((models / f"{m}.json").read_text()) for m in present if m not in FLOORS]
     steps = sorted({s["steps"] for s in sidecars})
@@ -217,7 +224,7 @@ def readme(acc, present, where, models):
         "data, augmentations, optimiser, schedule and budget; only the objective and its",
         "documented hyper-parameters differ), for `pipelines/quickstart.toml`.",
         "`scripts/train-zoo.sh` trains them (its header states the recipe and why this width),",
-        "`scripts/zoo-cards.sh` measures them and writes these cards. Machine: " + where + ".",
+        "`scripts/zoo-cards.sh` measures them and writes these cards (on " + where + ").",
         "",
         "Clean test accuracy (probes fitted on 10,000 training images, all 10,000 test images),",
         "with the two floors: the same trunk at random initialisation and the raw pixels:",
@@ -228,6 +235,11 @@ def readme(acc, present, where, models):
         f"{cpu[-1] / 60:.1f} CPU-minutes each (one libtorch thread per run, two runs at a time on a "
         f"2-core machine). Weights: float16, {size / 1e6:.1f} MB for the whole zoo.",
         "",
+        "Trained on: " + "; ".join(
+            f"{', '.join(ms)}: {where_}" for where_, ms in trained_on(present, models).items()) + ".",
+        "CPU time per step depends on the machine's vector unit (docs/training.md, \"The",
+        "Fashion-MNIST zoo\"): compare CPU-minutes of encoders trained on one machine.",
+        "",
         "Checks (each self-supervised encoder at least 3 points above random init and above the",
         "pixels, linear and kNN; supervised at least 90 % linear and above every SSL encoder): "
         + ("**all pass**." if ok else "**not all pass**:"),
@@ -235,6 +247,23 @@ def readme(acc, present, where, models):
         *checks,
         "",
     ])
+
+
+def cpu_minutes(side):
+    cpu = side.get("cpu_seconds")
+    return "" if cpu is None else f"{cpu / 60:.1f}"
+
+
+def trained_on(present, models):
+    """Machine description -> the encoders trained on it, in zoo order."""
+    out = {}
+    for m in present:
+        if m in FLOORS:
+            continue
+        side = json.loads((models / f"{m}.json").read_text())
+        where_ = side.get("machine") or "machine not recorded (sidecars before the field)"
+        out.setdefault(where_, []).append(m)
+    return out
 
 
 PARADIGM = {"supervised": "supervised", "simclr": "contrastive", "simsiam": "distillation",

@@ -98,14 +98,7 @@ fn config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
     if args.epochs == 0 {
         anyhow::bail!("--epochs must be at least 1");
     }
-    if !shiftlab_model::resnet::WIDTHS.contains(&args.width) {
-        anyhow::bail!(
-            "--width {} is not in {}..={}",
-            args.width,
-            shiftlab_model::resnet::WIDTHS.start(),
-            shiftlab_model::resnet::WIDTHS.end()
-        );
-    }
+    shiftlab_model::resnet::check_width(args.width).map_err(|e| anyhow::anyhow!("--{e}"))?;
     let device: DeviceSpec = args.device.parse()?;
     let mut cfg = TrainConfig::new(args.method, args.arch, args.epochs, 0, args.out.clone());
     cfg.width = args.width;
@@ -270,5 +263,13 @@ mod tests {
             let err = config(&args).expect_err("out of range").to_string();
             assert!(err.contains(flag), "{err}");
         }
+        for width in ["3", "257"] {
+            let args = parse(&["--method", "byol", "--epochs", "1", "--width", width]);
+            let err = config(&args.expect("parses")).expect_err("out of range");
+            let want = format!("--width {width} is not in 4..=256");
+            assert_eq!(err.to_string(), want);
+        }
+        let args = parse(&["--method", "byol", "--epochs", "1", "--width", "4"]).expect("parses");
+        assert_eq!(config(&args).expect("in range").width, 4);
     }
 }

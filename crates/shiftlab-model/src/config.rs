@@ -390,15 +390,7 @@ impl ModelConfig {
         let Some(w) = self.width else {
             return Ok(crate::resnet::DEFAULT_WIDTH);
         };
-        let range = crate::resnet::WIDTHS;
-        let w = i64::from(w);
-        if !range.contains(&w) {
-            return Err(ModelError::config(
-                &self.name,
-                format!("width {w} is not in {}..={}", range.start(), range.end()),
-            ));
-        }
-        Ok(w)
+        crate::resnet::check_width(i64::from(w)).map_err(|e| ModelError::config(&self.name, e))
     }
 
     /// Checks `stem_padding`: small variant only, 0 to 3.

@@ -32,6 +32,19 @@ pub const DEFAULT_WIDTH: i64 = 64;
 /// The widths a config may ask for: enough to be a network, few enough to fit any machine.
 pub const WIDTHS: std::ops::RangeInclusive<i64> = 4..=256;
 
+/// Checks a width against [`WIDTHS`]; the message serves the config and the `--width` flag.
+pub fn check_width(width: i64) -> Result<i64, String> {
+    if WIDTHS.contains(&width) {
+        Ok(width)
+    } else {
+        Err(format!(
+            "width {width} is not in {}..={}",
+            WIDTHS.start(),
+            WIDTHS.end()
+        ))
+    }
+}
+
 /// Every ResNet with its config name.
 const ALL: [(Architecture, &str); 7] = [
     (Architecture::ResNet18, "resnet18"),

@@ -125,6 +125,9 @@ pub struct Summary {
     /// CPU time of the process over this invocation, all threads (Linux; `None` elsewhere):
     /// the budget measure that does not depend on what else the machine was doing.
     pub cpu_seconds: Option<f64>,
+    /// The CPU it ran on (`cpu_seconds` of one recipe differ ~3x between two 2-core machines
+    /// of one model name, one with AVX-512 and one without), from `/proc/cpuinfo`.
+    pub machine: Option<String>,
     pub seconds_per_epoch: f64,
     pub finished_unix: u64,
     /// The `normalize` to give the encoder (the training normalisation).
@@ -159,8 +162,8 @@ pub fn train(
             checkpoint::save(&run.ckpt, &run.learner, &run.sgd, &run.progress)?;
         }
     }
-    let mut summary = run.summary(loss, resumed_from, t0.elapsed().as_secs_f64());
-    summary.cpu_seconds = cpu0.zip(process_cpu_seconds()).map(|(a, b)| b - a);
+    let cpu_seconds = cpu0.zip(process_cpu_seconds()).map(|(a, b)| b - a);
+    let summary = run.summary(loss, resumed_from, t0.elapsed().as_secs_f64(), cpu_seconds);
     if summary.completed {
         save_backbone(&run.learner, &cfg.out, cfg.half_weights)?;
         let json = serde_json::to_string_pretty(&summary)?;
@@ -214,6 +217,37 @@ pub fn process_cpu_seconds() -> Option<f64> {
     let utime: f64 = fields.next()?.parse().ok()?;
     let stime: f64 = fields.next()?.parse().ok()?;
     Some((utime + stime) / 100.0)
+}
+
+/// "MODEL NAME, N logical CPUs, AVX-512|AVX2|no AVX2" from `/proc/cpuinfo` (Linux; `None`
+/// elsewhere): the vector unit decides libtorch's CPU kernels and so the cost per step.
+pub fn machine() -> Option<String> {
+    describe_cpu(&std::fs::read_to_string("/proc/cpuinfo").ok()?)
+}
+
+fn describe_cpu(cpuinfo: &str) -> Option<String> {
+    let field = |line: &str, key: &str| {
+        let (k, v) = line.split_once(':')?;
+        (k.trim() == key).then(|| v.trim().to_string())
+    };
+    let model = cpuinfo.lines().find_map(|l| field(l, "model name"))?;
+    let cpus = cpuinfo
+        .lines()
+        .filter_map(|l| field(l, "processor"))
+        .count();
+    let flags = cpuinfo
+        .lines()
+        .find_map(|l| field(l, "flags"))
+        .unwrap_or_default();
+    let has = |f: &str| flags.split_whitespace().any(|x| x == f);
+    let vector = if has("avx512f") {
+        "AVX-512"
+    } else if has("avx2") {
+        "AVX2"
+    } else {
+        "no AVX2"
+    };
+    Some(format!("{model}, {cpus} logical CPUs, {vector}"))
 }
 
 fn unix_now() -> u64 {
@@ -292,7 +326,13 @@ impl<'a> Run<'a> {
     }
 
     /// The record of this invocation (the sidecar when the run is complete).
-    fn summary(&self, final_loss: f64, resumed_from: usize, seconds: f64) -> Summary {
+    fn summary(
+        &self,
+        final_loss: f64,
+        resumed_from: usize,
+        seconds: f64,
+        cpu_seconds: Option<f64>,
+    ) -> Summary {
         let (cfg, data) = (self.cfg, self.data);
         let trained = self.progress.epoch.saturating_sub(resumed_from).max(1);
         Summary {
@@ -312,7 +352,8 @@ impl<'a> Run<'a> {
             threads: tch::get_num_threads(),
             final_loss,
             seconds,
-            cpu_seconds: None,
+            cpu_seconds,
+            machine: machine(),
             seconds_per_epoch: seconds / trained as f64,
             finished_unix: unix_now(),
             normalize_mean: data.mean.clone(),
@@ -392,4 +433,28 @@ pub fn train_file(
     let mut cfg = cfg.clone();
     cfg.hyper.classes = cfg.hyper.classes.max(data.classes);
     train(&cfg, &data, on_step)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::describe_cpu;
+
+    const TWO_CPUS: &str =
+        "processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse2 avx2 fma\n\n\
+        processor\t: 1\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse2 avx2 fma\n";
+
+    #[test]
+    fn the_cpu_is_named_with_its_count_and_vector_unit() {
+        let got = describe_cpu(TWO_CPUS);
+        assert_eq!(got.as_deref(), Some("AMD EPYC, 2 logical CPUs, AVX2"));
+        let wide = TWO_CPUS.replace("avx2 fma", "avx2 avx512f avx512vl");
+        let got = describe_cpu(&wide);
+        assert_eq!(got.as_deref(), Some("AMD EPYC, 2 logical CPUs, AVX-512"));
+        let old = TWO_CPUS.replace("avx2 ", "");
+        assert_eq!(
+            describe_cpu(&old).as_deref(),
+            Some("AMD EPYC, 2 logical CPUs, no AVX2")
+        );
+        assert_eq!(describe_cpu("processor\t: 0\n"), None);
+    }
 }
