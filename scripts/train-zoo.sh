@@ -2,8 +2,8 @@
 # Trains the Fashion-MNIST encoder zoo (models/fashion-mnist/) on the CPU under one recipe:
 # the same data, augmentations, optimiser (SGD, cosine schedule), batch, epochs and trunk for
 # all seven methods; only the objective and its documented hyper-parameters differ (each
-# method's default learning rate and weight decay, docs/training.md; Barlow Twins' projector
-# narrowed, below). Idempotent: a method whose weights exist is skipped; an interrupted one
+# method's default learning rate and weight decay, docs/training.md, or the small-image
+# setting in `method_flags` below). Idempotent: a method whose weights exist is skipped; an interrupted one
 # resumes from its checkpoint. Knobs (environment):
 #   ARCH     architecture                                  default resnet18-small
 #   WIDTH    channels of the first stage                   default 16
@@ -18,8 +18,9 @@
 # block), and width 16 costs 0.94 s per SimCLR step of 256 images on one thread against 2.8 s at
 # width 32. At equal CPU time (5 CPU-minutes of SimCLR; probes as zoo-eval) width 16 reached
 # 81.2 % linear / 77.8 % kNN (312 steps) against 79.6 / 74.3 at width 32 (117 steps). 5 epochs of
-# the train split (1,170 steps) are ~18 CPU-minutes per self-supervised method on this machine,
-# inside a budget of 30.
+# the train split (1,170 steps) were ~18 CPU-minutes of SimCLR on the 2-core machine of the
+# first runs (SimSiam ~24, BYOL and DINO ~31) and 3.2x that on an AVX2-only 2-core machine
+# (SimSiam 79): libtorch's kernels follow the vector unit, and the sidecar records the CPU.
 # Barlow Twins: projector 512-512-512 instead of 2048-2048-2048 (the loss sums over the
 # projector's dimensions; at 2048 the invariance term stayed near its start in every short run).
 # Then `scripts/zoo-cards.sh` measures clean accuracy and writes the model cards.
@@ -47,6 +48,12 @@ mkdir -p "$OUT" "$LOGS"
 method_flags() {
     case "$1" in
         barlow_twins) echo "--proj-hidden 512 --proj-out 512" ;;
+        # solo-learn's CIFAR SimSiam (SGD, batch 256): lr 0.5, weight decay 1e-5.
+        simsiam) echo "--lr 0.5 --weight-decay 1e-5" ;;
+        # solo-learn's CIFAR DINO peak rate (its LARS never steps faster than SGD at 0.3), and
+        # the teacher's EMA start of BYOL's small-image recipe: at 0.996 the teacher of a
+        # 1,170-step run barely left its initialisation (loss 7.90, ln 4096 = 8.32).
+        dino) echo "--lr 0.3 --ema-base 0.99" ;;
         *) echo "" ;;
     esac
 }
