@@ -117,7 +117,7 @@ FLOORS = {
 }
 
 
-def card(name, models, acc, where):
+def card(name, models, acc):
     lin, knn = acc.get((name, "linear")), acc.get((name, "knn"))
     title = "the raw pixels" if name == "pixels" else "ResNet-18 (small, width 16)"
     lines = [f"# {name}: {title} on Fashion-MNIST", ""]
@@ -206,12 +206,13 @@ def readme(acc, present, where, models):
             "|---|---|---|---|---|---|---|---|---|"]
     br, bk = acc.get(("random-init", "linear"), float("nan")), acc.get(("random-init", "knn"), float("nan"))
     pr, pk = acc.get(("pixels", "linear"), float("nan")), acc.get(("pixels", "knn"), float("nan"))
+    sides = {m: json.loads((models / f"{m}.json").read_text()) for m in present if m not in FLOORS}
     for m in present:
         lin, knn = acc.get((m, "linear"), float("nan")), acc.get((m, "knn"), float("nan"))
-        cpu_min = "" if m in FLOORS else cpu_minutes(json.loads((models / f"{m}.json").read_text()))
+        cpu_min = cpu_minutes(sides[m]) if m in sides else ""
         rows.append(f"| [{m}]({m}.md) | {PARADIGM.get(m, '')} | {lin:.2f} % | {knn:.2f} % | {lin - br:+.2f} | {knn - bk:+.2f} | {lin - pr:+.2f} | {knn - pk:+.2f} | {cpu_min} |")
     checks, ok = checks_of(acc, present)
-    sidecars = [json.loads((models / f"{m}.json").read_text()) for m in present if m not in FLOORS]
+    sidecars = list(sides.values())
     steps = sorted({s["steps"] for s in sidecars})
     cpu = sorted(s.get("cpu_seconds") or s["seconds"] for s in sidecars)
     size = sum((models / f"{m}.safetensors").stat().st_size for m in present if m not in FLOORS)
@@ -236,7 +237,7 @@ def readme(acc, present, where, models):
         f"2-core machine). Weights: float16, {size / 1e6:.1f} MB for the whole zoo.",
         "",
         "Trained on: " + "; ".join(
-            f"{', '.join(ms)}: {where_}" for where_, ms in trained_on(present, models).items()) + ".",
+            f"{', '.join(ms)}: {where_}" for where_, ms in trained_on(sides).items()) + ".",
         "CPU time per step depends on the machine's vector unit (docs/training.md, \"The",
         "Fashion-MNIST zoo\"): compare CPU-minutes of encoders trained on one machine.",
         "",
@@ -254,13 +255,10 @@ def cpu_minutes(side):
     return "" if cpu is None else f"{cpu / 60:.1f}"
 
 
-def trained_on(present, models):
-    """Machine description -> the encoders trained on it, in zoo order."""
+def trained_on(sides):
+    """Machine description -> the encoders trained on it, in zoo order (`sides`: name -> sidecar)."""
     out = {}
-    for m in present:
-        if m in FLOORS:
-            continue
-        side = json.loads((models / f"{m}.json").read_text())
+    for m, side in sides.items():
         where_ = side.get("machine") or "machine not recorded (sidecars before the field)"
         out.setdefault(where_, []).append(m)
     return out
@@ -277,7 +275,7 @@ def main():
     present = [m for m in ORDER if (m, "linear") in acc]
     where = machine()
     for m in present:
-        (models / f"{m}.md").write_text(card(m, models, acc, where))
+        (models / f"{m}.md").write_text(card(m, models, acc))
     (models / "README.md").write_text(readme(acc, present, where, models))
     print((models / "README.md").read_text())
     _, ok = checks_of(acc, present)
