@@ -269,7 +269,13 @@ mod tests {
             let want = format!("--width {width} is not in 4..=256");
             assert_eq!(err.to_string(), want);
         }
-        let args = parse(&["--method", "byol", "--epochs", "1", "--width", "4"]).expect("parses");
-        assert_eq!(config(&args).expect("in range").width, 4);
+        for width in [4, 256] {
+            let flag = width.to_string();
+            let args = parse(&["--method", "byol", "--epochs", "1", "--width", &flag]);
+            assert_eq!(
+                config(&args.expect("parses")).expect("in range").width,
+                width
+            );
+        }
     }
 }

@@ -289,6 +289,17 @@ fn output_is_the_backbone_and_loads_in_the_encoder() {
     assert_eq!(sidecar["seed"], 3);
     assert_eq!(sidecar["steps"], 1);
     assert_eq!(sidecar["width"], WIDTH);
+    if cfg!(target_os = "linux") {
+        // The step's own CPU time is recorded (a training step is far above one 10 ms tick),
+        // and the CPU is named as /proc/cpuinfo names it.
+        let cpu = sidecar["cpu_seconds"].as_f64().expect("cpu_seconds");
+        assert!(cpu > 0.0 && cpu <= summary.seconds * 64.0, "{cpu}");
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").expect("cpuinfo");
+        let model = cpuinfo.lines().find_map(|l| l.strip_prefix("model name"));
+        let model = model.and_then(|v| v.split_once(':')).map(|(_, v)| v.trim());
+        let machine = sidecar["machine"].as_str().unwrap_or_default();
+        assert!(machine.starts_with(model.unwrap_or("?")), "{machine}");
+    }
     let mut cfg = ModelConfig {
         name: "trained".into(),
         architecture: Some("resnet18-small".into()),
