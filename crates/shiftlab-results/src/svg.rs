@@ -36,6 +36,26 @@ pub fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// Width of bold sans-serif text, estimated on the wide side (0.62 em per character): the
+/// renderer's fonts are unknown, so the estimate only decides when to squeeze.
+fn text_width(text: &str, size: f64) -> f64 {
+    0.62 * size * text.chars().count() as f64
+}
+
+/// Attributes that squeeze a centred label into `max` pixels when it would be wider (a long
+/// panel title otherwise runs into the next panel or off the figure); empty when it fits.
+fn fit(text: &str, size: f64, max: f64) -> String {
+    if text_width(text, size) <= max {
+        return String::new();
+    }
+    format!(r#" textLength="{max:.1}" lengthAdjust="spacingAndGlyphs""#)
+}
+
+/// The widest label centred at `centre` that stays inside the slot `[start, start + width]`.
+fn room(centre: f64, start: f64, width: f64) -> f64 {
+    2.0 * (centre - start).min(start + width - centre) - 4.0
+}
+
 const RIGHT: f64 = 190.0;
 const TOP: f64 = 30.0;
 
@@ -140,10 +160,15 @@ fn draw_line_panel<'a>(
     let py = |v: f64| bottom - (v - y0) / (y1 - y0) * (bottom - top);
     let _ = write!(
         s,
-        r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" font-size="12" font-weight="bold" fill="{}">{}</text><rect x="{left:.1}" y="{top:.1}" width="{:.1}" height="{:.1}" fill="none" stroke="black"/>"#,
+        r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" font-size="12" font-weight="bold" fill="{}"{}>{}</text><rect x="{left:.1}" y="{top:.1}" width="{:.1}" height="{:.1}" fill="none" stroke="black"/>"#,
         (left + right) / 2.0,
         top - 7.0,
         colour(panel.colour),
+        fit(
+            &panel.title,
+            12.0,
+            room((left + right) / 2.0, origin.0, LINE_W)
+        ),
         escape(&panel.title),
         right - left,
         bottom - top
@@ -317,9 +342,14 @@ fn draw_panel(
     let py = |v: f64| bottom - (v - v0) / (v1 - v0) * (bottom - top);
     let _ = write!(
         s,
-        r##"<text x="{:.1}" y="{:.1}" text-anchor="middle" font-size="12" font-weight="bold">{}</text><rect x="{left:.1}" y="{top:.1}" width="{:.1}" height="{:.1}" fill="none" stroke="black"/><line x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="#999" stroke-dasharray="4 3"/>"##,
+        r##"<text x="{:.1}" y="{:.1}" text-anchor="middle" font-size="12" font-weight="bold"{}>{}</text><rect x="{left:.1}" y="{top:.1}" width="{:.1}" height="{:.1}" fill="none" stroke="black"/><line x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="#999" stroke-dasharray="4 3"/>"##,
         (left + right) / 2.0,
         top - 8.0,
+        fit(
+            &panel.title,
+            12.0,
+            room((left + right) / 2.0, origin.0, PANEL_W)
+        ),
         escape(&panel.title),
         right - left,
         bottom - top,
@@ -382,8 +412,9 @@ fn tick(v: f64, step: f64) -> String {
 
 fn header(w: f64, h: f64, title: &str) -> String {
     format!(
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="sans-serif"><rect width="100%" height="100%" fill="white"/><text x="{:.1}" y="18" text-anchor="middle" font-size="14" font-weight="bold">{}</text>"#,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="sans-serif"><rect width="100%" height="100%" fill="white"/><text x="{:.1}" y="18" text-anchor="middle" font-size="14" font-weight="bold"{}>{}</text>"#,
         w / 2.0,
+        fit(title, 14.0, w - 8.0),
         escape(title)
     )
 }
@@ -456,4 +487,57 @@ fn shade(v: f64) -> String {
         lerp(255.0, 10.0),
         lerp(255.0, 20.0)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn panel(title: &str) -> LinePanel {
+        LinePanel {
+            title: title.into(),
+            colour: 0,
+            lines: vec![Series {
+                name: "noise".into(),
+                colour: 0,
+                dash: 0,
+                points: vec![(0.0, 0.1), (5.0, 0.6)],
+            }],
+        }
+    }
+
+    /// The `textLength` of the `<text>` element holding `label`, if any.
+    fn squeezed(svg: &str, label: &str) -> Option<f64> {
+        let end = svg.find(&format!(">{label}</text>"))?;
+        let start = svg[..end].rfind("<text")?;
+        let attrs = &svg[start..end];
+        let at = attrs.find("textLength=\"")? + "textLength=\"".len();
+        let len = &attrs[at..];
+        len[..len.find('"')?].parse().ok()
+    }
+
+    #[test]
+    fn a_long_panel_title_is_squeezed_into_its_panel_and_a_short_one_is_not() {
+        let long = "linear / redundancy_reduction / a-long-run-name";
+        let svg = line_panels(
+            "t",
+            ("x", "y"),
+            &[panel(long), panel("linear / dino")],
+            (0.0, 1.0),
+            &[],
+        );
+        let len = squeezed(&svg, long).expect("the long title carries a textLength");
+        assert!(len <= LINE_W - 4.0 && len > 100.0, "textLength {len}");
+        // Centred on the plot area (44 px from the panel's left, 10 from its right).
+        let centre = 44.0 + (LINE_W - 54.0) / 2.0;
+        assert!(centre + len / 2.0 <= LINE_W && centre - len / 2.0 >= 0.0);
+        assert_eq!(squeezed(&svg, "linear / dino"), None);
+    }
+
+    #[test]
+    fn a_figure_title_wider_than_the_figure_is_squeezed() {
+        let title = "x".repeat(200);
+        let svg = line_panels(&title, ("x", "y"), &[panel("p")], (0.0, 1.0), &[]);
+        assert_eq!(squeezed(&svg, &title), Some(LINE_W - 8.0));
+    }
 }
