@@ -90,6 +90,8 @@ def command(side):
         + ("" if h.get("tau_base", 0.996) == DEFAULT_TAU.get(side["method"], 0.996)
            else f" --ema-base {h['tau_base']:g}")
         + ("" if h.get("loss_scale", 1.0) == 1.0 else f" --loss-scale {h['loss_scale']:g}")
+        + ("" if side["method"] != "barlow_twins" or h.get("lambda", 5e-3) == 5e-3
+           else f" --lambda {h['lambda']:g}")
         + ("" if h["proj_hidden"] == d[0] else f" --proj-hidden {h['proj_hidden']}")
         + ("" if h["proj_out"] == d[1] else f" --proj-out {h['proj_out']}")
         + ("" if "threads" not in side else f" --threads {side['threads']}")

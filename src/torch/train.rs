@@ -50,6 +50,11 @@ pub struct TrainArgs {
     /// Multiply the loss by this factor (1; solo-learn's Barlow Twins recipe: 0.1 with lars).
     #[arg(long)]
     pub loss_scale: Option<f64>,
+    /// Barlow Twins' weight of the redundancy (off-diagonal) term (default 0.005, the paper's
+    /// for an 8192-d projector; the term sums over D² - D pairs, so a narrower projector
+    /// needs a larger weight to keep the same balance).
+    #[arg(long)]
+    pub lambda: Option<f64>,
     /// BYOL target / DINO teacher EMA rate at the first step, raised to 1 along a cosine
     /// (default: BYOL 0.99, DINO 0.996).
     #[arg(long)]
@@ -135,6 +140,12 @@ fn config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
             anyhow::bail!("--ema-base must be in [0, 1), got {tau}");
         }
         cfg.hyper.tau_base = tau;
+    }
+    if let Some(lambda) = args.lambda {
+        if !(lambda.is_finite() && lambda > 0.0) {
+            anyhow::bail!("--lambda must be a positive number, got {lambda}");
+        }
+        cfg.hyper.lambda = lambda;
     }
     if let Some(scale) = args.loss_scale {
         if !(scale.is_finite() && scale > 0.0) {
@@ -237,11 +248,14 @@ mod tests {
             "0.1",
             "--ema-base",
             "0.99",
+            "--lambda",
+            "0.02",
         ])
         .expect("parses");
         let cfg = config(&args).expect("valid");
         assert_eq!(cfg.optimizer, Optimizer::Lars);
         assert_eq!((cfg.hyper.loss_scale, cfg.hyper.tau_base), (0.1, 0.99));
+        assert_eq!(cfg.hyper.lambda, 0.02);
     }
 
     #[test]
@@ -258,7 +272,12 @@ mod tests {
             err.to_string().contains("unknown optimizer 'adam'"),
             "{err}"
         );
-        for (flag, value) in [("--ema-base", "1.0"), ("--loss-scale", "0")] {
+        for (flag, value) in [
+            ("--ema-base", "1.0"),
+            ("--loss-scale", "0"),
+            ("--lambda", "0"),
+            ("--lambda", "inf"),
+        ] {
             let args = parse(&["--method", "byol", "--epochs", "1", flag, value]).expect("parses");
             let err = config(&args).expect_err("out of range").to_string();
             assert!(err.contains(flag), "{err}");
