@@ -226,13 +226,8 @@ impl RunFolder {
         let mut file = AtomicFile::create(&path).map_err(|e| PipelineError::io(&path, e))?;
         file.write_all(v.to_string().as_bytes())
             .map_err(|e| PipelineError::io(&path, e))?;
-        match file.commit_exclusive() {
-            Ok(_) => Ok(info),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => self
-                .read_info_if_any()?
-                .ok_or_else(|| PipelineError::io(&path, "vanished right after it was created")),
-            Err(e) => Err(PipelineError::io(&path, e)),
-        }
+        let committed = file.commit_exclusive().map(|_| ());
+        settle_publish(committed, info, &path, || self.read_info_if_any())
     }
 
     pub fn cache_dir(&self) -> PathBuf {
@@ -587,9 +582,71 @@ fn holder_is_gone(path: &Path, holder: &str, seen: &mut Option<(SystemTime, Inst
     }
 }
 
+/// The outcome of publishing `run.json` create-exclusive: ours (`Ok`), theirs when another
+/// invocation won the race (`AlreadyExists`: read back through `theirs`), or the OS error.
+fn settle_publish(
+    committed: std::io::Result<()>,
+    ours: RunInfo,
+    path: &Path,
+    theirs: impl FnOnce() -> Result<Option<RunInfo>, PipelineError>,
+) -> Result<RunInfo, PipelineError> {
+    match committed {
+        Ok(()) => Ok(ours),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            theirs()?.ok_or_else(|| PipelineError::io(path, "vanished right after it was created"))
+        }
+        Err(e) => Err(PipelineError::io(path, e)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn info(name: &str) -> RunInfo {
+        RunInfo {
+            name: name.into(),
+            fingerprint: "f".into(),
+            parts_total: 1,
+            pipeline_file: "p.toml".into(),
+            workdir: "/".into(),
+            config: String::new(),
+        }
+    }
+
+    #[test]
+    fn publishing_run_json_keeps_ours_reads_theirs_and_reports_other_errors_as_they_are() {
+        let path = Path::new("/runs/x/run.json");
+        let never = || -> Result<Option<RunInfo>, PipelineError> { panic!("not read") };
+        let ours = settle_publish(Ok(()), info("ours"), path, never).unwrap();
+        assert_eq!(ours.name, "ours");
+        let exists = std::io::Error::from(std::io::ErrorKind::AlreadyExists);
+        let won = settle_publish(Err(exists), info("ours"), path, || Ok(Some(info("theirs"))));
+        assert_eq!(won.unwrap().name, "theirs");
+        let exists = std::io::Error::from(std::io::ErrorKind::AlreadyExists);
+        let gone = settle_publish(Err(exists), info("ours"), path, || Ok(None)).unwrap_err();
+        assert!(chain(&gone).contains("vanished"), "{}", chain(&gone));
+        // Any other failure (here EPERM, as a file system without hard links gives) is the OS
+        // error itself, not a race: the message must not claim the file vanished.
+        let denied = std::io::Error::from_raw_os_error(1);
+        let err = settle_publish(Err(denied), info("ours"), path, never).unwrap_err();
+        let text = chain(&err);
+        assert!(text.contains("/runs/x/run.json"), "{text}");
+        assert!(!text.contains("vanished"), "{text}");
+        assert!(text.contains("not permitted"), "{text}");
+    }
+
+    /// An error's message followed by its sources'.
+    fn chain(err: &dyn std::error::Error) -> String {
+        let mut text = err.to_string();
+        let mut source = err.source();
+        while let Some(s) = source {
+            text.push_str(": ");
+            text.push_str(&s.to_string());
+            source = s.source();
+        }
+        text
+    }
 
     fn tag_of_gone_process() -> String {
         // pid_max is at most 2^22 on Linux: this pid cannot exist.
