@@ -76,8 +76,8 @@ def arch_text(side):
 
 
 def command(side):
-    c = side["config"]
-    h, d = c["hyper"], DEFAULT_HEADS.get(side["method"], (2048, 128))
+    c, m = side["config"], side["method"]
+    h, d = c["hyper"], DEFAULT_HEADS.get(m, (2048, 128))
     return (
         f"shiftlab train --method {side['method']} --dataset data/fashion-mnist.parquet "
         f"--arch {side['architecture']} --width {side.get('width', 64)} --epochs {side['epochs']} "
@@ -94,9 +94,20 @@ def command(side):
            else f" --lambda {h['lambda']:g}")
         + ("" if h["proj_hidden"] == d[0] else f" --proj-hidden {h['proj_hidden']}")
         + ("" if h["proj_out"] == d[1] else f" --proj-out {h['proj_out']}")
+        + ("" if h.get("proj_layers", DEFAULT_LAYERS.get(m, 2)) == DEFAULT_LAYERS.get(m, 2)
+           else f" --proj-layers {h['proj_layers']}")
+        + ("" if h.get("proj_bn", m != "dino") == (m != "dino")
+           else f" --proj-bn {str(h['proj_bn']).lower()}")
+        + ("" if m not in DEFAULT_PROTOTYPES or h["prototypes"] == DEFAULT_PROTOTYPES[m]
+           else f" --prototypes {h['prototypes']}")
         + ("" if "threads" not in side else f" --threads {side['threads']}")
     )
 
+
+# Projector depth and prototype counts `Hyper::for_method` gives (only SwAV and DINO use
+# prototypes).
+DEFAULT_LAYERS = {"simsiam": 3, "barlow_twins": 3, "dino": 3}
+DEFAULT_PROTOTYPES = {"swav": 3000, "dino": 4096}
 
 # The EMA start rate `Hyper::for_method` gives each method (only BYOL and DINO use one).
 DEFAULT_TAU = {"byol": 0.99}

@@ -31,6 +31,17 @@ pub struct TrainArgs {
     /// Output width of the projector (default: the method's, e.g. SimCLR 128, Barlow Twins 2048).
     #[arg(long)]
     pub proj_out: Option<i64>,
+    /// Linear layers of the projector, 1-4 (default: the method's: 3 for SimSiam, Barlow
+    /// Twins and DINO, 2 for the others).
+    #[arg(long)]
+    pub proj_layers: Option<usize>,
+    /// BatchNorm after the projector's hidden layers, true or false (default: the method's:
+    /// false for DINO, true for the others).
+    #[arg(long)]
+    pub proj_bn: Option<bool>,
+    /// SwAV prototypes / DINO output dimension (default: SwAV 3000, DINO 4096).
+    #[arg(long)]
+    pub prototypes: Option<i64>,
     #[arg(long)]
     pub epochs: usize,
     /// Output weights (the trunk only); the sidecar goes to FILE.json.
@@ -126,6 +137,7 @@ fn config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
             &mut cfg.hyper.proj_hidden,
         ),
         ("--proj-out", args.proj_out, &mut cfg.hyper.proj_out),
+        ("--prototypes", args.prototypes, &mut cfg.hyper.prototypes),
     ] {
         match value {
             Some(v) if !(8..=16384).contains(&v) => {
@@ -134,6 +146,15 @@ fn config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
             Some(v) => *slot = v,
             None => {}
         }
+    }
+    if let Some(layers) = args.proj_layers {
+        if !(1..=4).contains(&layers) {
+            anyhow::bail!("--proj-layers must be in 1..=4, got {layers}");
+        }
+        cfg.hyper.proj_layers = layers;
+    }
+    if let Some(bn) = args.proj_bn {
+        cfg.hyper.proj_bn = bn;
     }
     if let Some(tau) = args.ema_base {
         if !(0.0..1.0).contains(&tau) {
@@ -250,12 +271,20 @@ mod tests {
             "0.99",
             "--lambda",
             "0.02",
+            "--proj-layers",
+            "2",
+            "--proj-bn",
+            "true",
+            "--prototypes",
+            "2048",
         ])
         .expect("parses");
         let cfg = config(&args).expect("valid");
         assert_eq!(cfg.optimizer, Optimizer::Lars);
         assert_eq!((cfg.hyper.loss_scale, cfg.hyper.tau_base), (0.1, 0.99));
         assert_eq!(cfg.hyper.lambda, 0.02);
+        let h = &cfg.hyper;
+        assert_eq!((h.proj_layers, h.proj_bn, h.prototypes), (2, true, 2048));
     }
 
     #[test]
@@ -277,6 +306,9 @@ mod tests {
             ("--loss-scale", "0"),
             ("--lambda", "0"),
             ("--lambda", "inf"),
+            ("--proj-layers", "0"),
+            ("--proj-layers", "5"),
+            ("--prototypes", "4"),
         ] {
             let args = parse(&["--method", "byol", "--epochs", "1", flag, value]).expect("parses");
             let err = config(&args).expect_err("out of range").to_string();

@@ -122,6 +122,11 @@ impl FromStr for Method {
 pub struct Hyper {
     pub proj_hidden: i64,
     pub proj_out: i64,
+    /// Linear layers of the projector (SimSiam, Barlow Twins, DINO 3; the others 2).
+    pub proj_layers: usize,
+    /// BatchNorm after the projector's hidden layers (every method but DINO, whose paper head
+    /// has none; lightly's CIFAR-10 DINO benchmark puts it back, with 2 layers).
+    pub proj_bn: bool,
     pub pred_hidden: i64,
     /// SimCLR NT-Xent temperature (0.5).
     pub temperature: f64,
@@ -158,6 +163,11 @@ impl Hyper {
         Hyper {
             proj_hidden,
             proj_out,
+            proj_layers: match method {
+                Method::Simsiam | Method::BarlowTwins | Method::Dino => 3,
+                _ => 2,
+            },
+            proj_bn: method != Method::Dino,
             pred_hidden,
             temperature: 0.5,
             lambda: 5e-3,
@@ -189,15 +199,11 @@ impl Hyper {
     }
 
     fn projector(&self, method: Method) -> Mlp {
-        let layers = match method {
-            Method::Simsiam | Method::BarlowTwins | Method::Dino => 3,
-            _ => 2,
-        };
         Mlp {
-            layers,
+            layers: self.proj_layers,
             hidden: self.proj_hidden,
             out: self.proj_out,
-            hidden_bn: method != Method::Dino,
+            hidden_bn: self.proj_bn,
             out_bn: method == Method::Simsiam,
             gelu: method == Method::Dino,
         }

@@ -138,6 +138,59 @@ fn supervised_loss_decreases() {
     assert_decreases(Method::Supervised);
 }
 
+/// The head tensors of a learner's online network, by name, with their shapes.
+fn head_shapes(l: &Learner) -> std::collections::BTreeMap<String, Vec<i64>> {
+    l.state()
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("online.projector.") || k.starts_with("online.prototypes."))
+        .map(|(k, v)| (k, v.size()))
+        .collect()
+}
+
+#[test]
+fn the_projector_has_the_layers_and_batch_norm_asked_for() {
+    let method = Method::Dino;
+    let paper = head_shapes(&learner(method));
+    let mut hyper = Hyper::tiny(method, 4);
+    assert_eq!(
+        (hyper.proj_layers, hyper.proj_bn),
+        (3, false),
+        "DINO's paper head"
+    );
+    assert!(paper.contains_key("online.projector.2.weight"));
+    assert!(!paper.keys().any(|k| k.contains(".bn")), "{paper:?}");
+    // lightly's CIFAR-10 DINO head: 2 layers, BatchNorm after the hidden one.
+    (hyper.proj_layers, hyper.proj_bn, hyper.prototypes) = (2, true, 24);
+    let (hidden, out) = (hyper.proj_hidden, hyper.proj_out);
+    let small = head_shapes(&learner_with(method, hyper.clone()));
+    assert!(
+        !small.contains_key("online.projector.2.weight"),
+        "{small:?}"
+    );
+    assert_eq!(small["online.projector.1.weight"], vec![out, hidden]);
+    assert_eq!(small["online.projector.bn0.weight"], vec![hidden]);
+    assert!(
+        !small.contains_key("online.projector.bn1.weight"),
+        "no BN on the output"
+    );
+    assert_eq!(small["online.prototypes.weight"], vec![24, out]);
+    hyper.center_momentum = 1.0;
+    let (before, after) = loss_before_after(method, hyper, 3, 0.002, Sgd::new(0.9, 0.0));
+    assert!(
+        after < before && after.is_finite(),
+        "loss {before} -> {after}"
+    );
+    // Every other method keeps BatchNorm in its projector.
+    for m in [
+        Method::Simclr,
+        Method::Byol,
+        Method::BarlowTwins,
+        Method::Swav,
+    ] {
+        assert!(Hyper::for_method(m, 0).proj_bn, "{m}");
+    }
+}
+
 #[test]
 fn barlow_twins_loss_decreases_with_lars() {
     let method = Method::BarlowTwins;
