@@ -100,6 +100,8 @@ def command(side):
            else f" --proj-bn {str(h['proj_bn']).lower()}")
         + ("" if m not in DEFAULT_PROTOTYPES or h["prototypes"] == DEFAULT_PROTOTYPES[m]
            else f" --prototypes {h['prototypes']}")
+        + ("" if m == "supervised" or side.get("augment", {}).get("blur_p", 0.5) == 0.5
+           else f" --blur-p {side['augment']['blur_p']:g}")
         + ("" if "threads" not in side else f" --threads {side['threads']}")
     )
 

@@ -92,6 +92,10 @@ pub struct TrainArgs {
     /// libtorch intra-op threads (default: libtorch's choice).
     #[arg(long)]
     pub threads: Option<i32>,
+    /// Probability of the gaussian blur in each self-supervised view, 0-1 (default 0.5, the
+    /// SimCLR/BYOL recipe; the CIFAR recipes of solo-learn and lightly use 0 at 32 px).
+    #[arg(long)]
+    pub blur_p: Option<f64>,
     /// Store the output weights as float16 (half the size; loaded back as float32).
     #[arg(long)]
     pub half_weights: bool,
@@ -173,6 +177,12 @@ fn config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
             anyhow::bail!("--loss-scale must be a positive number, got {scale}");
         }
         cfg.hyper.loss_scale = scale;
+    }
+    if let Some(p) = args.blur_p {
+        if !(0.0..=1.0).contains(&p) {
+            anyhow::bail!("--blur-p must be a probability in [0, 1], got {p}");
+        }
+        cfg.blur_p = Some(p);
     }
     Ok(cfg)
 }
@@ -277,6 +287,8 @@ mod tests {
             "true",
             "--prototypes",
             "2048",
+            "--blur-p",
+            "0",
         ])
         .expect("parses");
         let cfg = config(&args).expect("valid");
@@ -285,6 +297,13 @@ mod tests {
         assert_eq!(cfg.hyper.lambda, 0.02);
         let h = &cfg.hyper;
         assert_eq!((h.proj_layers, h.proj_bn, h.prototypes), (2, true, 2048));
+        assert_eq!(cfg.blur_p, Some(0.0));
+        assert_eq!(
+            config(&parse(&["--method", "byol", "--epochs", "1"]).expect("parses"))
+                .expect("valid")
+                .blur_p,
+            None
+        );
     }
 
     #[test]
@@ -309,11 +328,16 @@ mod tests {
             ("--proj-layers", "0"),
             ("--proj-layers", "5"),
             ("--prototypes", "4"),
+            ("--blur-p", "1.5"),
+            ("--blur-p", "NaN"),
         ] {
             let args = parse(&["--method", "byol", "--epochs", "1", flag, value]).expect("parses");
             let err = config(&args).expect_err("out of range").to_string();
             assert!(err.contains(flag), "{err}");
         }
+        let args = parse(&["--method", "byol", "--epochs", "1", "--blur-p=-0.1"]).expect("parses");
+        let err = config(&args).expect_err("negative").to_string();
+        assert!(err.contains("--blur-p must be a probability"), "{err}");
         for width in ["3", "257"] {
             let args = parse(&["--method", "byol", "--epochs", "1", "--width", width]);
             let err = config(&args.expect("parses")).expect_err("out of range");

@@ -45,6 +45,9 @@ pub struct TrainConfig {
     /// convert back to float32, and the trunk computes in float32); BatchNorm statistics stay
     /// float32.
     pub half_weights: bool,
+    /// Probability of the gaussian blur in each SSL view (`None`: the recipe's 0.5); the
+    /// CIFAR recipes of solo-learn and lightly leave the blur out at 32 px.
+    pub blur_p: Option<f64>,
     #[serde(skip)]
     pub device: Device,
     pub hyper: Hyper,
@@ -80,6 +83,7 @@ impl TrainConfig {
             stop_after: None,
             out,
             half_weights: false,
+            blur_p: None,
             device: Device::Cpu,
             hyper: Hyper::for_method(method, classes),
         }
@@ -283,7 +287,13 @@ impl<'a> Run<'a> {
         let (m, s) = (data.mean.clone(), data.std.clone());
         let augment = match cfg.method {
             Method::Supervised => Augment::supervised(data.side, m, s),
-            _ => Augment::ssl(data.side, m, s),
+            _ => {
+                let ssl = Augment::ssl(data.side, m, s);
+                Augment {
+                    blur_p: cfg.blur_p.unwrap_or(ssl.blur_p),
+                    ..ssl
+                }
+            }
         };
         let learner = Learner::new(
             cfg.method,

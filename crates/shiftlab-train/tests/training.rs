@@ -464,3 +464,25 @@ fn rgb_images_train_with_colour_jitter() {
     assert!(loss.is_finite());
     assert_eq!(l.online.channels(), 3);
 }
+
+#[test]
+fn blur_p_sets_the_blur_of_the_ssl_views_only() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (a, b) = (
+        dir.path().join("a.safetensors"),
+        dir.path().join("b.safetensors"),
+    );
+    let d = data();
+    let s = train(&config(Method::Simclr, &a, 1), &d, |_| {}).expect("default blur");
+    assert_eq!(s.augment.blur_p, 0.5);
+    let mut cfg = config(Method::Simclr, &b, 1);
+    cfg.blur_p = Some(0.0);
+    let s = train(&cfg, &d, |_| {}).expect("no blur");
+    assert_eq!((s.augment.blur_p, s.config.blur_p), (0.0, Some(0.0)));
+    assert!(!same(&read(&a), &read(&b)), "--blur-p 0 changed nothing");
+    // The supervised recipe has no blur, whatever the flag says.
+    let mut cfg = config(Method::Supervised, &b, 1);
+    cfg.blur_p = Some(1.0);
+    let s = train(&cfg, &d, |_| {}).expect("supervised");
+    assert_eq!(s.augment.blur_p, 0.0);
+}
