@@ -364,3 +364,190 @@ fn check_array(h: &NpyHeader, labels: usize) -> Result<(), Reason> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pickle::Value;
+
+    /// numpy's protocol-5 array pickle: `_frombuffer(data, dtype(code) + state, shape, 'C')`.
+    fn frombuffer(data: Vec<u8>, code: &str, order: &str, shape: &[i64]) -> Value {
+        let dtype = Value::Call {
+            func: Box::new(Value::Global("numpy.dtype".into())),
+            args: Box::new(Value::Tuple(vec![Value::Str(code.into())])),
+            state: Some(Box::new(Value::Tuple(vec![
+                Value::Int(3),
+                Value::Str(order.into()),
+            ]))),
+        };
+        let shape = Value::Tuple(shape.iter().map(|&d| Value::Int(d)).collect());
+        Value::Call {
+            func: Box::new(Value::Global("numpy.core.numeric._frombuffer".into())),
+            args: Box::new(Value::Tuple(vec![
+                Value::Bytes(data),
+                dtype,
+                shape,
+                Value::Str("C".into()),
+            ])),
+            state: None,
+        }
+    }
+
+    #[test]
+    fn label_arrays_of_every_integer_width_are_read_with_their_sign() {
+        let le = |v: &[i64], size: usize| -> Vec<u8> {
+            v.iter()
+                .flat_map(|x| x.to_le_bytes()[..size].to_vec())
+                .collect()
+        };
+        let a = frombuffer(le(&[-2, 300], 8), "i8", "<", &[2]);
+        assert_eq!(ndarray_ints(&a), Some(vec![-2, 300]));
+        let a = frombuffer(le(&[-1, 5], 2), "i2", "<", &[2]);
+        assert_eq!(ndarray_ints(&a), Some(vec![-1, 5]));
+        let a = frombuffer(le(&[-7], 4), "i4", "<", &[1]);
+        assert_eq!(ndarray_ints(&a), Some(vec![-7]));
+        // Unsigned: the top bit is a value, not a sign.
+        let a = frombuffer(vec![255, 0], "u1", "|", &[2]);
+        assert_eq!(ndarray_ints(&a), Some(vec![255, 0]));
+        let a = frombuffer(vec![0xff, 0xff], "u2", "<", &[1]);
+        assert_eq!(ndarray_ints(&a), Some(vec![65535]));
+    }
+
+    #[test]
+    fn label_arrays_that_are_not_flat_little_endian_integers_are_not_labels() {
+        assert_eq!(ndarray_ints(&frombuffer(vec![0, 1], "i2", ">", &[1])), None);
+        assert_eq!(ndarray_ints(&frombuffer(vec![0; 3], "i3", "<", &[1])), None);
+        assert_eq!(
+            ndarray_ints(&frombuffer(vec![0; 4], "u1", "|", &[2, 2])),
+            None
+        );
+        assert_eq!(ndarray_ints(&Value::Int(3)), None);
+    }
+
+    #[test]
+    fn either_batch_file_locates_the_folder_in_its_form() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path();
+        for (name, binary) in [
+            ("test_batch", false),
+            ("data_batch_1", false),
+            ("test_batch.bin", true),
+            ("data_batch_1.bin", true),
+        ] {
+            let sub = root.join(name.replace('.', "_"));
+            std::fs::create_dir(&sub).expect("mkdir");
+            std::fs::write(sub.join(name), b"").expect("write");
+            assert_eq!(
+                locate(&sub).expect("found"),
+                (sub.clone(), binary),
+                "{name}"
+            );
+        }
+        let nested = root.join("download").join("cifar-10-batches-py");
+        std::fs::create_dir_all(&nested).expect("mkdir");
+        std::fs::write(nested.join("test_batch"), b"").expect("write");
+        let found = locate(&root.join("download")).expect("found below");
+        assert_eq!(found, (nested, false));
+        let empty = root.join("empty");
+        std::fs::create_dir(&empty).expect("mkdir");
+        let err = locate(&empty).unwrap_err().to_string();
+        assert!(err.contains("no CIFAR-10 batches"), "{err}");
+    }
+
+    #[test]
+    fn class_names_come_from_batches_meta_else_the_cifar10_names() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        assert_eq!(python_meta(dir.path()).expect("defaults"), default_names());
+        assert_eq!(binary_meta(dir.path()).expect("defaults"), default_names());
+        // `pickle.dumps({'label_names': ['cat', 'dog']}, protocol=2)`.
+        let meta = b"\x80\x02}q\x00X\x0b\x00\x00\x00label_namesq\x01]q\x02(X\x03\x00\x00\x00catq\x03X\x03\x00\x00\x00dogq\x04es.";
+        std::fs::write(dir.path().join("batches.meta"), meta).expect("write");
+        assert_eq!(python_meta(dir.path()).expect("read"), ["cat", "dog"]);
+        std::fs::write(dir.path().join("batches.meta.txt"), "cat\n\n dog \n").expect("write");
+        assert_eq!(binary_meta(dir.path()).expect("read"), ["cat", "dog"]);
+    }
+
+    /// A version-1.0 `.npy` file (the header padded to 64 bytes, as numpy writes it).
+    fn npy(path: &Path, descr: &str, shape: &[usize], data: &[u8]) {
+        let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+        let comma = if shape.len() == 1 { "," } else { "" };
+        let mut header = format!(
+            "{{'descr': '{descr}', 'fortran_order': False, 'shape': ({}{comma}), }}",
+            dims.join(", ")
+        );
+        while (10 + header.len() + 1) % 64 != 0 {
+            header.push(' ');
+        }
+        header.push('\n');
+        let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+        bytes.extend((header.len() as u16).to_le_bytes());
+        bytes.extend(header.as_bytes());
+        bytes.extend(data);
+        std::fs::write(path, bytes).expect("write npy");
+    }
+
+    fn header(descr: &str, shape: &[usize]) -> NpyHeader {
+        NpyHeader {
+            descr: descr.into(),
+            fortran_order: false,
+            shape: shape.to_vec(),
+            data_offset: 128,
+        }
+    }
+
+    #[test]
+    fn cifar10c_arrays_must_be_five_severities_of_32px_rgb_bytes() {
+        let ok = |h: &NpyHeader, labels| check_array(h, labels).is_ok();
+        assert!(ok(&header("|u1", &[10, 32, 32, 3]), 10));
+        assert!(
+            ok(&header("<u1", &[10, 32, 32, 3]), 2),
+            "labels of one severity"
+        );
+        assert!(
+            !ok(&header("|u1", &[10, 32, 32, 3]), 3),
+            "labels that fit neither"
+        );
+        assert!(!ok(&header("|u1", &[0, 32, 32, 3]), 0), "no image");
+        assert!(!ok(&header("|u1", &[7, 32, 32, 3]), 7), "not 5 x K");
+        assert!(!ok(&header("|u1", &[10, 32, 32, 1]), 10), "grey");
+        assert!(!ok(&header("|u1", &[10, 32, 32]), 10), "no channel axis");
+        assert!(!ok(&header("<i8", &[10, 32, 32, 3]), 10), "not bytes");
+        let mut fortran = header("|u1", &[10, 32, 32, 3]);
+        fortran.fortran_order = true;
+        let err = check_array(&fortran, 10).unwrap_err();
+        assert!(format!("{err:?}").contains("Fortran"), "{err:?}");
+    }
+
+    #[test]
+    fn cifar10c_reads_every_corruption_array_and_only_those() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let labels: Vec<u8> = [3i64, 7].iter().flat_map(|l| l.to_le_bytes()).collect();
+        npy(&dir.path().join("labels.npy"), "<i8", &[2], &labels);
+        let images = vec![9u8; 10 * IMAGE_BYTES];
+        npy(
+            &dir.path().join("fog.npy"),
+            "|u1",
+            &[10, 32, 32, 3],
+            &images,
+        );
+        npy(
+            &dir.path().join("snow.npy"),
+            "|u1",
+            &[5, 32, 32, 3],
+            &images[..5 * IMAGE_BYTES],
+        );
+        std::fs::write(dir.path().join("README.txt"), "not an array").expect("write");
+        let source = open_cifar10c(dir.path(), "test").expect("opens");
+        // fog's 10 images, and snow (5 images for 2 labels) as one rejected item.
+        assert_eq!(source.total, Some(11));
+        let entries: Vec<_> = source.entries.map(|e| e.expect("entry")).collect();
+        let rejects = entries
+            .iter()
+            .filter(|e| matches!(e, Entry::Reject(_)))
+            .count();
+        assert_eq!((entries.len(), rejects), (11, 1));
+        std::fs::remove_file(dir.path().join("labels.npy")).expect("rm");
+        let err = open_cifar10c(dir.path(), "test").err().expect("no labels");
+        assert!(err.to_string().contains("missing labels.npy"), "{err}");
+    }
+}

@@ -51,3 +51,84 @@ pub fn sample_key(id: &str) -> u64 {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::{GrayImage, Luma};
+
+    /// A `w` x `h` grey image whose pixel (x, y) is `10 * x + y`, so a crop's offset shows.
+    fn ramp(w: u32, h: u32) -> DynamicImage {
+        DynamicImage::ImageLuma8(GrayImage::from_fn(w, h, |x, y| Luma([(10 * x + y) as u8])))
+    }
+
+    fn crop(c: u32) -> Geometry {
+        Geometry {
+            resize: None,
+            crop: Some(c),
+        }
+    }
+
+    #[test]
+    fn the_crop_is_centred_on_either_long_side() {
+        // Wider than tall, height already the crop: only the width is cut, 4 columns each side.
+        let out = apply_geometry(ramp(16, 8), crop(8));
+        assert_eq!(out.dimensions(), (8, 8));
+        assert_eq!(out.to_luma8().get_pixel(0, 0).0, [40]);
+        // Taller than wide.
+        let out = apply_geometry(ramp(4, 10), crop(4));
+        assert_eq!(out.dimensions(), (4, 4));
+        assert_eq!(out.to_luma8().get_pixel(0, 0).0, [3]);
+        // Both longer: both cut.
+        let out = apply_geometry(ramp(6, 6), crop(2));
+        assert_eq!(out.to_luma8().get_pixel(0, 0).0, [22]);
+        // Smaller than the crop, or equal: kept as it is.
+        let out = apply_geometry(ramp(5, 3), crop(8));
+        assert_eq!(out.to_luma8().into_raw(), ramp(5, 3).to_luma8().into_raw());
+    }
+
+    #[test]
+    fn the_shorter_side_is_resized_keeping_the_aspect_ratio() {
+        let g = Geometry {
+            resize: Some(8),
+            crop: None,
+        };
+        assert_eq!(apply_geometry(ramp(16, 4), g).dimensions(), (32, 8));
+        assert_eq!(apply_geometry(ramp(3, 6), g).dimensions(), (8, 16));
+        // Already the size: the pixels are untouched (no resampling).
+        let same = apply_geometry(ramp(8, 12), g).to_luma8().into_raw();
+        assert_eq!(same, ramp(8, 12).to_luma8().into_raw());
+        // Then the crop: 16 x 4 -> 32 x 8 -> 8 x 8.
+        let both = Geometry {
+            resize: Some(8),
+            crop: Some(8),
+        };
+        assert_eq!(apply_geometry(ramp(16, 4), both).dimensions(), (8, 8));
+    }
+
+    #[test]
+    fn images_decode_to_grey_or_rgb_and_garbage_is_named() {
+        let mut png = Vec::new();
+        let rgba = image::RgbaImage::from_pixel(2, 2, image::Rgba([200, 10, 10, 255]));
+        rgba.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .expect("encode");
+        let img = decode(&png, Geometry::default()).expect("decodes");
+        assert_eq!(img.color(), image::ColorType::Rgb8);
+        let mut png = Vec::new();
+        ramp(2, 2)
+            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .expect("encode");
+        let img = decode(&png, Geometry::default()).expect("decodes");
+        assert_eq!(img.color(), image::ColorType::L8);
+        let err = decode(b"not an image", Geometry::default()).unwrap_err();
+        assert!(err.starts_with("cannot decode image"), "{err}");
+    }
+
+    #[test]
+    fn sample_keys_are_fnv1a_64() {
+        // The FNV-1a 64-bit test vectors (Fowler, Noll, Vo).
+        assert_eq!(sample_key(""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(sample_key("a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(sample_key("foobar"), 0x8594_4171_f739_67e8);
+    }
+}

@@ -403,3 +403,97 @@ impl Columns {
             .map(|a| a.value(i).to_vec())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    use arrow::array::Int32Array;
+    use arrow::datatypes::{Field, Schema};
+    use parquet::arrow::ArrowWriter;
+
+    /// A Parquet file with only a `label` column, one row group per slice of `groups`.
+    fn labels_file(path: &Path, groups: &[&[Option<i32>]]) {
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "label",
+            DataType::Int32,
+            true,
+        )]));
+        let file = File::create(path).expect("create");
+        let mut w = ArrowWriter::try_new(file, schema.clone(), None).expect("writer");
+        for g in groups {
+            let col = Arc::new(Int32Array::from(g.to_vec()));
+            w.write(&RecordBatch::try_new(schema.clone(), vec![col]).expect("batch"))
+                .expect("write");
+            w.flush().expect("row group");
+        }
+        w.close().expect("close");
+    }
+
+    #[test]
+    fn the_largest_label_is_read_over_every_row_group() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let p = dir.path().join("x.parquet");
+        labels_file(&p, &[&[Some(3), Some(1)], &[Some(7), None], &[Some(2)]]);
+        assert_eq!(max_label(&p).expect("reads"), 7);
+        // One class, labelled 0: one numbered class, not two.
+        labels_file(&p, &[&[Some(0), Some(0)]]);
+        assert_eq!(max_label(&p).expect("reads"), 0);
+        assert_eq!(numbered_classes(&p, 0).expect("fits"), ["0"]);
+        // No label at all: no class.
+        labels_file(&p, &[&[None]]);
+        assert_eq!(max_label(&p).expect("reads"), -1);
+        assert!(numbered_classes(&p, -1).expect("fits").is_empty());
+    }
+
+    #[test]
+    fn too_many_unnamed_classes_are_refused_with_the_label() {
+        let p = Path::new("big.parquet");
+        assert_eq!(
+            numbered_classes(p, MAX_UNNAMED_CLASSES - 1)
+                .expect("fits")
+                .len(),
+            100_000
+        );
+        let err = numbered_classes(p, MAX_UNNAMED_CLASSES)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("largest label is 100000"), "{err}");
+    }
+
+    #[test]
+    fn shard_folders_list_parquet_files_sorted_below_and_skip_dot_names() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("sub")).expect("mkdir");
+        std::fs::create_dir_all(root.join(".cache")).expect("mkdir");
+        for name in [
+            "b.parquet",
+            "a.parquet",
+            ".hidden.parquet",
+            "sub/c.PARQUET",
+            "notes.txt",
+        ] {
+            std::fs::write(root.join(name), b"").expect("write");
+        }
+        std::fs::write(root.join(".cache/d.parquet"), b"").expect("write");
+        let mut out = Vec::new();
+        parquet_files(root, 0, &mut out).expect("lists");
+        let names: Vec<_> = out
+            .iter()
+            .map(|p| p.strip_prefix(root).expect("below"))
+            .collect();
+        let want = ["a.parquet", "b.parquet", "sub/c.PARQUET"].map(Path::new);
+        assert_eq!(names, want);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_loop_is_refused_not_followed_forever() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::os::unix::fs::symlink(dir.path(), dir.path().join("loop")).expect("symlink");
+        let err = parquet_files(dir.path(), 0, &mut Vec::new()).unwrap_err();
+        assert!(err.to_string().contains("nested deeper than"), "{err}");
+    }
+}
