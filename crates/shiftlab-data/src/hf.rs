@@ -496,4 +496,103 @@ mod tests {
         let err = parquet_files(dir.path(), 0, &mut Vec::new()).unwrap_err();
         assert!(err.to_string().contains("nested deeper than"), "{err}");
     }
+
+    /// One HF export row: image bytes, image path, label, split, id.
+    type HfRow<'a> = (
+        Option<&'a [u8]>,
+        Option<&'a str>,
+        Option<i64>,
+        Option<&'a str>,
+        Option<&'a str>,
+    );
+
+    fn hf_file(path: &Path, rows: &[HfRow]) {
+        use arrow::array::{ArrayRef, BinaryArray, Int64Array, StringArray};
+        let bytes: BinaryArray = rows.iter().map(|r| r.0).collect();
+        let paths: StringArray = rows.iter().map(|r| r.1).collect();
+        let image = StructArray::from(vec![
+            (
+                Arc::new(Field::new("bytes", DataType::Binary, true)),
+                Arc::new(bytes) as ArrayRef,
+            ),
+            (
+                Arc::new(Field::new("path", DataType::Utf8, true)),
+                Arc::new(paths) as ArrayRef,
+            ),
+        ]);
+        let labels: Int64Array = rows.iter().map(|r| r.2).collect();
+        let splits: StringArray = rows.iter().map(|r| r.3).collect();
+        let ids: StringArray = rows.iter().map(|r| r.4).collect();
+        let batch = RecordBatch::try_from_iter([
+            ("image", Arc::new(image) as ArrayRef),
+            ("label", Arc::new(labels) as ArrayRef),
+            ("split", Arc::new(splits) as ArrayRef),
+            ("id", Arc::new(ids) as ArrayRef),
+        ])
+        .expect("batch");
+        let file = File::create(path).expect("create");
+        let mut w = ArrowWriter::try_new(file, batch.schema(), None).expect("writer");
+        w.write(&batch).expect("write");
+        w.close().expect("close");
+    }
+
+    #[test]
+    fn rows_take_bytes_else_the_path_and_their_split_and_id_else_numbered_ones() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("data.parquet");
+        std::fs::write(dir.path().join("img.png"), b"png").expect("write");
+        hf_file(
+            &file,
+            &[
+                (Some(b"x"), None, Some(1), Some("train"), Some("a")),
+                (None, Some("img.png"), Some(2), None, None),
+                (None, Some(""), Some(0), Some("train"), Some("c")),
+                (Some(b"y"), None, None, Some("train"), Some("d")),
+                (None, Some("gone.png"), Some(0), None, None),
+            ],
+        );
+        let got: Vec<_> = open(&[Input::path(&file)])
+            .expect("opens")
+            .entries
+            .map(|e| e.expect("entry"))
+            .collect();
+        assert_eq!(got.len(), 5);
+        let item = |e: &Entry| match e {
+            Entry::Item(i) => (i.split.clone(), i.id.clone(), i.label),
+            Entry::Reject(r) => panic!("{} rejected: {:?}", r.item, r.reason),
+        };
+        assert_eq!(item(&got[0]), ("train".into(), "a".into(), 1));
+        assert!(
+            matches!(&got[0], Entry::Item(i) if matches!(&i.payload, Payload::Encoded(b) if b == b"x"))
+        );
+        // No split column value, no split token in the name: `test`, numbered in it.
+        assert_eq!(item(&got[1]), ("test".into(), "test/00000".into(), 2));
+        let want = dir.path().join("img.png");
+        assert!(
+            matches!(&got[1], Entry::Item(i) if matches!(&i.payload, Payload::File(f) if *f == want))
+        );
+        let reason = |e: &Entry| match e {
+            Entry::Reject(r) => format!("{} {:?}", r.item, r.reason),
+            Entry::Item(i) => panic!("{} not rejected", i.id),
+        };
+        assert!(reason(&got[2]).starts_with("c Missing(\"image bytes and path"));
+        assert!(reason(&got[3]).starts_with("d Missing(\"label"));
+        assert!(
+            reason(&got[4]).contains("MissingFile"),
+            "{}",
+            reason(&got[4])
+        );
+        // A split named on the input overrides the column.
+        let forced = Input {
+            split: Some("val".into()),
+            path: file.clone(),
+        };
+        let got = open(&[forced]).expect("opens");
+        assert_eq!(got.total, Some(5));
+        for e in got.entries {
+            if let Entry::Item(i) = e.expect("entry") {
+                assert_eq!(i.split, "val");
+            }
+        }
+    }
 }
