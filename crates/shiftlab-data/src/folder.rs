@@ -419,3 +419,15 @@ fn group_entries(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_names_join_with_a_slash_below_the_root_only() {
+        assert_eq!(join("", "cat"), "cat");
+        assert_eq!(join("train", "cat"), "train/cat");
+        assert_eq!(join("train/cat", "a.png"), "train/cat/a.png");
+    }
+}

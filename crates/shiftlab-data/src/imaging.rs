@@ -474,4 +474,32 @@ mod tests {
         assert!(check_dimensions(10_000, 10_000).is_ok());
         assert!(check_dimensions(5, 0).is_err());
     }
+
+    #[test]
+    fn png_headers_need_the_whole_ihdr() {
+        let png = save(
+            &DynamicImage::ImageRgb8(gradient_rgb(3, 2)),
+            ImageFormat::Png,
+        );
+        let h = png_ihdr(&png[..26]).expect("26 bytes hold IHDR up to the colour type");
+        assert_eq!((h.width, h.height, h.bit_depth, h.color_type), (3, 2, 8, 2));
+        assert!(png_ihdr(&png[..25]).is_none());
+        assert!(png_ihdr(&png[..10]).is_none());
+    }
+
+    #[test]
+    fn jpeg_segments_skip_fill_bytes_and_stop_at_the_scan() {
+        // SOI, a fill byte, APP0 (length 4), SOS (length 2), then scan bytes that look like a
+        // marker: after the scan starts nothing more is a segment.
+        let b = [
+            0xFF, 0xD8, 0xFF, 0xFF, 0xE0, 0x00, 0x04, 0xAA, 0xBB, 0xFF, 0xDA, 0x00, 0x02, 0xFF,
+            0xC0, 0x00, 0x11, 0x08, 0x00, 0x10, 0x00, 0x10, 0x03,
+        ];
+        let segs: Vec<_> = jpeg_segments(&b).collect();
+        assert_eq!(segs, [(3, 0xE0), (9, 0xDA)]);
+        assert!(
+            jpeg_sof(&b).is_none(),
+            "a SOF inside the scan is not the frame header"
+        );
+    }
 }
