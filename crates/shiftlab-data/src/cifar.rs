@@ -467,25 +467,6 @@ mod tests {
         assert_eq!(binary_meta(dir.path()).expect("read"), ["cat", "dog"]);
     }
 
-    /// A version-1.0 `.npy` file (the header padded to 64 bytes, as numpy writes it).
-    fn npy(path: &Path, descr: &str, shape: &[usize], data: &[u8]) {
-        let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-        let comma = if shape.len() == 1 { "," } else { "" };
-        let mut header = format!(
-            "{{'descr': '{descr}', 'fortran_order': False, 'shape': ({}{comma}), }}",
-            dims.join(", ")
-        );
-        while (10 + header.len() + 1) % 64 != 0 {
-            header.push(' ');
-        }
-        header.push('\n');
-        let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
-        bytes.extend((header.len() as u16).to_le_bytes());
-        bytes.extend(header.as_bytes());
-        bytes.extend(data);
-        std::fs::write(path, bytes).expect("write npy");
-    }
-
     fn header(descr: &str, shape: &[usize]) -> NpyHeader {
         NpyHeader {
             descr: descr.into(),
@@ -522,15 +503,15 @@ mod tests {
     fn cifar10c_reads_every_corruption_array_and_only_those() {
         let dir = tempfile::tempdir().expect("temp dir");
         let labels: Vec<u8> = [3i64, 7].iter().flat_map(|l| l.to_le_bytes()).collect();
-        npy(&dir.path().join("labels.npy"), "<i8", &[2], &labels);
+        crate::testutil::npy_file(&dir.path().join("labels.npy"), "<i8", &[2], &labels);
         let images = vec![9u8; 10 * IMAGE_BYTES];
-        npy(
+        crate::testutil::npy_file(
             &dir.path().join("fog.npy"),
             "|u1",
             &[10, 32, 32, 3],
             &images,
         );
-        npy(
+        crate::testutil::npy_file(
             &dir.path().join("snow.npy"),
             "|u1",
             &[5, 32, 32, 3],

@@ -418,3 +418,48 @@ pub fn rejects_csv(rejects: &[Rejected]) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_print_and_parse_as_their_command_line_names() {
+        for (f, n) in Format::ALL {
+            assert_eq!(f.to_string(), n);
+            assert_eq!(n.parse::<Format>(), Ok(f));
+        }
+        let err = "png".parse::<Format>().unwrap_err();
+        assert!(
+            err.contains("unknown format 'png'") && err.contains("cifar10-c"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn inputs_are_described_with_their_split_names_and_unnamed_ones_listed() {
+        let mut o = IngestOptions::new(Format::ImageFolder, "a", "out.parquet");
+        o.inputs.push(Input {
+            split: Some("train".into()),
+            path: "b".into(),
+        });
+        o.inputs.push(Input::path("c"));
+        assert_eq!(o.describe_inputs(), "a, train=b, c");
+        let err = check_inputs(&o).unwrap_err().to_string();
+        assert!(err.ends_with("unnamed: a, c"), "{err}");
+    }
+
+    #[test]
+    fn the_rate_is_rows_over_wall_seconds() {
+        let report = IngestReport {
+            output: "o".into(),
+            rejects_path: "r".into(),
+            split_rows: BTreeMap::from([("test".into(), 10), ("train".into(), 30)]),
+            class_names: vec![],
+            rejects: vec![],
+            notes: vec![],
+            elapsed: Duration::from_millis(2000),
+        };
+        assert_eq!((report.rows(), report.images_per_sec()), (40, 20.0));
+    }
+}

@@ -197,3 +197,43 @@ impl Iterator for Records {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::npy_file;
+
+    #[test]
+    fn headers_give_dtype_shape_and_emptiness_and_refuse_short_data() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let p = dir.path().join("a.npy");
+        npy_file(&p, "|u1", &[2, 3], &[0; 6]);
+        let h = read_header(&p).expect("reads");
+        assert_eq!((h.descr.as_str(), h.shape.as_slice()), ("|u1", &[2, 3][..]));
+        assert!(!h.fortran_order && !h.is_empty() && h.len() == 6);
+        // The data starts where the padded header ends: the file's last 6 bytes.
+        assert_eq!(
+            h.data_offset,
+            std::fs::metadata(&p).expect("stat").len() - 6
+        );
+        npy_file(&p, "<i8", &[0], &[]);
+        assert!(read_header(&p).expect("reads").is_empty());
+        // Longer than the shape needs is fine; shorter is truncated.
+        npy_file(&p, "<i8", &[2], &[0; 20]);
+        assert!(read_header(&p).is_ok());
+        npy_file(&p, "<i8", &[2], &[0; 15]);
+        let err = read_header(&p).unwrap_err().to_string();
+        assert!(
+            err.contains("truncated: 15 data bytes, shape needs 16"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn header_values_are_read_in_either_quote() {
+        let text = "{'descr': '<f4', \"kind\" : \"x'y\", }";
+        assert_eq!(quoted_after(text, "'descr'").as_deref(), Some("<f4"));
+        assert_eq!(quoted_after(text, "\"kind\"").as_deref(), Some("x'y"));
+        assert_eq!(quoted_after("{'shape': (1,)}", "'shape'"), None);
+    }
+}

@@ -72,6 +72,26 @@ fn zlib(data: &[u8]) -> Vec<u8> {
 /// A CMYK JPEG (8x8, Adobe APP14) written by Pillow; see tests/fixtures/make_fixtures.py.
 pub const CMYK_JPEG: &[u8] = include_bytes!("../tests/fixtures/cmyk.jpg");
 
+/// A version-1.0 `.npy` file of C-ordered `data` (the header padded to a multiple of 64 bytes,
+/// as numpy writes it).
+pub fn npy_file(path: &std::path::Path, descr: &str, shape: &[usize], data: &[u8]) {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let comma = if shape.len() == 1 { "," } else { "" };
+    let mut header = format!(
+        "{{'descr': '{descr}', 'fortran_order': False, 'shape': ({}{comma}), }}",
+        dims.join(", ")
+    );
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend((header.len() as u16).to_le_bytes());
+    bytes.extend(header.as_bytes());
+    bytes.extend(data);
+    std::fs::write(path, bytes).expect("write npy");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
