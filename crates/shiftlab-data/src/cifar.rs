@@ -223,15 +223,7 @@ fn ndarray_ints(v: &pickle::Value) -> Option<Vec<i64>> {
     Some(
         a.data
             .chunks_exact(size)
-            .map(|c| {
-                let mut buf = if signed && c[size - 1] & 0x80 != 0 {
-                    [0xff; 8]
-                } else {
-                    [0; 8]
-                };
-                buf[..size].copy_from_slice(c);
-                i64::from_le_bytes(buf)
-            })
+            .map(|c| npy::int_le(c, signed))
             .collect(),
     )
 }

@@ -139,7 +139,8 @@ pub fn read_ints(path: &Path) -> Result<Vec<i64>, DataError> {
     Ok(raw.chunks_exact(size).map(|c| int_le(c, signed)).collect())
 }
 
-fn int_le(c: &[u8], signed: bool) -> i64 {
+/// A little-endian integer of 1-8 bytes, sign-extended when `signed`.
+pub(crate) fn int_le(c: &[u8], signed: bool) -> i64 {
     let neg = signed && c.last().is_some_and(|&x| x & 0x80 != 0);
     let mut buf = if neg { [0xff; 8] } else { [0; 8] };
     buf[..c.len()].copy_from_slice(c);
@@ -227,6 +228,29 @@ mod tests {
             err.contains("truncated: 15 data bytes, shape needs 16"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn integer_arrays_are_read_with_their_sign_and_only_flat_little_endian() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let p = dir.path().join("a.npy");
+        npy_file(&p, "<i2", &[2], &[0xff, 0xff, 5, 0]);
+        assert_eq!(read_ints(&p).expect("reads"), [-1, 5]);
+        npy_file(&p, "<u2", &[1], &[0xff, 0xff]);
+        assert_eq!(read_ints(&p).expect("reads"), [65535]);
+        for (descr, shape) in [
+            ("<i2", &[1, 2][..]),
+            (">i2", &[2]),
+            ("<f4", &[1]),
+            ("<i3", &[2]),
+        ] {
+            npy_file(&p, descr, shape, &[0; 8]);
+            let err = read_ints(&p).unwrap_err().to_string();
+            assert!(
+                err.contains("expected a 1-D integer array"),
+                "{descr}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -523,6 +523,14 @@ fn dtype(v: &Value) -> Option<(String, char)> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn binfloat_is_read_and_errors_say_they_are_pickle_errors() {
+        // `pickle.dumps(1.5, protocol=2)`.
+        let v = loads(b"\x80\x02G?\xf8\x00\x00\x00\x00\x00\x00.").expect("loads");
+        assert_eq!(v, Value::Float(1.5));
+        assert_eq!(PickleError("bad".into()).to_string(), "pickle: bad");
+    }
+
     /// `pickle.dumps({b'labels': [1, 300, -2], 'x': (None, True, 'é')}, protocol=2)`, by hand.
     #[test]
     fn reads_protocol_2_containers_with_memo() {
