@@ -524,6 +524,61 @@ mod tests {
     use super::*;
 
     #[test]
+    fn long1_integers_up_to_64_bits_keep_their_sign() {
+        // `pickle.dumps(-2**40, protocol=2)`, `pickle.dumps(2**40, protocol=2)`.
+        let neg = loads(b"\x80\x02\x8a\x06\x00\x00\x00\x00\x00\xff.").expect("loads");
+        assert_eq!(neg, Value::Int(-(1 << 40)));
+        let pos = loads(b"\x80\x02\x8a\x06\x00\x00\x00\x00\x00\x01.").expect("loads");
+        assert_eq!(pos, Value::Int(1 << 40));
+        let mut eight = b"\x80\x02\x8a\x08".to_vec();
+        eight.extend((1i64 << 62).to_le_bytes());
+        eight.push(b'.');
+        assert_eq!(loads(&eight).expect("8 bytes fit"), Value::Int(1 << 62));
+        // `pickle.dumps(2**70, protocol=2)`: 9 bytes.
+        let wide = b"\x80\x02\x8a\t\x00\x00\x00\x00\x00\x00\x00\x00@.";
+        assert!(loads(wide).unwrap_err().0.contains("wider than 64 bits"));
+    }
+
+    #[test]
+    fn bytes_in_every_form_python_writes_them() {
+        // Protocol 3: SHORT_BINBYTES and BINBYTES (4-byte length).
+        assert_eq!(
+            loads(b"\x80\x03C\x02ab.").expect("loads"),
+            Value::Bytes(b"ab".to_vec())
+        );
+        let long = loads(b"\x80\x03B\x02\x00\x00\x00ab.").expect("loads");
+        assert_eq!(long, Value::Bytes(b"ab".to_vec()));
+        // Protocol 2 from Python 3: `_codecs.encode('\u00e9ab', 'latin1')`, and b'' as bytes().
+        let p2 = b"\x80\x02c_codecs\nencode\nq\x00X\x04\x00\x00\x00\xc3\xa9abq\x01X\x06\x00\x00\x00latin1q\x02\x86q\x03Rq\x04.";
+        assert_eq!(
+            loads(p2).expect("loads").as_bytes(),
+            Some(b"\xe9ab".to_vec())
+        );
+        let empty = b"\x80\x02c__builtin__\nbytes\nq\x00)Rq\x01.";
+        assert_eq!(loads(empty).expect("loads").as_bytes(), Some(vec![]));
+        // Another call is not bytes.
+        let other = b"\x80\x02c__builtin__\nset\nq\x00)Rq\x01.";
+        assert_eq!(loads(other).expect("loads").as_bytes(), None);
+    }
+
+    #[test]
+    fn values_nested_deeper_than_64_levels_are_cut() {
+        // 70 nested empty lists, each appended to the one below.
+        let mut p = vec![0x80, 2];
+        p.extend([b']'; 70]);
+        p.extend([b'a'; 69]);
+        p.push(b'.');
+        let mut v = loads(&p).expect("loads");
+        let mut lists = 0;
+        while let Value::List(items) = v {
+            lists += 1;
+            v = items.into_iter().next().unwrap_or(Value::Int(-1));
+        }
+        // Depths 0 to 64 are lists; the 66th level is cut to None.
+        assert_eq!((lists, v), (65, Value::None));
+    }
+
+    #[test]
     fn binfloat_is_read_and_errors_say_they_are_pickle_errors() {
         // `pickle.dumps(1.5, protocol=2)`.
         let v = loads(b"\x80\x02G?\xf8\x00\x00\x00\x00\x00\x00.").expect("loads");
