@@ -215,11 +215,10 @@ fn read_python(path: &Path) -> Result<(Vec<i64>, Vec<u8>), DataError> {
 
 fn ndarray_ints(v: &pickle::Value) -> Option<Vec<i64>> {
     let a = v.ndarray()?;
-    let size: usize = a.dtype.get(1..)?.parse().ok()?;
-    if a.byteorder == '>' || ![1, 2, 4, 8].contains(&size) || a.shape.len() != 1 {
+    let (size, signed) = npy::le_int_layout(&format!("{}{}", a.byteorder, a.dtype))?;
+    if a.shape.len() != 1 {
         return None;
     }
-    let signed = a.dtype.starts_with('i');
     Some(
         a.data
             .chunks_exact(size)
@@ -360,6 +359,7 @@ fn check_array(h: &NpyHeader, labels: usize) -> Result<(), Reason> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testutil::npy_file;
     use pickle::Value;
 
     /// numpy's protocol-5 array pickle: `_frombuffer(data, dtype(code) + state, shape, 'C')`.
@@ -413,6 +413,7 @@ mod tests {
             ndarray_ints(&frombuffer(vec![0; 4], "u1", "|", &[2, 2])),
             None
         );
+        assert_eq!(ndarray_ints(&frombuffer(vec![0; 8], "f8", "<", &[1])), None);
         assert_eq!(ndarray_ints(&Value::Int(3)), None);
     }
 
@@ -495,15 +496,15 @@ mod tests {
     fn cifar10c_reads_every_corruption_array_and_only_those() {
         let dir = tempfile::tempdir().expect("temp dir");
         let labels: Vec<u8> = [3i64, 7].iter().flat_map(|l| l.to_le_bytes()).collect();
-        crate::testutil::npy_file(&dir.path().join("labels.npy"), "<i8", &[2], &labels);
+        npy_file(&dir.path().join("labels.npy"), "<i8", &[2], &labels);
         let images = vec![9u8; 10 * IMAGE_BYTES];
-        crate::testutil::npy_file(
+        npy_file(
             &dir.path().join("fog.npy"),
             "|u1",
             &[10, 32, 32, 3],
             &images,
         );
-        crate::testutil::npy_file(
+        npy_file(
             &dir.path().join("snow.npy"),
             "|u1",
             &[5, 32, 32, 3],

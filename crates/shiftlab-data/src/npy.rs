@@ -118,13 +118,26 @@ pub fn item_size(descr: &str) -> Option<usize> {
     d.get(1..)?.parse().ok()
 }
 
+/// Byte width and signedness of a little-endian integer descr (`|u1`, `<i8`, `i4`, ...);
+/// `None` for big-endian, other widths and other kinds. The one rule for `.npy` arrays and
+/// pickled numpy label arrays.
+pub(crate) fn le_int_layout(descr: &str) -> Option<(usize, bool)> {
+    if descr.starts_with('>') {
+        return None;
+    }
+    let size = item_size(descr).filter(|s| [1, 2, 4, 8].contains(s))?;
+    match descr.trim_start_matches(['<', '|', '=']).chars().next()? {
+        'i' => Some((size, true)),
+        'u' => Some((size, false)),
+        _ => None,
+    }
+}
+
 /// Reads a 1-D integer array (any of u1..u8, i1..i8, little-endian) as i64.
 pub fn read_ints(path: &Path) -> Result<Vec<i64>, DataError> {
     let h = read_header(path)?;
-    let size = item_size(&h.descr).filter(|_| h.shape.len() == 1 && !h.descr.starts_with('>'));
-    let signed = h.descr.contains('i');
-    let Some(size) = size.filter(|s| [1, 2, 4, 8].contains(s) && (signed || h.descr.contains('u')))
-    else {
+    let layout = le_int_layout(&h.descr).filter(|_| h.shape.len() == 1);
+    let Some((size, signed)) = layout else {
         return Err(DataError::layout(
             path,
             format!(
