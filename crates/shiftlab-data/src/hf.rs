@@ -420,12 +420,22 @@ mod tests {
             DataType::Int32,
             true,
         )]));
+        let batches: Vec<_> = groups
+            .iter()
+            .map(|g| {
+                let col = Arc::new(Int32Array::from(g.to_vec()));
+                RecordBatch::try_new(schema.clone(), vec![col]).expect("batch")
+            })
+            .collect();
+        write_parquet(path, &batches);
+    }
+
+    /// A Parquet file of `batches` (one schema), one row group each.
+    fn write_parquet(path: &Path, batches: &[RecordBatch]) {
         let file = File::create(path).expect("create");
-        let mut w = ArrowWriter::try_new(file, schema.clone(), None).expect("writer");
-        for g in groups {
-            let col = Arc::new(Int32Array::from(g.to_vec()));
-            w.write(&RecordBatch::try_new(schema.clone(), vec![col]).expect("batch"))
-                .expect("write");
+        let mut w = ArrowWriter::try_new(file, batches[0].schema(), None).expect("writer");
+        for b in batches {
+            w.write(b).expect("write");
             w.flush().expect("row group");
         }
         w.close().expect("close");
@@ -530,10 +540,7 @@ mod tests {
             ("id", Arc::new(ids) as ArrayRef),
         ])
         .expect("batch");
-        let file = File::create(path).expect("create");
-        let mut w = ArrowWriter::try_new(file, batch.schema(), None).expect("writer");
-        w.write(&batch).expect("write");
-        w.close().expect("close");
+        write_parquet(path, &[batch]);
     }
 
     #[test]
