@@ -176,7 +176,11 @@ fn read_binary(path: &Path) -> Result<(Vec<i64>, Vec<u8>), DataError> {
 
 /// Labels and planar pixel rows of one python batch.
 fn read_python(path: &Path) -> Result<(Vec<i64>, Vec<u8>), DataError> {
-    let value = load_pickle(path)?;
+    python_batch(path, load_pickle(path)?)
+}
+
+/// Labels and pixel rows of a loaded python batch (`path` names it in errors).
+fn python_batch(path: &Path, value: pickle::Value) -> Result<(Vec<i64>, Vec<u8>), DataError> {
     let data = value.get("data").and_then(pickle::Value::ndarray);
     let Some(data) = data else {
         return Err(DataError::layout(
@@ -207,7 +211,12 @@ fn read_python(path: &Path) -> Result<(Vec<i64>, Vec<u8>), DataError> {
     if labels.len() != data.shape[0] || data.data.len() != data.shape[0] * IMAGE_BYTES {
         return Err(DataError::layout(
             path,
-            format!("{} labels for {} images", labels.len(), data.shape[0]),
+            format!(
+                "{} labels and {} bytes for {} images of {IMAGE_BYTES} bytes",
+                labels.len(),
+                data.data.len(),
+                data.shape[0]
+            ),
         ));
     }
     Ok((labels, data.data))
@@ -364,6 +373,11 @@ mod tests {
 
     /// numpy's protocol-5 array pickle: `_frombuffer(data, dtype(code) + state, shape, 'C')`.
     fn frombuffer(data: Vec<u8>, code: &str, order: &str, shape: &[i64]) -> Value {
+        frombuffer_in(data, code, order, shape, "C")
+    }
+
+    /// [`frombuffer`] in memory order `layout` (`C` or `F`).
+    fn frombuffer_in(data: Vec<u8>, code: &str, order: &str, shape: &[i64], layout: &str) -> Value {
         let dtype = Value::Call {
             func: Box::new(Value::Global("numpy.dtype".into())),
             args: Box::new(Value::Tuple(vec![Value::Str(code.into())])),
@@ -379,7 +393,7 @@ mod tests {
                 Value::Bytes(data),
                 dtype,
                 shape,
-                Value::Str("C".into()),
+                Value::Str(layout.into()),
             ])),
             state: None,
         }
@@ -523,5 +537,77 @@ mod tests {
         std::fs::remove_file(dir.path().join("labels.npy")).expect("rm");
         let err = open_cifar10c(dir.path(), "test").err().expect("no labels");
         assert!(err.to_string().contains("missing labels.npy"), "{err}");
+    }
+
+    /// A python batch dict: `data` as given, `labels` a list.
+    fn batch(data: Value, labels: &[i64]) -> Value {
+        Value::Dict(vec![
+            (Value::Str("data".into()), data),
+            (
+                Value::Str("labels".into()),
+                Value::List(labels.iter().map(|&l| Value::Int(l)).collect()),
+            ),
+        ])
+    }
+
+    #[test]
+    fn python_batches_must_be_c_ordered_bytes_of_3072_per_labelled_image() {
+        let path = Path::new("data_batch_1");
+        let px = IMAGE_BYTES as i64;
+        let rows = |n: usize| vec![7u8; n * IMAGE_BYTES];
+        let good = batch(frombuffer(rows(2), "u1", "|", &[2, px]), &[3, 9]);
+        assert_eq!(
+            python_batch(path, good).expect("a valid batch"),
+            (vec![3, 9], rows(2))
+        );
+        // Each fault alone is refused, naming the file and what was found.
+        let faults = [
+            ("int8", frombuffer(rows(2), "i1", "|", &[2, px]), 2, "i1"),
+            (
+                "Fortran",
+                frombuffer_in(rows(2), "u1", "|", &[2, px], "F"),
+                2,
+                "(Fortran order)",
+            ),
+            (
+                "1-d",
+                frombuffer(rows(2), "u1", "|", &[2 * px]),
+                2,
+                "[6144]",
+            ),
+            (
+                "row width",
+                frombuffer(rows(2), "u1", "|", &[4, px / 2]),
+                4,
+                "[4, 1536]",
+            ),
+            (
+                "label count",
+                frombuffer(rows(2), "u1", "|", &[2, px]),
+                3,
+                "3 labels and 6144 bytes for 2 images",
+            ),
+            (
+                "short data",
+                frombuffer(rows(1), "u1", "|", &[2, px]),
+                2,
+                "2 labels and 3072 bytes for 2 images",
+            ),
+        ];
+        for (what, data, labels, says) in faults {
+            let labels: Vec<i64> = (0..labels).collect();
+            let err = python_batch(path, batch(data, &labels))
+                .expect_err(what)
+                .to_string();
+            assert!(
+                err.contains("data_batch_1") && err.contains(says),
+                "{what}: {err}"
+            );
+        }
+        let no_data = Value::Dict(vec![(Value::Str("labels".into()), Value::List(vec![]))]);
+        let err = python_batch(path, no_data)
+            .expect_err("no data")
+            .to_string();
+        assert!(err.contains("no numpy array 'data'"), "{err}");
     }
 }

@@ -89,13 +89,18 @@ const MAX_NODES: usize = 50_000_000;
 
 /// Loads one pickled value.
 pub fn loads(bytes: &[u8]) -> Result<Value, PickleError> {
+    loads_within(bytes, MAX_NODES)
+}
+
+/// [`loads`], materialising at most `max_nodes` values (the rest become `None`).
+fn loads_within(bytes: &[u8], max_nodes: usize) -> Result<Value, PickleError> {
     let mut m = Machine {
         b: bytes,
         pos: 0,
         arena: Vec::new(),
         stack: Vec::new(),
         memo: Default::default(),
-        budget: std::cell::Cell::new(MAX_NODES),
+        budget: std::cell::Cell::new(max_nodes),
     };
     let top = m.run()?;
     Ok(m.value(top, 0))
@@ -616,5 +621,61 @@ mod tests {
             .unwrap_err()
             .0
             .contains("unsupported opcode 0x53"));
+    }
+
+    /// Values in `v`, counting every node (a `None` cut by the budget counts too).
+    fn nodes(v: &Value) -> usize {
+        1 + match v {
+            Value::List(items) | Value::Tuple(items) => items.iter().map(nodes).sum(),
+            Value::Dict(d) => d.iter().map(|(k, v)| nodes(k) + nodes(v)).sum(),
+            Value::Call { func, args, state } => {
+                nodes(func) + nodes(args) + state.as_deref().map_or(0, nodes)
+            }
+            _ => 0,
+        }
+    }
+
+    #[test]
+    fn a_memo_sharing_bomb_stops_at_the_node_budget() {
+        // l0 = []; l(k+1) = [lk, lk] (MARK, two BINGETs, APPENDS): 18 levels are 2^19 - 1
+        // nodes from 168 bytes.
+        let mut p = vec![0x80, 2, b']', b'q', 0];
+        for k in 0..18u8 {
+            p.extend([b']', b'q', k + 1, b'(', b'h', k, b'h', k, b'e']);
+        }
+        p.push(b'.');
+        let whole = loads(&p).expect("loads");
+        assert_eq!(nodes(&whole), (1 << 19) - 1);
+        let cut = loads_within(&p, 1000).expect("loads");
+        // 1000 real values and the Nones that stand for the rest of each cut list.
+        assert!(nodes(&cut) < 3000, "{} nodes", nodes(&cut));
+        assert_ne!(cut, whole);
+    }
+
+    #[test]
+    fn build_states_count_towards_the_depth_cut() {
+        // 70 calls, each the BUILD state of the one before: c.f(), ..., then None, 70 BUILDs.
+        let mut p = vec![0x80, 2];
+        for _ in 0..70 {
+            p.extend(b"cm\nf\n)R");
+        }
+        p.push(b'N');
+        p.extend([b'b'; 70]);
+        p.push(b'.');
+        let mut v = loads(&p).expect("loads");
+        let mut calls = 0;
+        while let Value::Call { state, .. } = v {
+            calls += 1;
+            v = state.map_or(Value::Int(-1), |s| *s);
+        }
+        // Depths 0 to 64 are calls; the state at depth 65 is cut to None.
+        assert_eq!((calls, v), (65, Value::None));
+    }
+
+    #[test]
+    fn pop_mark_drops_everything_down_to_the_mark() {
+        // [] ; MARK 1 2 POP_MARK ; 3 APPEND -> [3] (protocol 1 writes POP_MARK).
+        let p = [b']', b'(', b'K', 1, b'K', 2, b'1', b'K', 3, b'a', b'.'];
+        assert_eq!(loads(&p).expect("loads"), Value::List(vec![Value::Int(3)]));
     }
 }

@@ -234,3 +234,162 @@ pub fn string_metadata(pairs: &[(&str, String)]) -> Value {
             .collect(),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::imaging::encode_png;
+    use crate::reader::{read_info, DatasetReader};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    fn row(id: &str, split: &str, label: i64) -> Row {
+        let bytes = encode_png(2, 1, 1, &[label as u8, 9]).expect("png");
+        Row {
+            id: id.into(),
+            split: split.into(),
+            label,
+            image: StoredImage {
+                bytes,
+                width: 2,
+                height: 1,
+                channels: 1,
+            },
+            path: None,
+            corruption: (split == "test").then(|| "fog".to_string()),
+            severity: (split == "test").then_some(3),
+        }
+    }
+
+    /// Four train rows, then two test rows, with provenance `shift = "hue"`.
+    fn write_table(path: &Path) -> BTreeMap<String, u64> {
+        let classes = ["coat".to_string(), "bag".to_string()];
+        let mut w = DatasetWriter::create(path, &classes, "unit").expect("create");
+        for (id, split, label) in [
+            ("t0", "train", 0),
+            ("t1", "train", 1),
+            ("t2", "train", 1),
+            ("t3", "train", 0),
+            ("s0", "test", 1),
+            ("s1", "test", 0),
+        ] {
+            w.push(row(id, split, label)).expect("push");
+        }
+        w.finish(string_metadata(&[("shift", "hue".to_string())]))
+            .expect("finish")
+    }
+
+    #[test]
+    fn metadata_carries_splits_classes_provenance_and_the_hf_features() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t.parquet");
+        let splits = write_table(&path);
+        let want = BTreeMap::from([("test".to_string(), 2), ("train".to_string(), 4)]);
+        assert_eq!(splits, want);
+        let info = read_info(&path).expect("info");
+        assert_eq!((info.num_rows, &info.splits), (6, &want));
+        assert_eq!(
+            (info.class_names, info.source_format),
+            (vec!["coat".into(), "bag".into()], "unit".into())
+        );
+        let b = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&path).unwrap())
+            .expect("parquet");
+        // Six rows are one row group: a group is written every ROW_GROUP_ROWS, not every row.
+        assert_eq!(b.metadata().num_row_groups(), 1);
+        let meta = b.schema().metadata();
+        let ours: Value = serde_json::from_str(&meta["shiftlab"]).expect("json");
+        assert_eq!(
+            (ours["shift"].as_str(), ours["schema"].as_str()),
+            (Some("hue"), Some("dataset"))
+        );
+        assert_eq!(ours["ingest_version"], INGEST_VERSION);
+        let hf: Value = serde_json::from_str(&meta["huggingface"]).expect("json");
+        let features = hf["info"]["features"].as_object().expect("features");
+        assert_eq!(features["image"]["_type"], "Image");
+        assert_eq!(
+            features["label"],
+            json!({"names": ["coat", "bag"], "_type": "ClassLabel"})
+        );
+        assert_eq!(
+            features["severity"],
+            json!({"dtype": "int32", "_type": "Value"})
+        );
+        // Plain Parquet key-value entries carry the same two keys (for non-Arrow readers).
+        let kv = b
+            .metadata()
+            .file_metadata()
+            .key_value_metadata()
+            .expect("kv");
+        for key in ["shiftlab", "huggingface"] {
+            assert!(kv
+                .iter()
+                .any(|e| e.key == key && e.value.as_deref() == Some(&meta[key][..])));
+        }
+    }
+
+    #[test]
+    fn hf_features_keep_the_column_order() {
+        let text = hf_metadata(&schema::dataset(), &["a".to_string()]);
+        let names: Vec<String> = schema::dataset()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        let mut at = 0;
+        for name in &names {
+            let found = text[at..].find(&format!("\"{name}\": ")).expect(name);
+            at += found;
+        }
+        assert!(
+            text.starts_with("{\"info\": {\"features\": {\"id\": "),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_split_is_read_in_batches_that_skip_the_other_splits() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t.parquet");
+        write_table(&path);
+        // Batches of two rows: the first two hold train rows only and must not come back empty.
+        let batches: Vec<_> = DatasetReader::open(&path, 2, Some("test"))
+            .expect("open")
+            .collect::<Result<_, _>>()
+            .expect("read");
+        assert_eq!(batches.len(), 1);
+        let b = &batches[0];
+        assert_eq!(
+            (b.len(), b.ids.clone()),
+            (2, vec!["s0".to_string(), "s1".to_string()])
+        );
+        assert_eq!(
+            (b.labels.clone(), b.severities.clone()),
+            (vec![1, 0], vec![Some(3), Some(3)])
+        );
+        assert_eq!(b.corruptions[0].as_deref(), Some("fog"));
+        let all: Vec<usize> = DatasetReader::open(&path, 4, None)
+            .expect("open")
+            .map(|b| b.expect("read").len())
+            .collect();
+        assert_eq!(all, vec![4, 2]);
+    }
+
+    #[test]
+    fn rows_beyond_a_group_start_the_next_group() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t.parquet");
+        let mut w = DatasetWriter::create(&path, &[], "unit").expect("create");
+        for i in 0..=ROW_GROUP_ROWS {
+            w.push(row(&i.to_string(), "train", 0)).expect("push");
+        }
+        w.finish(Value::Null).expect("finish");
+        let b = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&path).unwrap())
+            .expect("parquet");
+        let groups: Vec<i64> = b
+            .metadata()
+            .row_groups()
+            .iter()
+            .map(|g| g.num_rows())
+            .collect();
+        assert_eq!(groups, vec![ROW_GROUP_ROWS as i64, 1]);
+    }
+}
