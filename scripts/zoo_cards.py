@@ -94,6 +94,8 @@ def command(side):
            else f" --lambda {h['lambda']:g}")
         + ("" if h["proj_hidden"] == d[0] else f" --proj-hidden {h['proj_hidden']}")
         + ("" if h["proj_out"] == d[1] else f" --proj-out {h['proj_out']}")
+        + ("" if m not in DEFAULT_PRED_HIDDEN or h.get("pred_hidden") == DEFAULT_PRED_HIDDEN[m]
+           else f" --pred-hidden {h['pred_hidden']}")
         + ("" if h.get("proj_layers", DEFAULT_LAYERS.get(m, 2)) == DEFAULT_LAYERS.get(m, 2)
            else f" --proj-layers {h['proj_layers']}")
         + ("" if h.get("proj_bn", m != "dino") == (m != "dino")
@@ -110,6 +112,8 @@ def command(side):
 # prototypes).
 DEFAULT_LAYERS = {"simsiam": 3, "barlow_twins": 3, "dino": 3}
 DEFAULT_PROTOTYPES = {"swav": 3000, "dino": 4096}
+# Predictor hidden widths (only BYOL and SimSiam have a predictor).
+DEFAULT_PRED_HIDDEN = {"byol": 4096, "simsiam": 512}
 
 # The EMA start rate `Hyper::for_method` gives each method (only BYOL and DINO use one).
 DEFAULT_TAU = {"byol": 0.99}

@@ -31,6 +31,9 @@ pub struct TrainArgs {
     /// Output width of the projector (default: the method's, e.g. SimCLR 128, Barlow Twins 2048).
     #[arg(long)]
     pub proj_out: Option<i64>,
+    /// Hidden width of the predictor (BYOL and SimSiam; default: BYOL 4096, SimSiam 512).
+    #[arg(long)]
+    pub pred_hidden: Option<i64>,
     /// Linear layers of the projector, 1-4 (default: the method's: 3 for SimSiam, Barlow
     /// Twins and DINO, 2 for the others).
     #[arg(long)]
@@ -141,6 +144,11 @@ fn config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
             &mut cfg.hyper.proj_hidden,
         ),
         ("--proj-out", args.proj_out, &mut cfg.hyper.proj_out),
+        (
+            "--pred-hidden",
+            args.pred_hidden,
+            &mut cfg.hyper.pred_hidden,
+        ),
         ("--prototypes", args.prototypes, &mut cfg.hyper.prototypes),
     ] {
         match value {
@@ -287,6 +295,8 @@ mod tests {
             "true",
             "--prototypes",
             "2048",
+            "--pred-hidden",
+            "1024",
             "--blur-p",
             "0",
         ])
@@ -297,6 +307,7 @@ mod tests {
         assert_eq!(cfg.hyper.lambda, 0.02);
         let h = &cfg.hyper;
         assert_eq!((h.proj_layers, h.proj_bn, h.prototypes), (2, true, 2048));
+        assert_eq!(h.pred_hidden, 1024);
         assert_eq!(cfg.blur_p, Some(0.0));
         assert_eq!(
             config(&parse(&["--method", "byol", "--epochs", "1"]).expect("parses"))
@@ -328,6 +339,7 @@ mod tests {
             ("--proj-layers", "0"),
             ("--proj-layers", "5"),
             ("--prototypes", "4"),
+            ("--pred-hidden", "20000"),
             ("--blur-p", "1.5"),
             ("--blur-p", "NaN"),
         ] {
