@@ -52,3 +52,48 @@ pub(crate) fn check_labels(
     }
     Ok(values)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::{Kind, Tensor};
+
+    #[test]
+    fn matrices_must_be_two_dimensional_and_non_empty() {
+        let m = |shape: &[i64]| Tensor::zeros(shape, (Kind::Float, tch::Device::Cpu));
+        assert_eq!(matrix_dims(&m(&[3, 2]), "x").expect("3 x 2"), (3, 2));
+        assert_eq!(matrix_dims(&m(&[1, 1]), "x").expect("1 x 1"), (1, 1));
+        for shape in [&[0, 2][..], &[3, 0], &[0, 0], &[6], &[1, 2, 3]] {
+            let err = matrix_dims(&m(shape), "query features").expect_err("refused");
+            let text = err.to_string();
+            assert!(
+                text.contains("query features must be a non-empty [N, D] matrix")
+                    && text.contains(&format!("{shape:?}")),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn labels_must_be_one_per_sample_and_within_the_classes() {
+        let l = |v: &[i64]| Tensor::from_slice(v);
+        assert_eq!(
+            check_labels(&l(&[0, 2, 1]), 3, 3).expect("valid"),
+            vec![0, 2, 1]
+        );
+        // Labels of another integer kind are read as i64.
+        let i32s = Tensor::from_slice(&[1i32, 0]);
+        assert_eq!(check_labels(&i32s, 2, 2).expect("valid"), vec![1, 0]);
+        let err = check_labels(&l(&[0, 1]), 3, 2).expect_err("2 for 3 samples");
+        assert!(
+            err.to_string()
+                .contains("labels must have shape [3], got [2]"),
+            "{err}"
+        );
+        for (bad, at) in [(-1, 1), (3, 1)] {
+            let err = check_labels(&l(&[0, bad, 2]), 3, 3).expect_err("outside");
+            let want = format!("label {bad} of sample {at} outside 0..3");
+            assert!(err.to_string().contains(&want), "{err}");
+        }
+    }
+}

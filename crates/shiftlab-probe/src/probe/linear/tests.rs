@@ -93,3 +93,110 @@ fn queries_are_standardised_like_the_training_features() -> Result<(), ProbeErro
     assert!(diff.double_value(&[]) < 1e-6, "{diff}");
     Ok(())
 }
+
+#[test]
+fn each_setting_is_checked_and_zero_weight_decay_is_allowed() {
+    let (x, y) = blobs(5, 6);
+    let bad = [
+        LinearProbeConfig {
+            epochs: 0,
+            ..quick()
+        },
+        LinearProbeConfig {
+            batch_size: 0,
+            ..quick()
+        },
+        LinearProbeConfig {
+            learning_rate: 0.0,
+            ..quick()
+        },
+        LinearProbeConfig {
+            learning_rate: -0.1,
+            ..quick()
+        },
+        LinearProbeConfig {
+            weight_decay: -1e-4,
+            ..quick()
+        },
+    ];
+    for config in bad {
+        let err = LinearProbe::train(&x, &y, 3, &config).expect_err("refused");
+        assert!(matches!(err, ProbeError::Config(_)), "{config:?}: {err}");
+    }
+    let one_class = LinearProbe::train(
+        &x,
+        &Tensor::zeros([15], (Kind::Int64, tch::Device::Cpu)),
+        1,
+        &quick(),
+    );
+    assert!(matches!(one_class, Err(ProbeError::Config(_))));
+    let no_decay = LinearProbeConfig {
+        weight_decay: 0.0,
+        batch_size: 1,
+        epochs: 1,
+        ..quick()
+    };
+    LinearProbe::train(&x, &y, 3, &no_decay).expect("weight decay 0 and batches of 1 are valid");
+}
+
+#[test]
+fn epoch_losses_are_sample_weighted_means_starting_at_ln_c() -> Result<(), ProbeError> {
+    // A rate so small the weights stay at zero: every logit is 0, so every sample's loss is
+    // ln 3, and so is the epoch mean over batches of 4 and 1 (15 samples: 4 + 4 + 4 + 3).
+    let (x, y) = blobs(5, 7);
+    let still = LinearProbeConfig {
+        epochs: 2,
+        batch_size: 4,
+        learning_rate: 1e-12,
+        ..quick()
+    };
+    let probe = LinearProbe::train(&x, &y, 3, &still)?;
+    for loss in probe.loss_history() {
+        assert!(
+            (loss - 3f64.ln()).abs() < 1e-9,
+            "{:?}",
+            probe.loss_history()
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn the_bias_learns_the_class_prior_of_uninformative_features() -> Result<(), ProbeError> {
+    // Constant features standardise to 0, so only the bias can fit: the maximum-likelihood
+    // softmax is the class frequency, 4 of 5 samples in class 0.
+    let x = Tensor::ones([5, 2], (Kind::Float, tch::Device::Cpu));
+    let y = Tensor::from_slice(&[0i64, 0, 1, 0, 0]);
+    let config = LinearProbeConfig {
+        epochs: 300,
+        batch_size: 5,
+        learning_rate: 0.05,
+        weight_decay: 0.0,
+        seed: 0,
+    };
+    let probe = LinearProbe::train(&x, &y, 2, &config)?;
+    let outs = probe.predict(&x, &y)?;
+    for o in &outs {
+        assert_eq!(o.prediction, 0);
+        assert!((o.confidence - 0.8).abs() < 1e-3, "{o:?}");
+    }
+    Ok(())
+}
+
+#[test]
+fn a_class_numbered_100_is_learned_like_any_other() -> Result<(), ProbeError> {
+    // libtorch's cross-entropy ignores the target -100 by default: nothing may ignore 100.
+    let classes = 101;
+    let x = Tensor::eye(classes, (Kind::Float, tch::Device::Cpu));
+    let y = Tensor::arange(classes, (Kind::Int64, tch::Device::Cpu));
+    let config = LinearProbeConfig {
+        epochs: 100,
+        batch_size: 101,
+        learning_rate: 0.1,
+        ..quick()
+    };
+    let probe = LinearProbe::train(&x, &y, classes, &config)?;
+    let outs = probe.predict(&x, &y)?;
+    assert!(outs.iter().all(|o| o.correct), "{:?}", outs[100]);
+    Ok(())
+}
