@@ -534,9 +534,52 @@ mod tests {
             .filter(|e| matches!(e, Entry::Reject(_)))
             .count();
         assert_eq!((entries.len(), rejects), (11, 1));
+        // fog's rows are 5 severities of the 2 labelled images, in that order.
+        let fog: Vec<(String, i64, Option<i32>)> = entries
+            .iter()
+            .filter_map(|e| match e {
+                Entry::Item(i) if i.corruption.as_deref() == Some("fog") => {
+                    Some((i.id.clone(), i.label, i.severity))
+                }
+                _ => None,
+            })
+            .collect();
+        let want: Vec<(String, i64, Option<i32>)> = (0..10)
+            .map(|i| {
+                let (s, k) = (i / 2 + 1, i % 2);
+                (format!("fog/{s}/{k:05}"), [3, 7][k], Some(s as i32))
+            })
+            .collect();
+        assert_eq!(fog, want);
         std::fs::remove_file(dir.path().join("labels.npy")).expect("rm");
         let err = open_cifar10c(dir.path(), "test").err().expect("no labels");
         assert!(err.to_string().contains("missing labels.npy"), "{err}");
+    }
+
+    #[test]
+    fn cifar10c_labels_for_every_row_are_taken_row_by_row() {
+        // The released labels.npy has one label per row (5 x 10,000), not one per image.
+        let dir = tempfile::tempdir().expect("temp dir");
+        let labels: Vec<i64> = (0..10).collect();
+        let bytes: Vec<u8> = labels.iter().flat_map(|l| l.to_le_bytes()).collect();
+        npy_file(&dir.path().join("labels.npy"), "<i8", &[10], &bytes);
+        let images = vec![1u8; 10 * IMAGE_BYTES];
+        npy_file(
+            &dir.path().join("fog.npy"),
+            "|u1",
+            &[10, 32, 32, 3],
+            &images,
+        );
+        let source = open_cifar10c(dir.path(), "test").expect("opens");
+        let got: Vec<(String, i64)> = source
+            .entries
+            .map(|e| match e.expect("entry") {
+                Entry::Item(i) => (i.id, i.label),
+                Entry::Reject(r) => panic!("rejected {r:?}"),
+            })
+            .collect();
+        assert_eq!(got[3], ("fog/2/00001".to_string(), 3));
+        assert_eq!(got.iter().map(|g| g.1).collect::<Vec<_>>(), labels);
     }
 
     /// A python batch dict: `data` as given, `labels` a list.
