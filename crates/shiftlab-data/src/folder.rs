@@ -425,6 +425,41 @@ mod tests {
     use super::*;
 
     #[test]
+    fn class_folders_are_walked_down_to_the_depth_limit_and_deeper_ones_rejected() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        // cat/d0/.../d31: 32 levels below the class folder, the deepest allowed.
+        let mut deep = dir.path().join("cat");
+        for i in 0..MAX_DEPTH {
+            deep.push(format!("d{i}"));
+        }
+        std::fs::create_dir_all(deep.join("too-deep")).expect("mkdir");
+        let png = crate::testutil::png_claiming(1, 1);
+        std::fs::write(deep.join("a.png"), &png).expect("write");
+        std::fs::write(deep.join("too-deep").join("b.png"), &png).expect("write");
+        let source = open_imagefolder(dir.path(), None).expect("opens");
+        let mut items = Vec::new();
+        let mut rejects = Vec::new();
+        for e in source.entries {
+            match e.expect("entry") {
+                Entry::Item(i) => items.push(i.path.unwrap_or_default()),
+                Entry::Reject(r) => rejects.push(r),
+            }
+        }
+        assert_eq!(items.len(), 1);
+        assert!(items[0].ends_with("d31/a.png"), "{items:?}");
+        assert_eq!(rejects.len(), 1);
+        let r = &rejects[0];
+        assert!(r.item.ends_with("d31/too-deep"), "{}", r.item);
+        assert!(
+            r.reason
+                .to_string()
+                .contains("nested deeper than 32 levels"),
+            "{}",
+            r.reason
+        );
+    }
+
+    #[test]
     fn relative_names_join_with_a_slash_below_the_root_only() {
         assert_eq!(join("", "cat"), "cat");
         assert_eq!(join("train", "cat"), "train/cat");

@@ -458,6 +458,57 @@ mod tests {
     }
 
     #[test]
+    fn unnamed_shards_get_classes_up_to_their_largest_label_and_named_ones_must_agree() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (a, b) = (dir.path().join("a.parquet"), dir.path().join("b.parquet"));
+        labels_file(&a, &[&[Some(0), Some(0)]]);
+        labels_file(&b, &[&[Some(0)]]);
+        let shards: Vec<Shard> = [&a, &b]
+            .iter()
+            .map(|p| Shard {
+                path: p.to_path_buf(),
+                forced: None,
+                guess: None,
+            })
+            .collect();
+        // Every label 0: one class "0", not "0" and "1".
+        assert_eq!(
+            class_names(&shards, &[None, None]).expect("numbered"),
+            ["0"]
+        );
+        let names = |v: &[&str]| Some(v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        let named = [names(&["cat", "dog"]), None];
+        assert_eq!(class_names(&shards, &named).expect("named"), ["cat", "dog"]);
+        let clash = [names(&["cat", "dog"]), names(&["dog", "cat"])];
+        let err = class_names(&shards, &clash).unwrap_err().to_string();
+        assert!(
+            err.contains("b.parquet") && err.contains("differ from those of"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn shard_folders_are_searched_down_to_the_depth_limit_and_no_further() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut deep = dir.path().to_path_buf();
+        for i in 0..MAX_DEPTH {
+            deep.push(format!("d{i}"));
+        }
+        std::fs::create_dir_all(&deep).expect("mkdir");
+        labels_file(&deep.join("x.parquet"), &[&[Some(1)]]);
+        // The file sits in a folder MAX_DEPTH levels below: found.
+        let mut found = Vec::new();
+        parquet_files(dir.path(), 0, &mut found).expect("within the limit");
+        assert_eq!(found, [deep.join("x.parquet")]);
+        // One level more is refused.
+        let deeper = deep.join("one-more");
+        std::fs::create_dir(&deeper).expect("mkdir");
+        labels_file(&deeper.join("y.parquet"), &[&[Some(1)]]);
+        let err = parquet_files(dir.path(), 0, &mut Vec::new()).unwrap_err();
+        assert!(err.to_string().contains("nested deeper than 32"), "{err}");
+    }
+
+    #[test]
     fn too_many_unnamed_classes_are_refused_with_the_label() {
         let p = Path::new("big.parquet");
         assert_eq!(

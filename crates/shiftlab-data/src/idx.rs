@@ -175,3 +175,45 @@ fn parse_idx(path: &Path, mut bytes: Vec<u8>, magic: u32) -> Result<Idx, DataErr
     bytes.drain(..header);
     Ok(Idx { dims, data: bytes })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wrong_magic_says_which_kind_of_file_was_expected() {
+        let path = Path::new("train-images-idx3-ubyte");
+        let labels_header = [0, 0, 8, 1, 0, 0, 0, 0].to_vec();
+        let err = parse_idx(path, labels_header, IMAGES_MAGIC).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains(
+                "bad IDX magic 0x00000801, expected 0x00000803 (unsigned-byte images, 3 dims)"
+            ),
+            "{text}"
+        );
+        let images_header = [0, 0, 8, 3, 0, 0, 0, 0].to_vec();
+        let err = parse_idx(path, images_header, LABELS_MAGIC).unwrap_err();
+        assert!(
+            err.to_string().contains("(unsigned-byte labels, 1 dim)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn dims_are_big_endian_and_the_data_must_fill_them() {
+        let mut bytes = vec![0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 3];
+        bytes.extend([1, 2, 3, 4, 5, 6]);
+        let idx = parse_idx(Path::new("x"), bytes.clone(), IMAGES_MAGIC).expect("valid");
+        assert_eq!(
+            (idx.dims, idx.data),
+            (vec![2, 1, 3], vec![1, 2, 3, 4, 5, 6])
+        );
+        bytes.pop();
+        let err = parse_idx(Path::new("x"), bytes, IMAGES_MAGIC).unwrap_err();
+        assert!(
+            err.to_string().contains("needs 6 data bytes, file has 5"),
+            "{err}"
+        );
+    }
+}

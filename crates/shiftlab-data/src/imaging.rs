@@ -385,6 +385,27 @@ mod tests {
     }
 
     #[test]
+    fn a_png_cut_inside_its_header_is_named_so() {
+        let png = crate::testutil::png_claiming(4, 4);
+        // Signature (8), IHDR length and type (8), 5 of its 13 data bytes.
+        let err = normalise(png[..21].to_vec()).unwrap_err();
+        assert_eq!(err, Reason::Undecodable("PNG header cut short".into()));
+    }
+
+    #[test]
+    fn stored_bytes_decode_to_their_image_and_empty_or_garbage_is_named() {
+        let png = encode_png(3, 2, 1, &[0, 50, 100, 150, 200, 250]).expect("png");
+        let img = crate::imaging::decode(&png).expect("decodes");
+        assert_eq!((img.width(), img.height()), (3, 2));
+        assert_eq!(img.to_luma8().into_raw(), [0, 50, 100, 150, 200, 250]);
+        assert_eq!(crate::imaging::decode(&[]).unwrap_err(), Reason::EmptyFile);
+        assert!(matches!(
+            crate::imaging::decode(b"not an image"),
+            Err(Reason::Undecodable(_)) | Err(Reason::UnsupportedPixelFormat(_))
+        ));
+    }
+
+    #[test]
     fn truncated_images_are_rejected() {
         let jpg = save(
             &DynamicImage::ImageRgb8(gradient_rgb(64, 64)),
