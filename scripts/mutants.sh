@@ -6,7 +6,8 @@
 # Usage: scripts/mutants.sh [SCOPE...] [-- CARGO_MUTANTS_ARGS...]
 #   (default: every scope below, cheapest first; arguments after `--` go to cargo mutants,
 #   e.g. `-- --re 'keeps_original' --baseline skip --timeout 120` to re-run some survivors)
-#   params         shiftlab-corrupt's parameter tables (src/params.rs)
+#   params         shiftlab-corrupt's parameter tables (src/params.rs), tested by
+#                  tests/constants.rs alone, at opt-level 0
 #   probe-metrics  the probe scope's metric math: shiftlab-metrics, every file (no libtorch;
 #                  shiftlab-probe re-exports it)
 #   probe          the probe scope's probes: shiftlab-probe, every file (libtorch)
@@ -42,7 +43,13 @@ else
 fi
 for scope in "${scopes[@]}"; do
   case "$scope" in
-    params) args=(-p shiftlab-corrupt -f crates/shiftlab-corrupt/src/params.rs) ;;
+    # The tables' owner test is tests/constants.rs (every constant against the reference
+    # scripts' tables); built at opt-level 0 it takes seconds a mutant instead of minutes (the
+    # crate, its lib tests and its examples at opt-level 3), and a mutant it misses counts as
+    # missed even if a lib test would catch it.
+    params) args=(-p shiftlab-corrupt -f crates/shiftlab-corrupt/src/params.rs
+                  --cargo-arg=--config=profile.dev.package.shiftlab-corrupt.opt-level=0
+                  --cargo-test-arg=--test=constants) ;;
     probe-metrics) args=(-p shiftlab-metrics) ;;
     probe) args=(-p shiftlab-probe) ;;
     run) args=(-p shiftlab-pipeline -f crates/shiftlab-pipeline/src/folder.rs
