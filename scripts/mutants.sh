@@ -25,7 +25,8 @@
 #   MUTANTS_TAG         suffix of the output folder (target/mutants/SCOPE-TAG), for re-runs.
 # One mutant at a time, in place (`--in-place`: the mutated file is restored after each
 # mutant), so the incremental build in target/ serves every mutant: do not edit the tree while
-# it runs, and run it only in your own checkout. `nice -n 19` lets other builds go first.
+# it runs, and run it only in your own checkout. `nice -n 19` lets other builds of the same
+# session go first; another session (Linux autogroups) needs `echo 19 > /proc/PID/autogroup`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v cargo-mutants >/dev/null || cargo install --locked cargo-mutants
