@@ -424,6 +424,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_bar_is_hidden_unless_asked_for_and_counts_to_the_total() {
+        assert!(progress_bar(false, Some(3)).is_hidden());
+        assert_eq!(progress_bar(true, Some(3)).length(), Some(3));
+        assert_eq!(progress_bar(true, None).length(), None);
+    }
+
+    #[test]
     fn formats_print_and_parse_as_their_command_line_names() {
         for (f, n) in Format::ALL {
             assert_eq!(f.to_string(), n);

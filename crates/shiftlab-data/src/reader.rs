@@ -20,6 +20,8 @@ pub struct DatasetInfo {
     pub num_rows: u64,
     /// Rows per split as recorded at ingest.
     pub splits: BTreeMap<String, u64>,
+    /// What ingest noted about the input (e.g. a class folder in only one split).
+    pub notes: Vec<String>,
 }
 
 /// One batch of rows, in file order.
@@ -87,6 +89,7 @@ pub fn read_info(path: &Path) -> Result<DatasetInfo, DataError> {
         source_format: v["source_format"].as_str().unwrap_or_default().to_string(),
         num_rows,
         splits,
+        notes: strings("notes"),
     })
 }
 

@@ -101,6 +101,8 @@ fn split_folders_become_one_table_with_the_union_of_classes() {
     assert!(report.to_string().contains("note: class folder 'bird'"));
     let info = read_info(&out).unwrap();
     assert_eq!(info.class_names, classes);
+    // The notes are kept in the table, and a table without notes has none.
+    assert_eq!(info.notes, report.notes);
 
     // The explicit form, in the same order, gives the same rows.
     let out2 = dir.path().join("t2.parquet");
@@ -459,4 +461,11 @@ fn max_rejected_makes_a_larger_share_fatal() {
     assert!(rejects_of(&out).contains("a/bad.png,zero-byte file"));
     o.max_rejected = Some(1.5);
     assert!(matches!(ingest(&o), Err(DataError::Usage(_))));
+    // Every input rejected: nothing was ingested, whatever the limit says.
+    for f in ["1", "2", "3"] {
+        fs::write(root.join(format!("a/{f}.png")), b"").unwrap();
+    }
+    o.max_rejected = Some(0.5);
+    let err = ingest(&o).unwrap_err();
+    assert!(matches!(err, DataError::NothingIngested(_)), "{err}");
 }
