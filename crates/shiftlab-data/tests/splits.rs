@@ -101,7 +101,7 @@ fn split_folders_become_one_table_with_the_union_of_classes() {
     assert!(report.to_string().contains("note: class folder 'bird'"));
     let info = read_info(&out).unwrap();
     assert_eq!(info.class_names, classes);
-    // The notes are kept in the table, and a table without notes has none.
+    // The notes are kept in the table, as the report gave them.
     assert_eq!(info.notes, report.notes);
 
     // The explicit form, in the same order, gives the same rows.
