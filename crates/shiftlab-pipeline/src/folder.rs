@@ -662,7 +662,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("fit.lock");
         std::fs::write(&path, tag_of_gone_process()).unwrap();
-        let lock = FitLock::acquire_or_wait(dir.path(), || false, |_| {}).unwrap();
+        // Bounded: a waiter that never takes over ends with no lock instead of hanging.
+        let polls = std::cell::Cell::new(0);
+        let complete = || {
+            polls.set(polls.get() + 1);
+            polls.get() > 20
+        };
+        let lock = FitLock::acquire_or_wait(dir.path(), complete, |_| {}).unwrap();
         let lock = lock.expect("the stale lock is taken over");
         let holder = std::fs::read_to_string(&path).unwrap();
         assert_eq!(holder, Invocation::current().tag());
@@ -727,5 +733,274 @@ mod tests {
         assert_eq!(done, Some(BTreeSet::from([0, 2])));
         assert_eq!(folder.missing_parts(5).ok(), Some(vec![1, 3, 4]));
         assert_eq!(folder.missing_parts(2).ok(), Some(vec![1]));
+    }
+
+    fn folder_in(dir: &Path) -> RunFolder {
+        RunFolder {
+            root: dir.to_path_buf(),
+        }
+    }
+
+    #[test]
+    fn run_json_is_read_and_each_broken_one_is_named_with_its_cause() {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let folder = folder_in(dir.path());
+        assert!(folder.read_info_if_any().expect("no run.json").is_none());
+        let err = RunFolder::open(dir.path())
+            .err()
+            .expect("open without run.json");
+        assert!(err.to_string().contains("no run.json"), "{err}");
+
+        let path = dir.path().join("run.json");
+        // Unreadable (here a folder of that name): the OS error, not "no run yet".
+        std::fs::create_dir(&path).expect("folder named run.json");
+        let err = folder
+            .read_info_if_any()
+            .expect_err("a folder is not run.json");
+        assert!(chain(&err).contains("run.json"), "{}", chain(&err));
+        std::fs::remove_dir(&path).expect("remove folder");
+
+        std::fs::write(&path, "{ not json").expect("write");
+        let err = folder.read_info_if_any().expect_err("invalid JSON");
+        assert!(err.to_string().contains("is not valid JSON"), "{err}");
+        std::fs::write(&path, r#"{"name": "x", "fingerprint": "f"}"#).expect("write");
+        let err = folder.read_info_if_any().expect_err("no parts_total");
+        assert!(
+            err.to_string()
+                .contains("lacks name, fingerprint or parts_total"),
+            "{err}"
+        );
+
+        let whole = json!({"name": "x", "fingerprint": "f", "parts_total": 7,
+            "pipeline_file": "/w/p.toml", "workdir": "/w", "config": "[pipeline]"});
+        std::fs::write(&path, whole.to_string()).expect("write");
+        let (_, info) = RunFolder::open(dir.path()).expect("a run folder");
+        assert_eq!((info.name.as_str(), info.fingerprint.as_str()), ("x", "f"));
+        assert_eq!(info.parts_total, 7);
+        assert_eq!(info.pipeline_file, Path::new("/w/p.toml"));
+        assert_eq!(
+            (info.workdir, info.config),
+            (PathBuf::from("/w"), "[pipeline]".into())
+        );
+    }
+
+    #[test]
+    fn a_folder_is_refused_only_for_names_a_run_does_not_write() {
+        let ours = SUBFOLDERS
+            .iter()
+            .chain([EMBEDDINGS, "run.json"].iter())
+            .chain(SCHEDULER_FOLDERS.iter());
+        for name in ours {
+            let dir = tempfile::tempdir().expect("temporary folder");
+            std::fs::create_dir(dir.path().join(name)).expect("entry");
+            let outcome = folder_in(dir.path()).refuse_foreign_content();
+            assert!(outcome.is_ok(), "{name} is a run's own: {outcome:?}");
+        }
+        // A writer's temporary (another invocation creating the run at this moment).
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let pending = AtomicFile::create(&dir.path().join("run.json")).expect("temporary");
+        assert!(pending.temporary_path().exists());
+        assert!(folder_in(dir.path()).refuse_foreign_content().is_ok());
+        drop(pending);
+
+        std::fs::write(dir.path().join("notes.txt"), "mine").expect("foreign file");
+        let err = folder_in(dir.path()).refuse_foreign_content().err();
+        let err = err.expect("a folder with someone else's file");
+        assert!(err.to_string().contains("is not a shiftlab run"), "{err}");
+        assert!(
+            err.to_string().contains(&dir.path().display().to_string()),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn every_file_has_its_documented_place() {
+        let folder = folder_in(Path::new("/runs/r"));
+        assert_eq!(folder.cache_dir(), Path::new("/runs/r/cache"));
+        assert_eq!(folder.metrics_path(), Path::new("/runs/r/metrics.parquet"));
+        assert_eq!(
+            folder.part_path("errors", 12),
+            Path::new("/runs/r/errors/part-00012.parquet")
+        );
+        assert_eq!(
+            folder.manifest_path(3),
+            Path::new("/runs/r/manifest/part-00003.json")
+        );
+        assert_eq!(
+            folder.embeddings_dir("r18"),
+            Path::new("/runs/r/embeddings/r18")
+        );
+        assert_eq!(
+            folder.embeddings_path("r18", 4),
+            Path::new("/runs/r/embeddings/r18/part-00004.parquet")
+        );
+        let parts = folder.part_files("predictions", 2);
+        assert_eq!(
+            parts,
+            [
+                PathBuf::from("/runs/r/predictions/part-00000.parquet"),
+                PathBuf::from("/runs/r/predictions/part-00001.parquet"),
+            ]
+        );
+        assert_eq!(
+            absolute(Path::new("/w"), Path::new("p.toml")),
+            Path::new("/w/p.toml")
+        );
+        assert_eq!(
+            absolute(Path::new("/w"), Path::new("/x/p.toml")),
+            Path::new("/x/p.toml")
+        );
+    }
+
+    #[test]
+    fn an_unreadable_manifest_folder_is_an_error_not_zero_finished_parts() {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        std::fs::write(dir.path().join("manifest"), "a file").expect("file named manifest");
+        let err = folder_in(dir.path()).finished_parts().err();
+        let err = err.expect("a file is not the manifest folder");
+        assert!(chain(&err).contains("manifest"), "{}", chain(&err));
+    }
+
+    fn record(id: &str, host: &str, pid: u32, outcome: Option<&str>) -> InvocationRecord {
+        InvocationRecord {
+            id: id.into(),
+            host: host.into(),
+            pid,
+            shard: "1/3".into(),
+            device: "cpu".into(),
+            started_us: id[..1].parse().expect("ids start with a digit"),
+            finished_us: outcome.map(|_| 99),
+            outcome: outcome.map(str::to_string),
+            parts_done: 4,
+            slurm_job: outcome.map(|_| "17_2".to_string()),
+        }
+    }
+
+    #[test]
+    fn invocation_records_round_trip_oldest_first_and_skip_what_is_not_one() {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        std::fs::create_dir(dir.path().join("invocations")).expect("folder");
+        let folder = folder_in(dir.path());
+        assert!(folder_in(&dir.path().join("absent"))
+            .invocations()
+            .is_empty());
+        let later = record("2-b", "h", 5, Some("ok"));
+        let earlier = record("1-a", "h", 6, None);
+        for r in [&later, &earlier] {
+            folder.record_invocation(r).expect("recorded");
+        }
+        assert!(dir.path().join("invocations/2-b.json").exists());
+        let inv = dir.path().join("invocations");
+        std::fs::write(inv.join("broken.json"), "{").expect("write");
+        std::fs::write(inv.join("partial.json"), r#"{"id": "3-c"}"#).expect("write");
+        std::fs::write(inv.join("notes.txt"), "{}").expect("write");
+        assert_eq!(folder.invocations(), [earlier.clone(), later.clone()]);
+        // Optional fields default; the required ones (id, host, pid, started_us) do not.
+        let minimal = json!({"id": "i", "host": "h", "pid": 3, "started_us": 8});
+        let r = InvocationRecord::from_json(&minimal).expect("minimal record");
+        assert_eq!(
+            (r.shard, r.device, r.parts_done),
+            (String::new(), String::new(), 0)
+        );
+        assert_eq!((r.finished_us, r.outcome, r.slurm_job), (None, None, None));
+        for key in ["id", "host", "pid", "started_us"] {
+            let mut v = minimal.clone();
+            v.as_object_mut().expect("object").remove(key);
+            assert!(InvocationRecord::from_json(&v).is_none(), "without {key}");
+        }
+    }
+
+    #[test]
+    fn an_invocation_state_is_its_outcome_or_what_its_process_shows() {
+        let me = Invocation::current();
+        assert_eq!(record("1", &me.host, 1, Some("ok")).state(), "ok");
+        assert_eq!(record("1", &me.host, me.pid, None).state(), "running");
+        let gone = Invocation::from_tag(&tag_of_gone_process()).expect("tag");
+        assert!(record("1", &gone.host, gone.pid, None)
+            .state()
+            .starts_with("killed"));
+        let elsewhere = record("1", "another-host-of-the-cluster", me.pid, None);
+        assert_eq!(elsewhere.state(), "running or killed (on another host)");
+    }
+
+    #[test]
+    fn a_fit_lock_that_cannot_be_created_is_an_error_not_a_wait() {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let missing = dir.path().join("no-cache-folder");
+        let polls = std::cell::Cell::new(0);
+        // Gives up after a few polls, so a loop that waits instead of failing ends too.
+        let complete = || {
+            polls.set(polls.get() + 1);
+            polls.get() > 3
+        };
+        let err = FitLock::acquire_or_wait(&missing, complete, |_| {}).err();
+        let err = err.expect("the lock's folder does not exist");
+        assert!(chain(&err).contains("fit.lock"), "{}", chain(&err));
+    }
+
+    #[test]
+    fn the_fit_lock_heartbeat_touches_the_lock_every_heartbeat_not_more_often() {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let path = dir.path().join("fit.lock");
+        let lock = FitLock::acquire_or_wait(dir.path(), || false, |_| {});
+        let lock = lock.expect("acquired").expect("held");
+        let old = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let set_old = || {
+            let f = std::fs::File::options()
+                .write(true)
+                .open(&path)
+                .expect("lock");
+            f.set_modified(old).expect("set mtime");
+        };
+        let modified = || {
+            std::fs::metadata(&path)
+                .and_then(|m| m.modified())
+                .expect("mtime")
+        };
+        set_old();
+        std::thread::sleep(HEARTBEAT / 5);
+        assert_eq!(modified(), old, "touched before a heartbeat had passed");
+        std::thread::sleep(HEARTBEAT);
+        assert_ne!(modified(), old, "not touched within a heartbeat");
+        drop(lock);
+    }
+
+    #[test]
+    fn a_holder_on_another_host_is_gone_only_after_its_lock_stood_still_a_heartbeat_loss() {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let path = dir.path().join("fit.lock");
+        let holder = "another-host-of-the-cluster~42";
+        std::fs::write(&path, holder).expect("lock");
+        let mtime = std::fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .expect("mtime");
+        let long_ago = Instant::now()
+            .checked_sub(HEARTBEAT_LOST + Duration::from_secs(1))
+            .expect("the clock has run longer than a heartbeat loss");
+        // First sight: remembered, not gone.
+        let mut seen = None;
+        assert!(!holder_is_gone(&path, holder, &mut seen));
+        assert_eq!(seen.map(|(m, _)| m), Some(mtime));
+        // Unchanged for less than the loss: waiting; for longer: gone.
+        assert!(!holder_is_gone(&path, holder, &mut seen));
+        let mut stood_still = Some((mtime, long_ago));
+        assert!(holder_is_gone(&path, holder, &mut stood_still));
+        // It moved since we last looked (a heartbeat): alive, and the clock starts again.
+        let earlier = mtime - Duration::from_secs(10);
+        let mut moved = Some((earlier, long_ago));
+        assert!(!holder_is_gone(&path, holder, &mut moved));
+        let (m, since) = moved.expect("remembered");
+        assert_eq!(m, mtime);
+        assert!(since.elapsed() < HEARTBEAT_LOST);
+        // A live holder on this host is never judged by its lock's age.
+        let mut parent_seen = Some((mtime, long_ago));
+        let parent = Invocation {
+            host: Invocation::current().host.clone(),
+            pid: std::os::unix::process::parent_id(),
+        };
+        assert!(!holder_is_gone(&path, &parent.tag(), &mut parent_seen));
+        // A holder whose lock vanished is not gone: the next attempt creates the lock.
+        std::fs::remove_file(&path).expect("remove lock");
+        assert!(!holder_is_gone(&path, holder, &mut Some((mtime, long_ago))));
     }
 }

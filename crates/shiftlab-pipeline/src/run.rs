@@ -244,7 +244,7 @@ fn evaluate(
             part_images(size, shifts, part, rows, &plan.targets)
         })
         .sum::<u64>();
-    let bar = progress_bar(opts.progress && !todo.is_empty(), todo_samples);
+    let bar = progress_bar(opts.progress, todo_samples);
     let t0 = Instant::now();
     let embedding_dims = match p.runtime.save_embeddings {
         true => encoders.iter().map(|e| e.dim() as usize).collect(),
@@ -473,8 +473,9 @@ fn count_eval_rows(
     src.limit.map_or(available, |l| l.min(available))
 }
 
-fn progress_bar(show: bool, len: u64) -> ProgressBar {
-    if !show {
+/// A bar of `len` images when asked for; none for an invocation with nothing left to do.
+fn progress_bar(asked: bool, len: u64) -> ProgressBar {
+    if !asked || len == 0 {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new(len);
@@ -492,4 +493,129 @@ pub fn now_us() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_go_round_robin_to_shards_numbered_from_one() {
+        let shards: Vec<u32> = (0..7).map(|part| shard_of(part, 3)).collect();
+        assert_eq!(shards, [1, 2, 3, 1, 2, 3, 1]);
+        assert_eq!((shard_of(5, 0), shard_of(5, 1)), (1, 1));
+    }
+
+    #[test]
+    fn missing_parts_are_named_with_their_shard_at_most_twenty() {
+        assert_eq!(
+            describe_missing(&[3, 7], 4),
+            "part 3 (shard 4/4), part 7 (shard 4/4)"
+        );
+        assert_eq!(describe_missing(&[2], 0), "part 2 (shard 1/1)");
+        let many: Vec<u32> = (0..25).collect();
+        let text = describe_missing(&many, 2);
+        assert_eq!(text.matches("part ").count(), 20, "{text}");
+        assert!(
+            text.starts_with("part 0 (shard 1/2), part 1 (shard 2/2)"),
+            "{text}"
+        );
+        assert!(text.ends_with("part 19 (shard 2/2), and 5 more"), "{text}");
+        let twenty: Vec<u32> = (0..20).collect();
+        assert!(!describe_missing(&twenty, 1).contains("more"));
+    }
+
+    #[test]
+    fn a_last_short_part_counts_and_no_rows_make_no_parts() {
+        assert_eq!(parts_of(2, 5), 3);
+        assert_eq!(parts_of(2, 4), 2);
+        assert_eq!(parts_of(3, 1), 1);
+        assert_eq!(parts_of(2, 0), 0);
+    }
+
+    fn target(name: &str, rows: u64, limit: Option<u64>) -> ResolvedTarget {
+        ResolvedTarget {
+            target: Target {
+                name: name.into(),
+                dataset: PathBuf::from("t.parquet"),
+                split: "test".into(),
+                limit,
+                label_map: None,
+                restrict: false,
+            },
+            map: Vec::new(),
+            class_names: Vec::new(),
+            allowed: None,
+            rows,
+        }
+    }
+
+    #[test]
+    fn a_part_sends_its_rows_times_the_shifts_or_its_target_rows() {
+        // Source: 5 rows in parts of 2 (parts 0-2), 3 shifts each. Targets: 3 rows (a limit of
+        // 3 of 9) in parts 3-4, then 1 row in part 5.
+        let targets = [(target("a", 9, Some(3)), 3), (target("b", 1, None), 5)];
+        let images: Vec<u64> = (0..7)
+            .map(|part| part_images(2, 3, part, (5, 3), &targets))
+            .collect();
+        assert_eq!(images, [6, 6, 3, 2, 1, 1, 0]);
+        assert_eq!(part_images(2, 3, 3, (5, 3), &[]), 0);
+    }
+
+    #[test]
+    fn evaluation_rows_are_the_split_or_the_filter_cut_by_the_limit() {
+        let info = shiftlab_data::reader::DatasetInfo {
+            class_names: vec!["a".into()],
+            source_format: "test".into(),
+            num_rows: 12,
+            splits: [("test".to_string(), 10), ("train".to_string(), 2)].into(),
+            notes: Vec::new(),
+        };
+        let source = |split: &str, limit| Source {
+            dataset: PathBuf::from("d.parquet"),
+            eval_split: split.into(),
+            fit_split: "train".into(),
+            limit,
+            fit_limit: None,
+            filter: None,
+        };
+        let ids: HashSet<String> = ["x", "y", "z"].map(String::from).into();
+        assert_eq!(count_eval_rows(&source("test", None), &info, None), 10);
+        assert_eq!(count_eval_rows(&source("test", Some(4)), &info, None), 4);
+        assert_eq!(count_eval_rows(&source("test", Some(40)), &info, None), 10);
+        assert_eq!(count_eval_rows(&source("val", None), &info, None), 0);
+        assert_eq!(count_eval_rows(&source("test", None), &info, Some(&ids)), 3);
+        assert_eq!(
+            count_eval_rows(&source("test", Some(2)), &info, Some(&ids)),
+            2
+        );
+    }
+
+    #[test]
+    fn timestamps_are_microseconds_since_the_epoch() {
+        let before = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock");
+        let us = now_us();
+        let after = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock");
+        assert!(before.as_micros() as i64 <= us && us <= after.as_micros() as i64);
+    }
+
+    #[test]
+    fn a_progress_bar_is_drawn_only_when_asked_for_and_there_is_work() {
+        assert_eq!(progress_bar(true, 8).length(), Some(8));
+        assert_eq!(progress_bar(false, 8).length(), None, "not asked for");
+        assert_eq!(progress_bar(true, 0).length(), None, "nothing to do");
+    }
+
+    #[test]
+    fn default_options_run_every_part_of_the_only_shard_with_progress() {
+        let o = RunOptions::default();
+        assert_eq!(o.shard, (1, 1));
+        assert!(o.progress && !o.prepare_only);
+        assert!(o.max_parts.is_none() && o.sink_delay.is_none() && o.row_filter.is_none());
+        let text = format!("{o:?}");
+        assert!(
+            text.contains("shard: (1, 1)") && text.contains("row_filter: false"),
+            "{text}"
+        );
+    }
 }

@@ -7,8 +7,8 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::{dataset_with_eval, parse, pipeline_text, predictions, quiet, KNN};
-use shiftlab_pipeline::run;
 use shiftlab_pipeline::RunFolder;
+use shiftlab_pipeline::{run, RunOptions};
 
 #[test]
 fn a_part_is_finished_only_when_its_manifest_exists() {
@@ -81,4 +81,241 @@ fn identical_images_with_different_ids_get_different_noise() {
     );
     assert!(a < 1.0 && b < 1.0, "the noise moves both: {a} {b}");
     assert_ne!(a, b, "both twins got the same noise");
+}
+
+/// Four evaluation rows (two source parts of 2) and, in `[[targets]]`, a table of three test
+/// rows (two more parts): four parts.
+fn four_part_pipeline(dir: &std::path::Path) -> shiftlab_pipeline::Pipeline {
+    let data = dir.join("data.parquet");
+    dataset_with_eval(
+        &data,
+        &[("e0", 0, 0), ("e1", 1, 1), ("e2", 0, 2), ("e3", 1, 3)],
+    );
+    let other = dir.join("other.parquet");
+    common::dataset(
+        &other,
+        &[
+            ("t0", "test", 0, 50),
+            ("t1", "test", 1, 51),
+            ("t2", "test", 0, 52),
+        ],
+    );
+    let probes = format!(
+        "{KNN}\n\n[[targets]]\nname = \"other\"\ndataset = \"{}\"\nsplit = \"test\"",
+        other.display()
+    );
+    parse(dir, &pipeline_text(&data, &dir.join("run"), &probes))
+}
+
+#[test]
+fn shards_share_the_parts_and_metrics_appear_once_every_part_is_finished() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = four_part_pipeline(dir.path());
+    assert_eq!(
+        shiftlab_pipeline::run::parts_total(&p, &quiet()).ok(),
+        Some(4)
+    );
+    let out = dir.path().join("run");
+    let folder = RunFolder { root: out.clone() };
+    let shard = |k| RunOptions {
+        shard: (k, 2),
+        ..quiet()
+    };
+    let first = run(&p, &shard(1)).expect("shard 1/2");
+    assert_eq!((first.parts_total, first.parts_done_now), (4, 2));
+    assert_eq!(first.parts_missing, [1, 3]);
+    // Parts 0 (two source rows x clean and one corruption) and 2 (two target rows).
+    assert_eq!(first.samples, 2 * 2 + 2);
+    assert!(first.metrics.is_none() && !folder.metrics_path().exists());
+    let err = shiftlab_pipeline::run::finish(&p, &folder, 4, 2)
+        .expect_err("two parts are missing")
+        .to_string();
+    assert!(
+        err.contains("part 1 (shard 2/2), part 3 (shard 2/2)"),
+        "{err}"
+    );
+
+    let second = run(&p, &shard(2)).expect("shard 2/2");
+    assert_eq!((second.parts_done_now, second.samples), (2, 2 * 2 + 1));
+    assert!(second.parts_missing.is_empty());
+    let per_s = second.images_per_s * second.wall_s;
+    assert!((per_s - second.samples as f64).abs() < 1e-6, "{per_s}");
+    let metrics = second.metrics.expect("every part is finished: metrics");
+    assert!(folder.metrics_path().exists());
+    // One row per shift: clean, gaussian_noise at 5, the target.
+    let mut shifts: Vec<(String, i32, i64)> = metrics
+        .iter()
+        .map(|m| (m.shift.clone(), m.severity, m.n))
+        .collect();
+    shifts.sort();
+    let expected = [("clean", 0, 4), ("gaussian_noise", 5, 4), ("other", 0, 3)];
+    let expected: Vec<(String, i32, i64)> = expected
+        .iter()
+        .map(|&(s, sev, n)| (s.to_string(), sev, n))
+        .collect();
+    assert_eq!(shifts, expected, "{metrics:?}");
+    let again = shiftlab_pipeline::run::finish(&p, &folder, 4, 2).expect("finish");
+    let key = |rows: &[shiftlab_pipeline::tables::MetricRow]| {
+        let mut k: Vec<(String, i32, i64, i64)> = rows
+            .iter()
+            .map(|m| (m.shift.clone(), m.severity, m.n, m.errors))
+            .collect();
+        k.sort();
+        k
+    };
+    assert_eq!(key(&again), key(&metrics));
+}
+
+#[test]
+fn prepare_only_fits_and_evaluates_nothing_and_does_not_rewrite_metrics() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = four_part_pipeline(dir.path());
+    let out = dir.path().join("run");
+    let prepare = RunOptions {
+        prepare_only: true,
+        ..quiet()
+    };
+    let s = run(&p, &prepare).expect("prepare");
+    assert_eq!(
+        (s.parts_done_now, s.parts_missing.len(), s.samples),
+        (0, 4, 0)
+    );
+    assert!(s.metrics.is_none());
+    let cached = std::fs::read_dir(out.join("cache")).expect("cache").count();
+    assert!(cached > 0, "the fit phase wrote its cache");
+
+    let whole = run(&p, &quiet()).expect("run");
+    assert!(whole.metrics.is_some());
+    let metrics = out.join("metrics.parquet");
+    let written = std::fs::metadata(&metrics)
+        .and_then(|m| m.modified())
+        .expect("mtime");
+    let again = run(&p, &prepare).expect("prepare a finished run");
+    assert!(again.metrics.is_none(), "a prepare job computes no metrics");
+    let now = std::fs::metadata(&metrics)
+        .and_then(|m| m.modified())
+        .expect("mtime");
+    assert_eq!(now, written);
+}
+
+#[test]
+fn an_invocation_leaves_its_record_its_runs_and_stages_rows_and_the_pipeline_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = four_part_pipeline(dir.path());
+    let one = RunOptions {
+        max_parts: Some(1),
+        ..quiet()
+    };
+    let before = shiftlab_pipeline::run::now_us();
+    let s = run(&p, &one).expect("one part");
+    assert_eq!((s.parts_done_now, s.parts_missing.len()), (1, 3));
+    let out = dir.path().join("run");
+    let (folder, info) = RunFolder::open(&out).expect("run folder");
+    assert_eq!(info.pipeline_file, dir.path().join("tiny.toml"));
+    assert!(info.workdir.is_absolute());
+    assert_eq!(info.parts_total, 4);
+    let records = folder.invocations();
+    assert_eq!(records.len(), 1, "{records:?}");
+    let r = &records[0];
+    assert_eq!((r.outcome.as_deref(), r.parts_done), (Some("ok"), 1));
+    assert_eq!((r.shard.as_str(), r.device.as_str()), ("1/1", "cpu"));
+    assert!(r.started_us >= before);
+    assert!(r.finished_us.is_some_and(|f| f >= r.started_us));
+    assert_eq!(r.pid, std::process::id());
+    for table in ["runs", "stages"] {
+        let name = out.join(table).join(format!("{}.parquet", r.id));
+        assert!(name.exists(), "{} is missing", name.display());
+    }
+}
+
+/// Admits the rows whose ids it was given (the binary's engine is DataFusion, in another crate).
+struct Ids(Vec<&'static str>);
+
+impl shiftlab_pipeline::RowFilter for Ids {
+    fn select(
+        &self,
+        _dataset: &std::path::Path,
+        split: &str,
+        filter: &str,
+    ) -> Result<std::collections::HashSet<String>, Box<dyn std::error::Error + Send + Sync>> {
+        if filter == "broken" {
+            return Err(format!("cannot parse '{filter}'").into());
+        }
+        assert_eq!(split, "test");
+        Ok(self.0.iter().map(|s| s.to_string()).collect())
+    }
+}
+
+#[test]
+fn a_source_filter_needs_an_engine_and_evaluates_only_the_rows_it_admits() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data.parquet");
+    dataset_with_eval(
+        &data,
+        &[("e0", 0, 0), ("e1", 1, 1), ("e2", 0, 2), ("e3", 1, 3)],
+    );
+    let text = |filter: &str| {
+        pipeline_text(&data, &dir.path().join("run"), KNN)
+            .replace("[source]\n", &format!("[source]\nfilter = \"{filter}\"\n"))
+    };
+    let p = parse(dir.path(), &text("label = 1"));
+    let err = run(&p, &quiet()).expect_err("no engine").to_string();
+    assert!(err.contains("without an SQL engine"), "{err}");
+    let engine = RunOptions {
+        row_filter: Some(std::sync::Arc::new(Ids(vec!["e1", "e3"]))),
+        ..quiet()
+    };
+    let s = run(&p, &engine).expect("filtered run");
+    assert_eq!((s.parts_total, s.samples), (1, 2 * 2));
+    let mut ids: Vec<String> = predictions(&dir.path().join("run"))
+        .into_iter()
+        .filter(|r| r.1 == "clean")
+        .map(|r| r.0)
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["e1", "e3"]);
+    let broken = parse(dir.path(), &text("broken"));
+    let err = run(&broken, &engine).expect_err("the engine refuses the filter");
+    let text = format!("{err} {:?}", std::error::Error::source(&err));
+    assert!(text.contains("cannot parse 'broken'"), "{text}");
+}
+
+#[test]
+fn targets_are_checked_against_the_source_classes_before_a_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = four_part_pipeline(dir.path());
+    let targets = shiftlab_pipeline::run::check_targets(&p).expect("targets");
+    let found: Vec<(&str, u64)> = targets
+        .iter()
+        .map(|t| (t.target.name.as_str(), t.eval_rows()))
+        .collect();
+    assert_eq!(found, [("other", 3)]);
+}
+
+#[test]
+fn frost_uses_the_built_in_photos_or_names_a_frost_dir_it_cannot_read() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data.parquet");
+    dataset_with_eval(&data, &[("e0", 0, 0), ("e1", 1, 1)]);
+    let text = |extra: &str| {
+        pipeline_text(&data, &dir.path().join("run"), KNN).replace(
+            "corruptions = [\"gaussian_noise\"]",
+            &format!("corruptions = [\"frost\"]\n{extra}"),
+        )
+    };
+    let missing = dir.path().join("no-frost-here");
+    let p = parse(
+        dir.path(),
+        &text(&format!("frost_dir = \"{}\"", missing.display())),
+    );
+    let err = run(&p, &quiet()).expect_err("no photos there").to_string();
+    assert!(err.contains("shifts.frost_dir"), "{err}");
+    let p = parse(dir.path(), &text(""));
+    let s = run(&p, &quiet()).expect("frost with the built-in photos");
+    assert_eq!(s.errors, 0);
+    let frosted = predictions(&dir.path().join("run"))
+        .into_iter()
+        .filter(|r| r.1 == "frost")
+        .count();
+    assert_eq!(frosted, 2);
 }
