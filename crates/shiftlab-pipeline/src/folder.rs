@@ -960,7 +960,7 @@ mod tests {
         set_old();
         std::thread::sleep(HEARTBEAT / 5);
         assert_eq!(modified(), old, "touched before a heartbeat had passed");
-        std::thread::sleep(HEARTBEAT);
+        std::thread::sleep(HEARTBEAT + Duration::from_secs(2));
         assert_ne!(modified(), old, "not touched within a heartbeat");
         drop(lock);
     }

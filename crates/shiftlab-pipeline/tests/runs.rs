@@ -83,9 +83,61 @@ fn identical_images_with_different_ids_get_different_noise() {
     assert_ne!(a, b, "both twins got the same noise");
 }
 
-/// Four evaluation rows (two source parts of 2) and, in `[[targets]]`, a table of three test
-/// rows (two more parts): four parts.
-fn four_part_pipeline(dir: &std::path::Path) -> shiftlab_pipeline::Pipeline {
+/// A `[[targets]]` entry named `name` over a new table of `rows` test rows.
+fn target_table(dir: &std::path::Path, name: &str, rows: u32) -> String {
+    let path = dir.join(format!("{name}.parquet"));
+    let ids: Vec<String> = (0..rows).map(|i| format!("{name}{i}")).collect();
+    let table: Vec<(&str, &str, i64, u32)> = ids
+        .iter()
+        .zip(0..)
+        .map(|(id, i)| (id.as_str(), "test", i64::from(i % 2), 50 + i))
+        .collect();
+    common::dataset(&path, &table);
+    format!(
+        "[[targets]]\nname = \"{name}\"\ndataset = \"{}\"\nsplit = \"test\"\n",
+        path.display()
+    )
+}
+
+#[test]
+fn targets_take_the_parts_after_the_source_in_file_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data.parquet");
+    dataset_with_eval(
+        &data,
+        &[("e0", 0, 0), ("e1", 1, 1), ("e2", 0, 2), ("e3", 1, 3)],
+    );
+    // Source parts 0-1, target "a" (1 row) part 2, target "b" (3 rows) parts 3-4.
+    let probes = format!(
+        "{KNN}\n\n{}\n{}",
+        target_table(dir.path(), "a", 1),
+        target_table(dir.path(), "b", 3)
+    );
+    let p = parse(
+        dir.path(),
+        &pipeline_text(&data, &dir.path().join("run"), &probes),
+    );
+    assert_eq!(
+        shiftlab_pipeline::run::parts_total(&p, &quiet()).ok(),
+        Some(5)
+    );
+    let s = run(&p, &quiet()).expect("run");
+    // Every part holds what its place says: 2 x 2 source images, 1, then 2 and 1 target rows.
+    assert_eq!((s.parts_done_now, s.samples), (5, 2 * 2 * 2 + 1 + 3));
+    let mut by_target: Vec<(String, i64)> = s
+        .metrics
+        .expect("metrics")
+        .iter()
+        .filter(|m| m.shift_family == "dataset")
+        .map(|m| (m.shift.clone(), m.n))
+        .collect();
+    by_target.sort();
+    assert_eq!(by_target, [("a".to_string(), 1), ("b".to_string(), 3)]);
+}
+
+/// Four evaluation rows (two source parts of 2) and, in `[[targets]]`, a table of five test
+/// rows (three more parts): five parts (a count that 2 x 3 would not give).
+fn five_part_pipeline(dir: &std::path::Path) -> shiftlab_pipeline::Pipeline {
     let data = dir.join("data.parquet");
     dataset_with_eval(
         &data,
@@ -98,6 +150,8 @@ fn four_part_pipeline(dir: &std::path::Path) -> shiftlab_pipeline::Pipeline {
             ("t0", "test", 0, 50),
             ("t1", "test", 1, 51),
             ("t2", "test", 0, 52),
+            ("t3", "test", 1, 53),
+            ("t4", "test", 0, 54),
         ],
     );
     let probes = format!(
@@ -110,10 +164,10 @@ fn four_part_pipeline(dir: &std::path::Path) -> shiftlab_pipeline::Pipeline {
 #[test]
 fn shards_share_the_parts_and_metrics_appear_once_every_part_is_finished() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let p = four_part_pipeline(dir.path());
+    let p = five_part_pipeline(dir.path());
     assert_eq!(
         shiftlab_pipeline::run::parts_total(&p, &quiet()).ok(),
-        Some(4)
+        Some(5)
     );
     let out = dir.path().join("run");
     let folder = RunFolder { root: out.clone() };
@@ -122,12 +176,12 @@ fn shards_share_the_parts_and_metrics_appear_once_every_part_is_finished() {
         ..quiet()
     };
     let first = run(&p, &shard(1)).expect("shard 1/2");
-    assert_eq!((first.parts_total, first.parts_done_now), (4, 2));
+    assert_eq!((first.parts_total, first.parts_done_now), (5, 3));
     assert_eq!(first.parts_missing, [1, 3]);
-    // Parts 0 (two source rows x clean and one corruption) and 2 (two target rows).
-    assert_eq!(first.samples, 2 * 2 + 2);
+    // Parts 0 (two source rows x clean and one corruption), 2 and 4 (two and one target rows).
+    assert_eq!(first.samples, 2 * 2 + 2 + 1);
     assert!(first.metrics.is_none() && !folder.metrics_path().exists());
-    let err = shiftlab_pipeline::run::finish(&p, &folder, 4, 2)
+    let err = shiftlab_pipeline::run::finish(&p, &folder, 5, 2)
         .expect_err("two parts are missing")
         .to_string();
     assert!(
@@ -136,7 +190,7 @@ fn shards_share_the_parts_and_metrics_appear_once_every_part_is_finished() {
     );
 
     let second = run(&p, &shard(2)).expect("shard 2/2");
-    assert_eq!((second.parts_done_now, second.samples), (2, 2 * 2 + 1));
+    assert_eq!((second.parts_done_now, second.samples), (2, 2 * 2 + 2));
     assert!(second.parts_missing.is_empty());
     let per_s = second.images_per_s * second.wall_s;
     assert!((per_s - second.samples as f64).abs() < 1e-6, "{per_s}");
@@ -148,13 +202,13 @@ fn shards_share_the_parts_and_metrics_appear_once_every_part_is_finished() {
         .map(|m| (m.shift.clone(), m.severity, m.n))
         .collect();
     shifts.sort();
-    let expected = [("clean", 0, 4), ("gaussian_noise", 5, 4), ("other", 0, 3)];
+    let expected = [("clean", 0, 4), ("gaussian_noise", 5, 4), ("other", 0, 5)];
     let expected: Vec<(String, i32, i64)> = expected
         .iter()
         .map(|&(s, sev, n)| (s.to_string(), sev, n))
         .collect();
     assert_eq!(shifts, expected, "{metrics:?}");
-    let again = shiftlab_pipeline::run::finish(&p, &folder, 4, 2).expect("finish");
+    let again = shiftlab_pipeline::run::finish(&p, &folder, 5, 2).expect("finish");
     let key = |rows: &[shiftlab_pipeline::tables::MetricRow]| {
         let mut k: Vec<(String, i32, i64, i64)> = rows
             .iter()
@@ -169,7 +223,7 @@ fn shards_share_the_parts_and_metrics_appear_once_every_part_is_finished() {
 #[test]
 fn prepare_only_fits_and_evaluates_nothing_and_does_not_rewrite_metrics() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let p = four_part_pipeline(dir.path());
+    let p = five_part_pipeline(dir.path());
     let out = dir.path().join("run");
     let prepare = RunOptions {
         prepare_only: true,
@@ -178,7 +232,7 @@ fn prepare_only_fits_and_evaluates_nothing_and_does_not_rewrite_metrics() {
     let s = run(&p, &prepare).expect("prepare");
     assert_eq!(
         (s.parts_done_now, s.parts_missing.len(), s.samples),
-        (0, 4, 0)
+        (0, 5, 0)
     );
     assert!(s.metrics.is_none());
     let cached = std::fs::read_dir(out.join("cache")).expect("cache").count();
@@ -201,19 +255,19 @@ fn prepare_only_fits_and_evaluates_nothing_and_does_not_rewrite_metrics() {
 #[test]
 fn an_invocation_leaves_its_record_its_runs_and_stages_rows_and_the_pipeline_file() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let p = four_part_pipeline(dir.path());
+    let p = five_part_pipeline(dir.path());
     let one = RunOptions {
         max_parts: Some(1),
         ..quiet()
     };
     let before = shiftlab_pipeline::run::now_us();
     let s = run(&p, &one).expect("one part");
-    assert_eq!((s.parts_done_now, s.parts_missing.len()), (1, 3));
+    assert_eq!((s.parts_done_now, s.parts_missing.len()), (1, 4));
     let out = dir.path().join("run");
     let (folder, info) = RunFolder::open(&out).expect("run folder");
     assert_eq!(info.pipeline_file, dir.path().join("tiny.toml"));
     assert!(info.workdir.is_absolute());
-    assert_eq!(info.parts_total, 4);
+    assert_eq!(info.parts_total, 5);
     let records = folder.invocations();
     assert_eq!(records.len(), 1, "{records:?}");
     let r = &records[0];
@@ -283,13 +337,13 @@ fn a_source_filter_needs_an_engine_and_evaluates_only_the_rows_it_admits() {
 #[test]
 fn targets_are_checked_against_the_source_classes_before_a_run() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let p = four_part_pipeline(dir.path());
+    let p = five_part_pipeline(dir.path());
     let targets = shiftlab_pipeline::run::check_targets(&p).expect("targets");
     let found: Vec<(&str, u64)> = targets
         .iter()
         .map(|t| (t.target.name.as_str(), t.eval_rows()))
         .collect();
-    assert_eq!(found, [("other", 3)]);
+    assert_eq!(found, [("other", 5)]);
 }
 
 #[test]
