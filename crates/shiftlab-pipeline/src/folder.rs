@@ -648,6 +648,15 @@ mod tests {
         text
     }
 
+    /// A `cache_complete` that says no to its first `polls` questions and yes from then on.
+    fn complete_after(polls: u32) -> impl Fn() -> bool {
+        let asked = std::cell::Cell::new(0);
+        move || {
+            asked.set(asked.get() + 1);
+            asked.get() > polls
+        }
+    }
+
     fn tag_of_gone_process() -> String {
         // pid_max is at most 2^22 on Linux: this pid cannot exist.
         Invocation {
@@ -663,12 +672,7 @@ mod tests {
         let path = dir.path().join("fit.lock");
         std::fs::write(&path, tag_of_gone_process()).unwrap();
         // Bounded: a waiter that never takes over ends with no lock instead of hanging.
-        let polls = std::cell::Cell::new(0);
-        let complete = || {
-            polls.set(polls.get() + 1);
-            polls.get() > 20
-        };
-        let lock = FitLock::acquire_or_wait(dir.path(), complete, |_| {}).unwrap();
+        let lock = FitLock::acquire_or_wait(dir.path(), complete_after(20), |_| {}).unwrap();
         let lock = lock.expect("the stale lock is taken over");
         let holder = std::fs::read_to_string(&path).unwrap();
         assert_eq!(holder, Invocation::current().tag());
@@ -686,12 +690,7 @@ mod tests {
             pid: std::os::unix::process::parent_id(),
         };
         std::fs::write(&path, parent.tag()).unwrap();
-        let polls = std::cell::Cell::new(0);
-        let complete = || {
-            polls.set(polls.get() + 1);
-            polls.get() > 3
-        };
-        let lock = FitLock::acquire_or_wait(dir.path(), complete, |_| {}).unwrap();
+        let lock = FitLock::acquire_or_wait(dir.path(), complete_after(3), |_| {}).unwrap();
         assert!(lock.is_none(), "the cache was completed by the holder");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), parent.tag());
     }
@@ -927,13 +926,8 @@ mod tests {
     fn a_fit_lock_that_cannot_be_created_is_an_error_not_a_wait() {
         let dir = tempfile::tempdir().expect("temporary folder");
         let missing = dir.path().join("no-cache-folder");
-        let polls = std::cell::Cell::new(0);
         // Gives up after a few polls, so a loop that waits instead of failing ends too.
-        let complete = || {
-            polls.set(polls.get() + 1);
-            polls.get() > 3
-        };
-        let err = FitLock::acquire_or_wait(&missing, complete, |_| {}).err();
+        let err = FitLock::acquire_or_wait(&missing, complete_after(3), |_| {}).err();
         let err = err.expect("the lock's folder does not exist");
         assert!(chain(&err).contains("fit.lock"), "{}", chain(&err));
     }

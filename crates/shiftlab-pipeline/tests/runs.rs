@@ -83,6 +83,9 @@ fn identical_images_with_different_ids_get_different_noise() {
     assert_ne!(a, b, "both twins got the same noise");
 }
 
+/// Four evaluation rows (id, label, image seed), two of each class: two source parts of 2.
+const FOUR_EVAL: [(&str, i64, u32); 4] = [("e0", 0, 0), ("e1", 1, 1), ("e2", 0, 2), ("e3", 1, 3)];
+
 /// A `[[targets]]` entry named `name` over a new table of `rows` test rows.
 fn target_table(dir: &std::path::Path, name: &str, rows: u32) -> String {
     let path = dir.join(format!("{name}.parquet"));
@@ -103,10 +106,7 @@ fn target_table(dir: &std::path::Path, name: &str, rows: u32) -> String {
 fn targets_take_the_parts_after_the_source_in_file_order() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data.parquet");
-    dataset_with_eval(
-        &data,
-        &[("e0", 0, 0), ("e1", 1, 1), ("e2", 0, 2), ("e3", 1, 3)],
-    );
+    dataset_with_eval(&data, &FOUR_EVAL);
     // Source parts 0-1, target "a" (1 row) part 2, target "b" (3 rows) parts 3-4.
     let probes = format!(
         "{KNN}\n\n{}\n{}",
@@ -139,25 +139,8 @@ fn targets_take_the_parts_after_the_source_in_file_order() {
 /// rows (three more parts): five parts (a count that 2 x 3 would not give).
 fn five_part_pipeline(dir: &std::path::Path) -> shiftlab_pipeline::Pipeline {
     let data = dir.join("data.parquet");
-    dataset_with_eval(
-        &data,
-        &[("e0", 0, 0), ("e1", 1, 1), ("e2", 0, 2), ("e3", 1, 3)],
-    );
-    let other = dir.join("other.parquet");
-    common::dataset(
-        &other,
-        &[
-            ("t0", "test", 0, 50),
-            ("t1", "test", 1, 51),
-            ("t2", "test", 0, 52),
-            ("t3", "test", 1, 53),
-            ("t4", "test", 0, 54),
-        ],
-    );
-    let probes = format!(
-        "{KNN}\n\n[[targets]]\nname = \"other\"\ndataset = \"{}\"\nsplit = \"test\"",
-        other.display()
-    );
+    dataset_with_eval(&data, &FOUR_EVAL);
+    let probes = format!("{KNN}\n\n{}", target_table(dir, "other", 5));
     parse(dir, &pipeline_text(&data, &dir.join("run"), &probes))
 }
 
@@ -310,10 +293,7 @@ impl shiftlab_pipeline::RowFilter for Ids {
 fn a_source_filter_needs_an_engine_and_evaluates_only_the_rows_it_admits() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data.parquet");
-    dataset_with_eval(
-        &data,
-        &[("e0", 0, 0), ("e1", 1, 1), ("e2", 0, 2), ("e3", 1, 3)],
-    );
+    dataset_with_eval(&data, &FOUR_EVAL);
     let text = |filter: &str| {
         pipeline_text(&data, &dir.path().join("run"), KNN)
             .replace("[source]\n", &format!("[source]\nfilter = \"{filter}\"\n"))
