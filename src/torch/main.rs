@@ -44,6 +44,7 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    keep_freed_memory();
     // Before anything asks libtorch about CUDA (see shiftlab_model::runtime).
     shiftlab_model::load_cuda_backend();
     let cli = Cli::parse();
@@ -63,6 +64,32 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Lets glibc keep freed blocks of up to 32 MiB and up to 1 GiB of free heap instead of
+/// handing them back to the kernel (a larger threshold measured the same): libtorch frees every
+/// step's activations, and with the defaults each step faults their pages in again (20
+/// Barlow Twins steps at width 16: 612k page faults and 2.4 s of system time against 280k and
+/// 0.7 s). Skipped where the user set glibc's own `MALLOC_MMAP_THRESHOLD_` or
+/// `MALLOC_TRIM_THRESHOLD_`. Returns whether the allocator took the settings.
+fn keep_freed_memory() -> bool {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        let user_set = ["MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"]
+            .iter()
+            .any(|v| std::env::var_os(v).is_some());
+        if user_set {
+            return false;
+        }
+        // SAFETY: mallopt only changes the allocator's parameters (under its own lock).
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20) == 1
+                && libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30) == 1
+                && libc::mallopt(libc::M_TOP_PAD, 64 << 20) == 1
+        }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    false
 }
 
 fn info() -> anyhow::Result<ExitCode> {
@@ -92,4 +119,13 @@ fn info() -> anyhow::Result<ExitCode> {
     println!("torch intra-op threads    {}", rt.torch_threads);
     println!("torch inter-op threads    {}", rt.torch_interop_threads);
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(all(test, target_os = "linux", target_env = "gnu"))]
+mod tests {
+    #[test]
+    fn glibc_takes_the_allocator_settings() {
+        // glibc refuses a threshold past its heap size (and older ones past 32 MiB): false then.
+        assert!(super::keep_freed_memory());
+    }
 }
