@@ -172,8 +172,12 @@ fn submit_wait_cancel_and_missing_only_on_a_local_cluster() {
     assert!(out.status.success(), "submit:\n{}", text(&out));
     let (array, finish) = last_jobs(&run);
     let task = format!("{array}_2");
+    // RUNNING comes before the batch script's first line: wait for its `: start` too, or a
+    // cold node's cancel can land before the line the requeue check below counts.
+    let log = run.join("slurm/logs/shard-2.log");
+    let started = || std::fs::read_to_string(&log).is_ok_and(|l| l.contains(": start"));
     cluster.wait_until("task 2 to run", || {
-        cluster.job_state(&task).as_deref() == Some("RUNNING")
+        cluster.job_state(&task).as_deref() == Some("RUNNING") && started()
     });
     let cancelled = cluster
         .command("scancel")
@@ -204,7 +208,7 @@ fn submit_wait_cancel_and_missing_only_on_a_local_cluster() {
     assert!(out.status.success(), "--missing-only --wait:\n{said}");
     assert!(said.contains("array 2"), "only shard 2 resubmitted: {said}");
     check_run(&run, &["--same-metrics", utf8(&run_dir(&whole))]);
-    let logs = std::fs::read_to_string(run.join("slurm/logs/shard-2.log")).unwrap_or_default();
+    let logs = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(
         logs.matches(": start").count() >= 2,
         "the requeued shard's log is appended:\n{logs}"
